@@ -1,0 +1,3 @@
+from agentflow.cli.app import main
+
+main()

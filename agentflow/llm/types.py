@@ -1,0 +1,80 @@
+"""Records that cross the LLM boundary, and the protocol every client implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from agentflow.model.types import FrozenDict
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call requested by the model; `arguments` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message in OpenAI form (LiteLLM translates it for other providers)."""
+
+    role: Role
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function tool offered to the model."""
+
+    name: str
+    description: str
+    parameters: FrozenDict
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """One chat-completion call.
+
+    `response_schema` asks for structured output (JSON matching the schema); `json_mode`
+    asks for any JSON object. `mock_response` (a dict in LiteLLM's dict form) makes the
+    call go through LiteLLM's mock path instead of the network.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int
+    timeout: float
+    temperature: float | None = None
+    api_base: str | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    response_schema: FrozenDict | None = None
+    json_mode: bool = False
+    mock_response: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class LLMResponse:
+    """What a call returned: the answer or tool calls, and the usage the provider reported."""
+
+    content: str | None
+    tool_calls: tuple[ToolCall, ...]
+    input_tokens: int
+    output_tokens: int
+    model: str
+    finish_reason: str | None = None
+
+
+class LLMClient(Protocol):
+    """Anything that can complete a chat request. Raises `agentflow.errors.LLMError`."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,251 @@
+"""Frozen, slotted records for a workflow. Built by `agentflow.model.build`.
+
+JSON payloads that are data rather than configuration (an input's JSON Schema, a tool's
+parameters, an output schema, default input values) are kept as `Json`: deeply frozen
+(`FrozenDict` for objects, tuples for arrays); `thaw()` gives a plain copy for libraries
+that want dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Backoff = Literal["exponential", "linear", "constant"]
+OutputFormat = Literal["text", "json"]
+OnExceeded = Literal["fail", "skip_noncritical"]
+
+
+class FrozenDict(Mapping[str, Any]):
+    """An immutable, hashable mapping used for JSON objects inside the model."""
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(tuple(sorted((k, _hashable(v)) for k, v in self._data.items())))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenDict):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return FrozenDict(value)
+    return value
+
+
+def freeze(value: Any) -> Any:
+    """Return a deeply immutable copy of a JSON value."""
+    if isinstance(value, Mapping):
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Return a plain, mutable JSON copy (dicts and lists) of a frozen value."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where something is in a workflow file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMap:
+    """Positions of every key and value of a workflow file, by dotted path.
+
+    `find("agents.screen.prompt")` gives the value's position, falling back to the nearest
+    enclosing node that has one, then to the top of the file.
+    """
+
+    file: str
+    positions: Mapping[str, Position] = field(default_factory=dict)
+
+    def find(self, path: str) -> Position:
+        probe = path
+        while probe:
+            pos = self.positions.get(probe)
+            if pos is not None:
+                return pos
+            probe = probe.rpartition(".")[0]
+        return self.positions.get("", Position(self.file, 1, 1))
+
+    def key(self, path: str) -> Position:
+        """The position of the key itself (for "unknown key" style messages)."""
+        return self.positions.get(path + "#key") or self.find(path)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How an agent's failed calls are retried (only retryable error classes)."""
+
+    max_attempts: int = 4
+    backoff: Backoff = "exponential"
+    initial_delay: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 30.0
+    jitter: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A spending cap in USD, at run, workflow or agent level."""
+
+    max_usd: float
+    warn_at: float = 0.8
+    on_exceeded: OnExceeded = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """Rate limits for the models matching `key` (a LiteLLM model name, glob or "*")."""
+
+    key: str
+    rpm: int | None = None
+    rph: int | None = None
+    rpd: int | None = None
+    tpm: int | None = None
+    tph: int | None = None
+    tpd: int | None = None
+    max_concurrent: int | None = None
+    burst: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A price override, USD per one million tokens."""
+
+    model: str
+    input: float
+    output: float
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """A declared workflow input: its JSON Schema and optional default."""
+
+    name: str
+    schema: FrozenDict
+    description: str | None = None
+    has_default: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """What an agent must answer: free text, or JSON optionally checked against a schema."""
+
+    format: OutputFormat = "text"
+    schema: FrozenDict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function tool the model may call, implemented by a Python function or a command."""
+
+    name: str
+    description: str
+    parameters: FrozenDict
+    python: str | None = None
+    command: tuple[str, ...] | None = None
+    timeout: float = 30.0
+    base_dir: Path = Path(".")
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """One agent, with the workflow defaults already merged in.
+
+    `depends_on` is `needs` plus every agent its templates reference, in file order.
+    """
+
+    id: str
+    model: str
+    prompt: str
+    system: str | None = None
+    description: str | None = None
+    output: OutputSpec = OutputSpec()
+    needs: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    for_each: str | None = None
+    max_parallel: int | None = None
+    when: str | None = None
+    critical: bool = True
+    budget: Budget | None = None
+    tools: tuple[str, ...] = ()
+    max_tool_rounds: int = 8
+    timeout: float = 60.0
+    retry: RetryPolicy = RetryPolicy()
+    temperature: float | None = None
+    max_tokens: int = 1024
+    api_base: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A whole validated workflow file."""
+
+    name: str
+    path: Path
+    agents: tuple[Agent, ...]
+    version: int = 1
+    description: str | None = None
+    inputs: tuple[InputSpec, ...] = ()
+    limits: tuple[Limit, ...] = ()
+    budget: Budget | None = None
+    pricing: tuple[Price, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    outputs: tuple[tuple[str, str], ...] = ()
+    source: SourceMap = SourceMap("<memory>")
+
+    def agent(self, agent_id: str) -> Agent:
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        raise KeyError(agent_id)
+
+    def tool(self, name: str) -> Tool:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        raise KeyError(name)
