@@ -8,6 +8,7 @@ that want dicts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,29 +91,49 @@ class Position:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+PathPart = str | int
+KeyPath = tuple[PathPart, ...]
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def format_path(path: KeyPath) -> str:
+    """A key path for people: `agents.screen.retry.backoff`, `needs[0]`, `limits["openai/*"]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class SourceMap:
-    """Positions of every key and value of a workflow file, by dotted path.
+    """Positions of the keys and values of a workflow file, by key path.
 
-    `find("agents.screen.prompt")` gives the value's position, falling back to the nearest
-    enclosing node that has one, then to the top of the file.
+    `value(path)` gives where the value at `path` starts, `key(path)` where its key is
+    written; both fall back to the nearest enclosing node, then to the top of the file.
+    The empty path is the document itself.
     """
 
     file: str
-    positions: Mapping[str, Position] = field(default_factory=dict)
+    values: Mapping[KeyPath, Position] = field(default_factory=dict)
+    keys: Mapping[KeyPath, Position] = field(default_factory=dict)
 
-    def find(self, path: str) -> Position:
-        probe = path
+    def value(self, path: KeyPath) -> Position:
+        probe = tuple(path)
         while probe:
-            pos = self.positions.get(probe)
+            pos = self.values.get(probe)
             if pos is not None:
                 return pos
-            probe = probe.rpartition(".")[0]
-        return self.positions.get("", Position(self.file, 1, 1))
+            probe = probe[:-1]
+        return self.values.get((), Position(self.file, 1, 1))
 
-    def key(self, path: str) -> Position:
-        """The position of the key itself (for "unknown key" style messages)."""
-        return self.positions.get(path + "#key") or self.find(path)
+    def key(self, path: KeyPath) -> Position:
+        return self.keys.get(tuple(path)) or self.value(path)
 
 
 @dataclass(frozen=True, slots=True)
