@@ -1,0 +1,1 @@
+"""JSON Schema: the workflow schema, and checking values against schemas (owns jsonschema)."""

@@ -1,0 +1,29 @@
+"""Check a JSON value against a JSON Schema (tool arguments, agent outputs, inputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from agentflow.model.types import FrozenDict, thaw
+
+
+@lru_cache(maxsize=512)
+def _validator(schema: FrozenDict) -> jsonschema.protocols.Validator:
+    plain = thaw(schema)
+    cls = jsonschema.validators.validator_for(plain, default=jsonschema.Draft202012Validator)
+    return cls(plain)  # type: ignore[no-any-return]
+
+
+def instance_errors(schema: Mapping[str, Any], value: Any, *, limit: int = 5) -> list[str]:
+    """Readable reasons `value` does not match `schema` (empty when it matches)."""
+    frozen = schema if isinstance(schema, FrozenDict) else FrozenDict(dict(schema))
+    errors = sorted(_validator(frozen).iter_errors(thaw(value)), key=lambda e: list(e.path))
+    out = []
+    for error in errors[:limit]:
+        where = "/".join(str(p) for p in error.absolute_path)
+        out.append(f"at '{where}': {error.message}" if where else error.message)
+    return out
