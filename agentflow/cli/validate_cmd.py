@@ -1,0 +1,76 @@
+"""`agentflow validate PATH...`: schema and semantic checks, for people and for CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from agentflow.cli.boundary import EXIT_INVALID, EXIT_OK, print_diagnostic, stderr_console
+from agentflow.core import Analysis, analyze, collect_paths
+from agentflow.errors import Diagnostic
+
+VALIDATE_FORMAT = "agentflow.validate/v1"
+
+
+def _github(d: Diagnostic) -> str:
+    level = "error" if d.severity == "error" else "warning"
+    message = d.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::{level} file={d.file},line={d.line},col={d.column},title=agentflow::{message}"
+
+
+def _as_json(results: list[Analysis], strict: bool) -> str:
+    files = []
+    for result in results:
+        failing = result.errors + (result.warnings if strict else ())
+        files.append(
+            {
+                "path": str(result.path),
+                "valid": not failing,
+                "workflow": result.workflow.name if result.workflow else None,
+                "agents": len(result.workflow.agents) if result.workflow else None,
+                "diagnostics": [
+                    {
+                        "file": d.file,
+                        "line": d.line,
+                        "column": d.column,
+                        "path": d.path,
+                        "severity": d.severity,
+                        "code": d.code,
+                        "message": d.message,
+                    }
+                    for d in result.diagnostics
+                ],
+            }
+        )
+    valid = all(f["valid"] for f in files)
+    return json.dumps({"format": VALIDATE_FORMAT, "valid": valid, "files": files}, indent=2)
+
+
+def validate(paths: list[Path], fmt: str, strict: bool) -> int:
+    """Check every workflow file under `paths`; exit 2 when any has errors."""
+    results = [analyze(path) for path in collect_paths(paths)]
+    failed = [r for r in results if r.errors or (strict and r.warnings)]
+    if fmt == "json":
+        print(_as_json(results, strict))
+    elif fmt == "github":
+        for result in results:
+            for d in result.diagnostics:
+                print(_github(d))
+    else:
+        console: Console = stderr_console()
+        for result in results:
+            for d in result.diagnostics:
+                print_diagnostic(console, d)
+        errors = sum(len(r.errors) for r in results)
+        warnings = sum(len(r.warnings) for r in results)
+        if failed:
+            console.print(
+                f"[red]{len(failed)} of {len(results)} workflow file(s) invalid[/red] "
+                f"({errors} error(s), {warnings} warning(s))"
+            )
+        else:
+            note = f" ({warnings} warning(s))" if warnings else ""
+            console.print(f"[green]{len(results)} workflow file(s) valid[/green]{note}")
+    return EXIT_INVALID if failed else EXIT_OK

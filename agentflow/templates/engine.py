@@ -1,0 +1,192 @@
+"""Compile, inspect and render workflow templates."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from agentflow.errors import TemplateRenderError
+from agentflow.model.types import FrozenDict
+
+# A template that is exactly one expression evaluates to a native value (a list for
+# `for_each`, a bool for `when`) instead of a string.
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
+
+CONTEXT_NAMES = frozenset({"inputs", "agents", "item", "index"})
+
+
+class TemplateSyntax(Exception):  # noqa: N818 - a value carried to a Diagnostic, not raised to users
+    """A template does not parse; `line` is 1-based within the template."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, FrozenDict):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=_to_json)
+    return value
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=_to_json)
+
+
+def _make_env() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["tojson"] = _tojson
+    # Templates see only the run's data: no helpers that reach outside it.
+    for name in ("range", "lipsum", "cycler", "joiner", "namespace", "dict"):
+        env.globals.pop(name, None)
+    env.globals["range"] = range  # bounded by the sandbox's MAX_RANGE
+    return env
+
+
+_ENV = _make_env()
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRefs:
+    """What a template reads: agent ids, input names, and other free names."""
+
+    agents: tuple[str, ...]
+    inputs: tuple[str, ...]
+    names: tuple[str, ...]
+    agent_attrs: tuple[tuple[str, str], ...]
+
+
+def _syntax(exc: jinja2.TemplateSyntaxError) -> TemplateSyntax:
+    return TemplateSyntax(exc.message or "syntax error", exc.lineno or 1)
+
+
+@lru_cache(maxsize=4096)
+def _parse(source: str) -> nodes.Template:
+    try:
+        return _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise _syntax(exc) from None
+
+
+def _const_key(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        value = node.arg.value
+        return value if isinstance(value, str) else None
+    return None
+
+
+@lru_cache(maxsize=4096)
+def references(source: str) -> TemplateRefs:
+    """The names a template reads. Raises `TemplateSyntax` when it does not parse."""
+    tree = _parse(source)
+    agents: dict[str, None] = {}
+    inputs: dict[str, None] = {}
+    attrs: dict[tuple[str, str], None] = {}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        inner = node.node
+        if isinstance(inner, nodes.Name):
+            key = _const_key(node)
+            if key is None:
+                continue
+            if inner.name == "agents":
+                agents[key] = None
+            elif inner.name == "inputs":
+                inputs[key] = None
+        elif (
+            isinstance(inner, nodes.Getattr | nodes.Getitem)
+            and isinstance(inner.node, nodes.Name)
+            and inner.node.name == "agents"
+        ):
+            agent_id, attr = _const_key(inner), _const_key(node)
+            if agent_id is not None and attr is not None:
+                attrs[(agent_id, attr)] = None
+    assigned = {
+        n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")
+    }
+    free = {
+        n.name
+        for n in tree.find_all(nodes.Name)
+        if n.ctx == "load" and n.name not in assigned and n.name not in _ENV.globals
+    }
+    return TemplateRefs(
+        agents=tuple(agents),
+        inputs=tuple(inputs),
+        names=tuple(sorted(free)),
+        agent_attrs=tuple(attrs),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str) -> jinja2.Template:
+    try:
+        return _ENV.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise _syntax(exc) from None
+
+
+@lru_cache(maxsize=4096)
+def _expression(source: str) -> Any:
+    match = _SINGLE_EXPRESSION.match(source)
+    if match is None:
+        return None
+    try:
+        return _ENV.compile_expression(match.group("expr"), undefined_to_none=False)
+    except jinja2.TemplateSyntaxError:
+        return None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"undefined value: {exc.message}"
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return f"not allowed in a template: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def render(source: str, context: Mapping[str, Any]) -> str:
+    """Render a template to text. Raises `TemplateRenderError` with a readable reason."""
+    try:
+        template = _compiled(source)
+        return template.render(context)
+    except TemplateSyntax as exc:
+        raise TemplateRenderError(f"template syntax error: {exc.message}") from None
+    except Exception as exc:  # any failure inside user template code is the user's to fix
+        raise TemplateRenderError(_describe(exc)) from None
+
+
+def evaluate(source: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate a template: a lone `{{ expression }}` gives its native value, else text."""
+    expression = _expression(source)
+    if expression is None:
+        return render(source, context)
+    try:
+        value = expression(**context)
+    except Exception as exc:
+        raise TemplateRenderError(_describe(exc)) from None
+    if isinstance(value, jinja2.Undefined):
+        raise TemplateRenderError("undefined value")
+    return value
