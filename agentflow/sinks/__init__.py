@@ -1,0 +1,38 @@
+"""Sinks: what consumes run events (the JSONL run log, live progress, plain lines, the cost summary).
+
+The small formatting helpers below are shared by every human-facing sink so that a cost or a
+duration reads the same in the progress display, the plain lines and the cost table.
+"""
+
+from __future__ import annotations
+
+
+def format_usd(value: float | None) -> str:
+    """$0.0012 below a dollar, $12.34 above; "unknown" when the price is not known (never $0)."""
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0.00"
+    if abs(value) < 1:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """0.42s, 12.3s, 4m05s, 1h02m."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_count(value: int | None) -> str:
+    """12,345 (thousands separated); "-" when absent."""
+    return "-" if value is None else f"{value:,}"

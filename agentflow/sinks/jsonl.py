@@ -1,0 +1,141 @@
+"""The run log: one JSON object per line, append-only, described by schemas/run-event.schema.json.
+
+Guarantees (see docs/run-log.md): every line is flushed to the OS as it is written, the file is
+fsync'ed at terminal events and on close, and anything shaped like a credential is replaced by
+"[REDACTED]" before it reaches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from agentflow.events.types import EVENT_FORMAT_VERSION, TERMINAL_EVENTS, Event
+
+REDACTED = "[REDACTED]"
+
+ENVELOPE_KEYS = frozenset(
+    {"v", "seq", "ts", "run_id", "event", "workflow", "instance", "agent"},
+)
+
+# Names under which a secret is stored: `"api_key": "..."`, `api_key='...'`, `Authorization: ...`
+# (also inside JSON nested in a string, where the quotes arrive escaped as \").
+_SECRET_NAMES = (
+    r"(?:[a-z0-9]+[_-])*(?:api[_-]?key|api[_-]?secret|secret[_-]?key|secret[_-]?access[_-]?key"
+    r"|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret|password|passwd"
+    r"|authorization|x-api-key)"
+)
+_Q = r"""(?:\\*["'])"""  # an opening or closing quote, possibly escaped
+_VALUE = r"""(?:(?:bearer|basic|token)\s+)?[^"'\\\s,;&}\]]+"""
+_NAMED_SECRET = re.compile(
+    rf"(?i)(\b{_SECRET_NAMES}{_Q}?\s*(?::\s*{_Q}|=\s*{_Q}?)){_VALUE}",
+)
+# Credentials recognisable by their shape alone, wherever they appear.
+_SHAPED_SECRET = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"sk-[A-Za-z0-9_-]{16,}"  # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-), DeepSeek, ...
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?:AKIA|ASIA|AIDA|AROA|AGPA)[0-9A-Z]{16}"  # AWS access key ids
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|gsk_[A-Za-z0-9]{20,}"  # Groq
+    r"|xai-[A-Za-z0-9]{20,}"  # xAI
+    r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
+    r"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub tokens
+    r")",
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every credential-shaped substring replaced by "[REDACTED]".
+
+    Replacements never cross a quote or a backslash, so redacting a JSON document keeps it valid.
+    """
+    text = _NAMED_SECRET.sub(rf"\1{REDACTED}", text)
+    return _SHAPED_SECRET.sub(REDACTED, text)
+
+
+class _IsoUtc:
+    """Formats epoch seconds as 2026-11-24T10:00:01.234Z, caching the per-second prefix."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, ts: float) -> str:
+        millis = math.floor(ts * 1000)
+        second, ms = divmod(millis, 1000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{ms:03d}Z"
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """A copy of `value` json can always encode: non-finite floats become null, the rest str."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if depth < 64 and isinstance(value, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if depth < 64 and isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v, depth + 1) for v in value]
+    return str(value)
+
+
+class JsonlSink:
+    """Appends each event to `path` as one redacted JSON line.
+
+    Data keys are flattened into the line next to the envelope; a data key that collides with
+    an envelope key is written as `data_<key>` so the envelope is never overwritten.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.label = f"the run log {self.path}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # backslashreplace: a lone surrogate in model output becomes a valid JSON \\u escape
+        # instead of an exception.
+        self._file = self.path.open("a", encoding="utf-8", errors="backslashreplace")
+        self._encoder = json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":")
+        )
+        self._iso = _IsoUtc()
+
+    def handle(self, event: Event) -> None:
+        record: dict[str, Any] = {
+            "v": EVENT_FORMAT_VERSION,
+            "seq": event.seq,
+            "ts": self._iso(event.ts),
+            "run_id": event.run_id,
+            "event": event.event,
+            "workflow": event.workflow,
+            "instance": event.instance,
+            "agent": event.agent,
+        }
+        for key, value in event.data.items():
+            record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
+        try:
+            line = self._encoder.encode(record)
+        except (ValueError, TypeError, RecursionError):
+            line = self._encoder.encode(_json_safe(record))
+        self._file.write(redact(line) + "\n")
+        self._file.flush()
+        if event.event in TERMINAL_EVENTS:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
