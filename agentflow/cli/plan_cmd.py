@@ -1,0 +1,66 @@
+"""`agentflow plan FILE`: price and time a run before a cent is spent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
+from agentflow.core import load_workflow
+from agentflow.errors import UsageError
+from agentflow.plan.estimate import make_plan
+from agentflow.plan.pricing import load_price_book
+from agentflow.plan.render import plan_table, plan_to_json
+
+
+def plan_command(
+    file: Annotated[Path, typer.Argument(help="A workflow file.")],
+    input: Annotated[
+        list[str], typer.Option("--input", "-i", help="An input value, NAME=VALUE (repeatable).")
+    ],
+    inputs: Annotated[
+        Path | None,
+        typer.Option("--inputs", help="Inputs from F.json, or F.jsonl with one instance a line."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="A run budget in USD to check against.")
+    ] = None,
+    pricing: Annotated[
+        Path | None,
+        typer.Option("--pricing", help="Prices as JSON {model: {input, output}}, USD per 1M."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    console: Console | None = None,
+) -> int:
+    """Plan every instance of FILE; exit 3 when an expected cost is over a budget.
+
+    Without `--input`/`--inputs` the workflow is planned with its declared defaults and
+    inputs it cannot see are counted as unknown; with them, inputs are checked as for `run`.
+    `--format json` prints one `agentflow.plan/v1` document per instance, one a line when
+    there are several.
+    """
+    if format not in ("table", "json"):
+        raise UsageError(f"--format {format!r}: choose table or json")
+    workflow = load_workflow(file)
+    instances: list[dict[str, Any] | None] = [None]
+    if input or inputs is not None:
+        from agentflow.cli.inputs import parse_inputs
+
+        instances = list(parse_inputs(workflow, input, inputs))
+    book = load_price_book(workflow.pricing, pricing)
+    plans = [make_plan(workflow, values, book, budget_usd=budget_usd) for values in instances]
+    out = console or Console(highlight=False)
+    if format == "json":
+        indent = 2 if len(plans) == 1 else None
+        for plan in plans:
+            out.out(
+                json.dumps(plan_to_json(plan), indent=indent, ensure_ascii=False), highlight=False
+            )
+    else:
+        for plan in plans:
+            out.print(plan_table(plan))
+    return EXIT_BUDGET if any(p.budget.verdict == "over" for p in plans) else EXIT_OK
