@@ -1,0 +1,373 @@
+"""The LiteLLM adapter: the only module that imports litellm, and only when a client is made.
+
+`LiteLLMClient.complete()` turns an `LLMRequest` into one `litellm.acompletion` call (its
+own retries off: the engine owns retries) and the answer into an `LLMResponse`. Every
+exception LiteLLM, the OpenAI SDK, httpx or aiohttp can raise is translated by
+`translate_error()` into the project's `LLMError` tree; nothing else escapes.
+
+    client = LiteLLMClient()
+    try:
+        response = await client.complete(request)
+    finally:
+        await client.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from agentflow.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ContentPolicyViolation,
+    ContextWindowExceeded,
+    LLMConnectionError,
+    LLMError,
+    LLMTimeout,
+    ModelNotFound,
+    QuotaExceeded,
+    RateLimited,
+    ServerError,
+)
+from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
+from agentflow.model.types import thaw
+
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "LiteLLMClient", "scrub_secrets", "translate_error"]
+
+# Open connections the client's pool allows, in total and to one host. LiteLLM's own
+# default is 1000 / 500 per host; the engine can run more calls than that at once
+# against one endpoint, so the cap is the client's to choose.
+DEFAULT_MAX_CONNECTIONS = 1000
+
+_litellm: Any = None
+_QUIET_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+
+
+def _import_litellm() -> Any:
+    """Import and quiet litellm once per process (~2.5 s, ~170 MB the first time)."""
+    global _litellm
+    if _litellm is None:
+        # The price list ships with litellm; without this it is fetched at import.
+        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        import litellm
+
+        litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" prints
+        litellm.telemetry = False
+        litellm.drop_params = False
+        litellm.turn_off_message_logging = True
+        if not os.environ.get("LITELLM_LOG"):  # an explicit LITELLM_LOG still wins
+            for name in _QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        _litellm = litellm
+    return _litellm
+
+
+class LiteLLMClient:
+    """An `LLMClient` that calls models through `litellm.acompletion`.
+
+    Importing litellm happens here, in the constructor, so its cost is paid before a
+    run starts rather than inside the first call's timeout. The HTTP connection pool
+    (an aiohttp session handed to LiteLLM as `shared_session`) is created on the
+    first call, inside the running event loop, and closed by `aclose()`.
+    `max_connections` caps open connections in total and per host.
+    """
+
+    def __init__(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+        self._litellm = _import_litellm()
+        self._max_connections = max_connections
+        self._session: Any = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    def _shared_session(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=self._max_connections,
+                keepalive_timeout=120,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
+            self._session_loop = loop
+        return self._session
+
+    def build_kwargs(self, request: LLMRequest) -> dict[str, Any]:
+        """The keyword arguments `complete()` passes to `litellm.acompletion`."""
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": [_message_dict(m) for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "timeout": request.timeout,
+            "num_retries": 0,
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.api_base:
+            kwargs["api_base"] = request.api_base
+        if request.tools:
+            kwargs["tools"] = [_tool_dict(t) for t in request.tools]
+        if request.response_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "output",
+                    "schema": thaw(request.response_schema),
+                    "strict": False,
+                },
+            }
+        elif request.json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        if request.mock_response is not None:
+            kwargs["mock_response"] = request.mock_response
+        return kwargs
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        kwargs = self.build_kwargs(request)
+        if request.mock_response is None:
+            kwargs["shared_session"] = self._shared_session()
+        try:
+            raw = await self._litellm.acompletion(**kwargs)
+        except Exception as exc:  # every litellm/openai/httpx failure, translated once
+            raise translate_error(exc) from None
+        return _response(raw, request.model)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    return out
+
+
+def _tool_dict(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": thaw(tool.parameters),
+        },
+    }
+
+
+def _response(raw: Any, model: str) -> LLMResponse:
+    choice = raw.choices[0]
+    message = choice.message
+    calls = tuple(
+        ToolCall(
+            id=call.id or f"call_{index}",
+            name=call.function.name or "",
+            arguments=call.function.arguments or "{}",
+        )
+        for index, call in enumerate(getattr(message, "tool_calls", None) or ())
+    )
+    usage = getattr(raw, "usage", None)
+    return LLMResponse(
+        content=message.content,
+        tool_calls=calls,
+        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        model=raw.model or model,
+        finish_reason=choice.finish_reason,
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+_SECRETS = (
+    re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"),
+    re.compile(
+        r"""((?:api[_-]?key|x-api-key|authorization|access[_-]?token)["']?\s*[:=]\s*["']?)"""
+        r"""[^\s"',}]+""",
+        re.IGNORECASE,
+    ),
+)
+_MAX_MESSAGE = 2000
+
+
+def scrub_secrets(text: str) -> str:
+    """`text` without API keys, Bearer tokens or Authorization values, and not too long."""
+    text = _SECRETS[0].sub("Bearer ***", text)
+    text = _SECRETS[1].sub("sk-***", text)
+    text = _SECRETS[2].sub(r"\1***", text)
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 3] + "..."
+    return text
+
+
+def _headers(exc: BaseException) -> dict[str, str]:
+    """Response headers of a failed call: LiteLLM keeps them in one of three places."""
+    out: dict[str, str] = {}
+    sources = (
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "litellm_response_headers", None),
+        getattr(exc, "headers", None),
+    )
+    for source in sources:
+        try:
+            out.update((str(k).lower(), str(v)) for k, v in source.items())  # type: ignore[union-attr]
+        except (AttributeError, TypeError):
+            continue
+    return out
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, or `retry-after` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _by_status(status: int | None, text: str) -> type[LLMError] | None:
+    if status is None:
+        return None
+    if status == 429:
+        return QuotaExceeded if "insufficient_quota" in text else RateLimited
+    if status == 402:
+        return QuotaExceeded
+    if status == 408:
+        return LLMTimeout
+    if status in (401, 403):
+        return AuthenticationFailed
+    if status == 404:
+        return ModelNotFound
+    if status == 413:
+        return ContextWindowExceeded
+    if 400 <= status < 500:
+        return BadRequest
+    if status >= 500:
+        return ServerError
+    return None
+
+
+def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMError]:
+    litellm = _litellm
+    lower = text.lower()
+    if litellm is not None:
+        ex = litellm.exceptions
+        # Most specific first: several of these subclass BadRequestError.
+        table: tuple[tuple[type[BaseException], type[LLMError]], ...] = (
+            (ex.ContextWindowExceededError, ContextWindowExceeded),
+            (ex.ContentPolicyViolationError, ContentPolicyViolation),
+            (ex.RejectedRequestError, ContentPolicyViolation),
+            (ex.PaymentRequiredError, QuotaExceeded),
+            (ex.BudgetExceededError, QuotaExceeded),
+            (ex.AuthenticationError, AuthenticationFailed),
+            (ex.PermissionDeniedError, AuthenticationFailed),
+            (ex.NotFoundError, ModelNotFound),
+            (ex.UnprocessableEntityError, BadRequest),
+            (ex.BadRequestError, BadRequest),
+            (ex.Timeout, LLMTimeout),
+            (ex.ServiceUnavailableError, ServerError),
+            (ex.BadGatewayError, ServerError),
+            (ex.InternalServerError, ServerError),
+            (ex.APIResponseValidationError, ServerError),
+            (ex.APIConnectionError, LLMConnectionError),
+        )
+        if isinstance(exc, ex.RateLimitError):
+            quota = "insufficient_quota" in lower or getattr(exc, "rate_limit_type", "") == "budget"
+            return QuotaExceeded if quota else RateLimited
+        for source, target in table:
+            if isinstance(exc, source):
+                return target
+    import httpx
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        return LLMTimeout
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+        return LLMConnectionError
+    found = _by_status(status, lower)
+    if found is not None:
+        return found
+    if "overloaded" in lower:
+        return ServerError
+    if "context length" in lower or "context window" in lower or "maximum context" in lower:
+        return ContextWindowExceeded
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiohttp comes with litellm
+        return LLMError
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return LLMConnectionError
+    return LLMError
+
+
+def translate_error(exc: BaseException) -> LLMError:
+    """The project's `LLMError` for any exception a LiteLLM call raised.
+
+    Classes: see the table in `_classify`; an `APIError`/`MockException` or any other
+    exception with an HTTP status is classified by that status (429 rate limit or
+    insufficient quota, 408 timeout, 401/403 authentication, 404 not found, other 4xx
+    bad request, 5xx server error). An exception that fits nothing becomes a plain,
+    **not retryable** `LLMError`: it is most likely a bug or a misconfiguration, and
+    retrying it would only spend budget and time. `retry_after` comes from the
+    response's `retry-after-ms` / `retry-after` headers; the message never carries keys.
+    """
+    if isinstance(exc, LLMError):
+        return exc
+    status = _status(exc)
+    text = str(exc) or type(exc).__name__
+    body = getattr(exc, "body", None)
+    code = str(getattr(exc, "code", "") or "")
+    kind = _classify(exc, status, f"{text} {code} {body}")
+    return kind(
+        scrub_secrets(text),
+        status_code=status,
+        retry_after=_retry_after(_headers(exc)),
+    )
