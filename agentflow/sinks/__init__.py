@@ -8,14 +8,15 @@ from __future__ import annotations
 
 
 def format_usd(value: float | None) -> str:
-    """$0.0012 below a dollar, $12.34 above; "unknown" when the price is not known (never $0)."""
+    """$0.50, $12.34, $0.0042, $0.00015; "unknown" when the price is not known (never $0)."""
     if value is None:
         return "unknown"
-    if value == 0:
-        return "$0.00"
-    if abs(value) < 1:
+    if abs(value) >= 1 or round(value, 2) == value:
+        return f"${value:,.2f}"
+    if abs(value) >= 0.01:
         return f"${value:.4f}"
-    return f"${value:,.2f}"
+    digits = f"{value:.6f}".rstrip("0")
+    return "$" + digits.ljust(len(digits.split(".")[0]) + 5, "0")
 
 
 def format_duration(seconds: float | None) -> str:
