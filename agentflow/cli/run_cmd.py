@@ -1,0 +1,224 @@
+"""`agentflow run FILE...`: load, check inputs, run on one event loop, render the result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from agentflow.cli.boundary import stderr_console
+from agentflow.cli.inputs import parse_inputs
+from agentflow.core import load_workflow
+from agentflow.errors import Diagnostic, UsageError, WorkflowInvalid
+from agentflow.events.bus import EventBus
+from agentflow.events.types import Sink
+from agentflow.model.types import Workflow
+from agentflow.plan.pricing import load_price_book
+from agentflow.run.clock import SystemClock
+from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
+from agentflow.run.results import RunResult
+from agentflow.sinks.jsonl import JsonlSink
+from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
+
+RUN_FORMAT = "agentflow.run/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything `agentflow run` was asked to do."""
+
+    files: tuple[Path, ...]
+    input_pairs: tuple[str, ...] = ()
+    inputs_file: Path | None = None
+    mock: bool = False
+    mock_latency: float = 0.0
+    budget_usd: float | None = None
+    max_concurrency: int = 512
+    max_workflows: int = 100
+    log_dir: Path = Path(".agentflow/runs")
+    run_id: str | None = None
+    output: Path | None = None
+    format: str = "text"
+    progress: bool = True
+    quiet: bool = False
+
+
+def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
+    workflows: list[Workflow] = []
+    problems: list[Diagnostic] = []
+    for file in files:
+        if not file.is_file():
+            raise UsageError(f"{file}: no such workflow file")
+        try:
+            workflows.append(load_workflow(file))
+        except WorkflowInvalid as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        raise WorkflowInvalid(problems)
+    return workflows
+
+
+def _check_budget_prices(workflows: list[Workflow], budget_usd: float | None) -> None:
+    if budget_usd is None:
+        return
+    for workflow in workflows:
+        book = load_price_book(workflow.pricing)
+        for agent in workflow.agents:
+            if book.lookup(agent.model) is None:
+                raise UsageError(
+                    f"{workflow.path}: model '{agent.model}' (agent '{agent.id}') has no known "
+                    "price, so the run cannot keep --budget-usd; add it under pricing: in the file"
+                )
+
+
+def _client(options: RunOptions) -> Any:
+    from agentflow.llm.litellm_client import LiteLLMClient
+
+    client = LiteLLMClient(max_connections=max(options.max_concurrency, 16))
+    if not options.mock:
+        return client
+    from agentflow.llm.mock import MockLLMClient
+
+    return MockLLMClient(client, latency_s=options.mock_latency)
+
+
+def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink | None:
+    if options.format == "json" and not options.progress:
+        return None
+    if console.is_terminal and options.progress and not options.quiet:
+        from agentflow.sinks.progress import ProgressSink
+
+        return ProgressSink(console, get_time=time.monotonic, stats=engine_stats)
+    if not options.progress and not options.quiet:
+        return None
+    from agentflow.sinks.plain import PlainSink
+
+    return PlainSink(sys.stderr, quiet=options.quiet)
+
+
+def _rerun_command(options: RunOptions, run_id: str) -> str:
+    argv = ["agentflow", "run", *map(str, options.files)]
+    for pair in options.input_pairs:
+        argv += ["--input", pair]
+    if options.inputs_file:
+        argv += ["--inputs", str(options.inputs_file)]
+    if options.budget_usd is not None:
+        argv += ["--budget-usd", f"{options.budget_usd:g}"]
+    if options.mock:
+        argv.append("--mock")
+    return shlex.join(argv)
+
+
+def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "workflow": r.workflow,
+            "instance": r.instance,
+            "status": r.status,
+            "outputs": dict(r.outputs),
+        }
+        for r in result.instances
+    ]
+
+
+async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+        try:
+            loop.add_signal_handler(sig, engine.request_stop, name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    try:
+        return await engine.run(instances)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await client.aclose()
+
+
+def run_command(options: RunOptions) -> int:
+    """Run the workflows; returns the exit code (see DESIGN: 0, 1, 2, 3, 4, 130, 143)."""
+    workflows = _load_all(options.files)
+    instances: list[Instance] = []
+    for workflow in workflows:
+        for index, values in enumerate(
+            parse_inputs(workflow, options.input_pairs, options.inputs_file)
+        ):
+            instances.append(Instance(workflow, index, values))
+    _check_budget_prices(workflows, options.budget_usd)
+
+    run_id = options.run_id or new_run_id()
+    log_path = options.log_dir / f"{run_id}.jsonl"
+    if log_path.exists():
+        raise UsageError(f"{log_path} exists already; choose another --run-id")
+    console = stderr_console()
+    summary = CostSummary()
+    sinks: list[Sink] = [JsonlSink(log_path), summary]
+    holder: dict[str, Engine] = {}
+    display = _display(options, console, lambda: holder["engine"].statistics())
+    if display is not None:
+        sinks.append(display)
+    bus = EventBus(run_id, time.time, sinks)
+    client = _client(options)
+    engine = Engine(
+        client=client,
+        clock=SystemClock(),
+        bus=bus,
+        settings=RunSettings(
+            run_id=run_id,
+            budget_usd=options.budget_usd,
+            max_concurrency=options.max_concurrency,
+            max_workflows=options.max_workflows,
+            mock=options.mock,
+            log_path=str(log_path),
+        ),
+    )
+    holder["engine"] = engine
+    try:
+        result = asyncio.run(_run(engine, instances, client))
+    finally:
+        bus.close()
+    _render(options, result, summary, console, log_path)
+    return result.exit_code
+
+
+def _render(
+    options: RunOptions, result: RunResult, summary: CostSummary, console: Console, log_path: Path
+) -> None:
+    outputs = _outputs_document(result)
+    if options.output is not None:
+        options.output.parent.mkdir(parents=True, exist_ok=True)
+        options.output.write_text(json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8")
+    rerun = _rerun_command(options, result.run_id)
+    if options.format == "json":
+        document = {
+            "format": RUN_FORMAT,
+            "run_id": result.run_id,
+            "status": result.status,
+            "exit_code": result.exit_code,
+            "log_path": str(log_path),
+            "results": outputs,
+            **summary_json(summary),
+        }
+        print(json.dumps(document, indent=2, default=str))
+        return
+    if not options.quiet:
+        console.print(cost_table(summary))
+    if result.status != "ok":
+        console.print(failure_report(summary, rerun))
+    out = Console(highlight=False, soft_wrap=True)
+    for item in outputs:
+        if len(outputs) > 1:
+            out.print(f"# {item['workflow']}#{item['instance']}: {item['status']}")
+        out.print_json(json.dumps(item["outputs"], default=str))
+    console.print(f"[dim]run {result.run_id}: {result.status}; log: {log_path}[/dim]")

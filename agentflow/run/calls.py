@@ -1,0 +1,323 @@
+"""One agent's model calls: the tool loop, retries, rate limits and budget reservations.
+
+For every attempt: take an in-flight slot, wait for the rate limiter, reserve the
+worst-case cost (prompt tokens + max_tokens at the model's price) in every budget scope,
+call the model under the agent's timeout, then settle the actual cost and tokens. A
+failure releases the reservation (in `finally`), and a retryable one waits its backoff
+(or the provider's Retry-After, which pauses the model's key for everybody on a 429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentflow.errors import LLMError, LLMTimeout, RateLimited, ToolLoopExceeded
+from agentflow.events.bus import EventBus
+from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
+from agentflow.model.types import Agent, Budget, Workflow
+from agentflow.plan.pricing import PriceBook
+from agentflow.plan.tokens import count_messages
+from agentflow.run.budget import BudgetLedger, BudgetScope
+from agentflow.run.clock import Clock
+from agentflow.run.limits import RateLimiter, WaitInfo
+from agentflow.run.output import json_instruction, parse_output
+from agentflow.run.results import Usage
+from agentflow.run.retry import backoff_delay, should_retry
+from agentflow.run.tools import ToolRunner
+
+EVENT_TEXT_LIMIT = 2000
+DEFAULT_429_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentContext:
+    """What one agent's calls need to know about where they run."""
+
+    workflow: Workflow
+    instance: int
+    agent: Agent
+    price_book: PriceBook
+    tools: ToolRunner | None
+    usage: Usage
+    workflow_budget_scope: str
+    agent_budget_scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallStatistics:
+    """Calls in flight, waiting for a slot, and waiting for a rate limit."""
+
+    in_flight: int
+    queued: int
+    rate_limited: int
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= EVENT_TEXT_LIMIT else text[:EVENT_TEXT_LIMIT] + "…"
+
+
+class CallRunner:
+    """Makes the model calls of every agent in a run; shared by all instances."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        clock: Clock,
+        bus: EventBus,
+        limiter: RateLimiter,
+        ledger: BudgetLedger,
+        max_concurrency: int,
+        rng: random.Random,
+        run_budget: Budget | None,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._bus = bus
+        self._limiter = limiter
+        self._ledger = ledger
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._rng = rng
+        self._budgets: dict[str, Budget] = {}
+        self._scopes: dict[str, BudgetScope] = {}
+        self._run_scope = self._scope("run", run_budget) if run_budget else None
+        self._in_flight = 0
+        self._queued = 0
+        self._rate_limited = 0
+
+    def statistics(self) -> CallStatistics:
+        return CallStatistics(self._in_flight, self._queued, self._rate_limited)
+
+    def scope_action(self, scope: str) -> str:
+        """The `on_exceeded` of a budget scope ("fail" or "skip_noncritical")."""
+        budget = self._budgets.get(scope)
+        return budget.on_exceeded if budget else "fail"
+
+    # -- budget scopes ----------------------------------------------------------------------
+
+    def _scope(self, name: str, budget: Budget) -> BudgetScope:
+        scope = self._scopes.get(name)
+        if scope is None:
+            scope = self._scopes[name] = BudgetScope(name, budget)
+            self._budgets[name] = budget
+        return scope
+
+    def _scopes_for(self, ctx: AgentContext) -> list[BudgetScope]:
+        scopes = [self._run_scope] if self._run_scope else []
+        if ctx.workflow.budget is not None:
+            scopes.append(self._scope(ctx.workflow_budget_scope, ctx.workflow.budget))
+        if ctx.agent.budget is not None:
+            scopes.append(self._scope(ctx.agent_budget_scope, ctx.agent.budget))
+        return scopes
+
+    # -- the agent's conversation -----------------------------------------------------------
+
+    async def run_agent_call(
+        self, ctx: AgentContext, prompts: tuple[str | None, str], index: int | None
+    ) -> Any:
+        """Run one conversation (one item of a fan-out) to its final, parsed answer."""
+        agent = ctx.agent
+        system, prompt = prompts
+        instruction = json_instruction(agent.output)
+        if instruction:
+            system = f"{system}\n\n{instruction}" if system else instruction
+        messages: list[Message] = []
+        if system:
+            messages.append(Message("system", system))
+        messages.append(Message("user", prompt))
+        specs = tuple(
+            ToolSpec(t.name, t.description, t.parameters)
+            for t in ctx.workflow.tools
+            if t.name in agent.tools
+        )
+        for round_no in range(agent.max_tool_rounds + 1):
+            response = await self._call(ctx, tuple(messages), specs, round_no, index)
+            if not response.tool_calls:
+                return parse_output(agent.output, response.content)
+            if round_no == agent.max_tool_rounds:
+                raise ToolLoopExceeded(
+                    f"the model still called tools after {agent.max_tool_rounds} rounds "
+                    f"(max_tool_rounds); raise it or make the prompt more direct"
+                )
+            messages.append(Message("assistant", response.content, tool_calls=response.tool_calls))
+            messages.extend(await self._run_tools(ctx, response.tool_calls, round_no, index))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _run_tools(
+        self, ctx: AgentContext, calls: Sequence[ToolCall], round_no: int, index: int | None
+    ) -> list[Message]:
+        results: list[Message | None] = [None] * len(calls)
+        where = {"workflow": ctx.workflow.name, "instance": ctx.instance, "agent": ctx.agent.id}
+
+        async def one(i: int, call: ToolCall) -> None:
+            self._bus.emit(
+                "tool.call", **where, tool=call.name, call_id=call.id,
+                arguments=_clip(call.arguments), round=round_no, index=index,
+            )
+            if ctx.tools is None or call.name not in ctx.agent.tools:
+                offered = ", ".join(ctx.agent.tools) or "none"
+                ok, content, duration = False, f"unknown tool '{call.name}'; available: {offered}", 0.0
+            else:
+                outcome = await ctx.tools.call(call.name, call.arguments)
+                ok, content, duration = outcome.ok, outcome.content, outcome.duration_s
+            self._bus.emit(
+                "tool.result", **where, tool=call.name, call_id=call.id, ok=ok,
+                duration_s=round(duration, 6), output=_clip(content), index=index,
+            )
+            text = content if ok else f"ERROR: {content}"
+            results[i] = Message("tool", text, tool_call_id=call.id, name=call.name)
+
+        async with asyncio.TaskGroup() as group:
+            for i, call in enumerate(calls):
+                group.create_task(one(i, call))
+        return [m for m in results if m is not None]
+
+    # -- one call, with retries -------------------------------------------------------------
+
+    def _estimate_prompt_tokens(self, model: str, messages: Sequence[Message], specs: Sequence[ToolSpec]) -> int:
+        pairs = [(m.role, m.content or "") for m in messages]
+        for m in messages:
+            for call in m.tool_calls:
+                pairs.append(("assistant", call.name + call.arguments))
+        tokens = count_messages(model, pairs)
+        if specs:
+            text = json.dumps([[s.name, s.description, s.parameters] for s in specs], default=dict)
+            tokens += len(text) // 4
+        return tokens
+
+    async def _call(
+        self,
+        ctx: AgentContext,
+        messages: tuple[Message, ...],
+        specs: tuple[ToolSpec, ...],
+        round_no: int,
+        index: int | None,
+    ) -> LLMResponse:
+        agent = ctx.agent
+        where = {"workflow": ctx.workflow.name, "instance": ctx.instance, "agent": agent.id}
+        request = LLMRequest(
+            model=agent.model,
+            messages=messages,
+            max_tokens=agent.max_tokens,
+            timeout=agent.timeout,
+            temperature=agent.temperature,
+            api_base=agent.api_base,
+            tools=specs,
+            response_schema=agent.output.schema if agent.output.format == "json" else None,
+            json_mode=agent.output.format == "json" and agent.output.schema is None,
+        )
+        prompt_tokens = self._estimate_prompt_tokens(agent.model, messages, specs)
+        scopes = self._scopes_for(ctx)
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(ctx, request, prompt_tokens, scopes, attempt, round_no, index)
+            except LLMError as error:
+                if isinstance(error, RateLimited):
+                    self._limiter.pause(agent.model, error.retry_after or DEFAULT_429_PAUSE_S)
+                if not should_retry(error, attempt, agent.retry):
+                    raise
+                delay = backoff_delay(agent.retry, attempt, self._rng, error.retry_after)
+                ctx.usage.retries += 1
+                self._bus.emit(
+                    "llm.retry", **where, model=agent.model, attempt=attempt,
+                    delay_s=round(delay, 6), error_class=error.error_class,
+                    message=_clip(str(error)), index=index,
+                )
+                await self._clock.sleep(delay)
+                attempt += 1
+
+    async def _attempt(
+        self,
+        ctx: AgentContext,
+        request: LLMRequest,
+        prompt_tokens: int,
+        scopes: Sequence[BudgetScope],
+        attempt: int,
+        round_no: int,
+        index: int | None,
+    ) -> LLMResponse:
+        agent = ctx.agent
+        where = {"workflow": ctx.workflow.name, "instance": ctx.instance, "agent": agent.id}
+        worst = ctx.price_book.cost(agent.model, prompt_tokens, agent.max_tokens)
+        reservation = self._ledger.reserve(scopes, worst or 0.0) if scopes else None
+        settled = False
+        try:
+            self._queued += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self._queued -= 1
+            try:
+                waited = False
+
+                def on_wait(info: WaitInfo) -> None:
+                    nonlocal waited
+                    waited = True
+                    self._rate_limited += 1
+                    self._bus.emit(
+                        "ratelimit.wait", **where, key=info.key, reason=info.reason,
+                        expected_wait_s=round(info.expected_wait_s, 6), model=agent.model,
+                    )
+
+                try:
+                    permit = await self._limiter.acquire(
+                        agent.model, prompt_tokens + agent.max_tokens, on_wait
+                    )
+                finally:
+                    if waited:
+                        self._rate_limited -= 1
+                try:
+                    self._bus.emit(
+                        "llm.request", **where, model=agent.model, attempt=attempt,
+                        round=round_no, index=index, prompt_tokens_est=prompt_tokens,
+                        max_tokens=agent.max_tokens,
+                    )
+                    self._in_flight += 1
+                    started = self._clock.monotonic()
+                    try:
+                        async with asyncio.timeout(agent.timeout):
+                            response = await self._client.complete(request)
+                    except TimeoutError:
+                        permit.settle(prompt_tokens)
+                        raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
+                    except LLMError:
+                        permit.settle(prompt_tokens)
+                        raise
+                    finally:
+                        self._in_flight -= 1
+                    latency = self._clock.monotonic() - started
+                    permit.settle(response.input_tokens + response.output_tokens)
+                finally:
+                    permit.release()
+            finally:
+                self._slots.release()
+            cost = ctx.price_book.cost(agent.model, response.input_tokens, response.output_tokens)
+            if reservation is not None:
+                reservation.settle(cost or 0.0)
+                settled = True
+            usage = ctx.usage
+            usage.calls += 1
+            usage.input_tokens += response.input_tokens
+            usage.output_tokens += response.output_tokens
+            if cost is None:
+                usage.unknown_cost_calls += 1
+            else:
+                usage.cost_usd += cost
+            self._bus.emit(
+                "llm.response", **where, model=agent.model, attempt=attempt, round=round_no,
+                index=index, input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
+                cost_usd=round(cost, 10) if cost is not None else None,
+                latency_s=round(latency, 6), finish_reason=response.finish_reason,
+                tool_calls=len(response.tool_calls),
+            )
+            return response
+        finally:
+            if reservation is not None and not settled:
+                reservation.release()

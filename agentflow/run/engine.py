@@ -1,0 +1,589 @@
+"""The run engine: readiness scheduling of many workflow instances on one event loop.
+
+    engine = Engine(client=client, clock=SystemClock(), bus=bus, settings=settings)
+    result = await engine.run([Instance(workflow, 0, inputs)])
+
+Every task belongs to a TaskGroup owned here: one for the run, one per instance, one per
+fanned-out agent. An agent starts the moment its last dependency finishes. All instances
+share one rate limiter, one budget ledger and one in-flight cap. `request_stop()` (from a
+signal handler) cancels the run; every agent still pending is recorded as skipped, and
+the final events are written before `run()` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
+from agentflow.events.bus import EventBus
+from agentflow.graph import WorkflowGraph, compile_workflow
+from agentflow.model.types import Agent, Budget, Limit, Workflow
+from agentflow.plan.pricing import PriceBook, load_price_book
+from agentflow.run.budget import BudgetLedger
+from agentflow.run.calls import AgentContext, CallRunner
+from agentflow.run.clock import Clock
+from agentflow.run.limits import RateLimiter
+from agentflow.run.results import (
+    EXIT_CODES,
+    AgentResult,
+    InstanceResult,
+    RunResult,
+    Usage,
+    WorkflowStatus,
+    worst_status,
+)
+from agentflow.run.tools import ToolRunner
+from agentflow.templates import evaluate, render
+
+SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Run-wide settings from the command line."""
+
+    run_id: str
+    budget_usd: float | None = None
+    max_concurrency: int = 512
+    max_workflows: int = 100
+    mock: bool = False
+    seed: int | None = None
+    log_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One workflow to run with one set of inputs."""
+
+    workflow: Workflow
+    index: int
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatistics:
+    """Live counters for the progress display."""
+
+    agents_total: int
+    agents_running: int
+    agents_done: int
+    calls_in_flight: int
+    calls_queued: int
+    rate_limited: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+
+
+def merge_limits(workflows: Sequence[Workflow]) -> tuple[Limit, ...]:
+    """One limit per key over all workflows; where two declare the same key, the stricter wins."""
+    merged: dict[str, dict[str, int | None]] = {}
+    fields = ("rpm", "rph", "rpd", "tpm", "tph", "tpd", "max_concurrent", "burst")
+    for workflow in workflows:
+        for limit in workflow.limits:
+            current = merged.setdefault(limit.key, dict.fromkeys(fields))
+            for name in fields:
+                value = getattr(limit, name)
+                if value is not None:
+                    old = current[name]
+                    current[name] = value if old is None else min(old, value)
+    return tuple(Limit(key=key, **values) for key, values in merged.items())
+
+
+class _InstanceState:
+    """Mutable bookkeeping of one running instance (owned by its task)."""
+
+    def __init__(self, instance: Instance, graph: WorkflowGraph) -> None:
+        self.instance = instance
+        self.graph = graph
+        self.remaining = {a.id: len(a.depends_on) for a in instance.workflow.agents}
+        self.results: dict[str, AgentResult] = {}
+        self.outputs: dict[str, Any] = {}
+        self.stopped_by_budget = False
+        self.usage = Usage()
+
+    @property
+    def label(self) -> str:
+        return f"{self.instance.workflow.name}#{self.instance.index}"
+
+
+class Engine:
+    """Runs workflow instances; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        clock: Clock,
+        bus: EventBus,
+        settings: RunSettings,
+        price_book_for: Callable[[Workflow], PriceBook] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._bus = bus
+        self._settings = settings
+        self._rng = rng or random.Random(settings.seed)
+        self._price_books: dict[int, PriceBook] = {}
+        self._price_book_for = price_book_for or (lambda wf: load_price_book(wf.pricing))
+        self._usage = Usage()
+        self._run_stopped_by_budget = False
+        self._stop_signal: str | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._agents_total = 0
+        self._agents_running = 0
+        self._agents_done = 0
+        self._calls: CallRunner | None = None
+
+    # -- public -----------------------------------------------------------------------------
+
+    def request_stop(self, signal_name: str) -> None:
+        """Stop the run: no new work, cancel calls in flight, then write the final events."""
+        if self._stop_signal is None:
+            self._stop_signal = signal_name
+            if self._main is not None and not self._main.done():
+                self._main.cancel()
+
+    def statistics(self) -> EngineStatistics:
+        calls = self._calls.statistics() if self._calls else None
+        return EngineStatistics(
+            agents_total=self._agents_total,
+            agents_running=self._agents_running,
+            agents_done=self._agents_done,
+            calls_in_flight=calls.in_flight if calls else 0,
+            calls_queued=calls.queued if calls else 0,
+            rate_limited=calls.rate_limited if calls else 0,
+            cost_usd=self._usage.cost_usd,
+            input_tokens=self._usage.input_tokens,
+            output_tokens=self._usage.output_tokens,
+        )
+
+    async def run(self, instances: Sequence[Instance]) -> RunResult:
+        """Run every instance to the end (or until stopped) and return the outcome."""
+        started = self._clock.monotonic()
+        workflows = list({id(i.workflow): i.workflow for i in instances}.values())
+        limiter = RateLimiter(merge_limits(workflows), self._clock)
+        ledger = BudgetLedger(on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded)
+        self._calls = CallRunner(
+            client=self._client,
+            clock=self._clock,
+            bus=self._bus,
+            limiter=limiter,
+            ledger=ledger,
+            max_concurrency=self._settings.max_concurrency,
+            rng=self._rng,
+            run_budget=(
+                Budget(max_usd=self._settings.budget_usd) if self._settings.budget_usd else None
+            ),
+        )
+        self._agents_total = sum(len(i.workflow.agents) for i in instances)
+        graphs = {id(wf): compile_workflow(wf) for wf in workflows}
+        states = [_InstanceState(i, graphs[id(i.workflow)]) for i in instances]
+        self._bus.emit(
+            "run.started",
+            workflows=[wf.name for wf in workflows],
+            instances=len(instances),
+            mock=self._settings.mock,
+            budget_usd=self._settings.budget_usd,
+            max_concurrency=self._settings.max_concurrency,
+            price_map=self._price_book(workflows[0]).identity() if workflows else {},
+            log_path=self._settings.log_path,
+        )
+        self._main = asyncio.current_task()
+        workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
+        finished: list[InstanceResult] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for state in states:
+                    group.create_task(self._run_instance(state, workflow_slots, finished))
+        except asyncio.CancelledError:
+            if self._stop_signal is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            self._main = None
+        return self._finish(states, finished, started)
+
+    # -- instances --------------------------------------------------------------------------
+
+    def _price_book(self, workflow: Workflow) -> PriceBook:
+        book = self._price_books.get(id(workflow))
+        if book is None:
+            book = self._price_books[id(workflow)] = self._price_book_for(workflow)
+        return book
+
+    async def _run_instance(
+        self, state: _InstanceState, slots: asyncio.Semaphore, finished: list[InstanceResult]
+    ) -> None:
+        async with slots:
+            workflow = state.instance.workflow
+            started = self._clock.monotonic()
+            self._bus.emit(
+                "workflow.started",
+                workflow=workflow.name,
+                instance=state.instance.index,
+                inputs=dict(state.instance.inputs),
+                agents=len(workflow.agents),
+            )
+            tools = ToolRunner(workflow.tools) if workflow.tools else None
+            async with asyncio.TaskGroup() as group:
+                for agent in workflow.agents:
+                    if state.remaining[agent.id] == 0:
+                        group.create_task(self._run_agent(state, agent, group, tools))
+            finished.append(self._complete_instance(state, self._clock.monotonic() - started))
+
+    def _complete_instance(self, state: _InstanceState, duration: float) -> InstanceResult:
+        workflow = state.instance.workflow
+        status = self._instance_status(state)
+        outputs = self._render_outputs(state)
+        counts = {"completed": 0, "failed": 0, "skipped": 0}
+        for result in state.results.values():
+            counts[result.status] += 1
+        self._bus.emit(
+            "workflow.completed",
+            workflow=workflow.name,
+            instance=state.instance.index,
+            status=status,
+            outputs=outputs,
+            cost_usd=state.usage.cost_or_none(),
+            duration_s=round(duration, 6),
+            agents=counts,
+        )
+        return InstanceResult(
+            workflow=workflow.name,
+            instance=state.instance.index,
+            status=status,
+            outputs=outputs,
+            agents=dict(state.results),
+            usage=state.usage,
+            duration_s=duration,
+        )
+
+    def _instance_status(self, state: _InstanceState) -> WorkflowStatus:
+        critical_failure = False
+        noncritical_failure = False
+        budget = state.stopped_by_budget or self._run_stopped_by_budget
+        for agent in state.instance.workflow.agents:
+            result = state.results.get(agent.id)
+            if result is None or result.reason == "cancelled":
+                return "cancelled"
+            broken = result.status == "failed" or (
+                result.status == "skipped" and result.reason not in ("condition_false",)
+            )
+            if result.error_class == "budget" or result.reason == "budget":
+                budget = budget or agent.critical
+            if broken and agent.critical:
+                critical_failure = True
+            elif broken:
+                noncritical_failure = True
+        if budget and (critical_failure or state.stopped_by_budget or self._run_stopped_by_budget):
+            return "budget"
+        if critical_failure:
+            return "failed"
+        return "partial" if noncritical_failure else "ok"
+
+    def _render_outputs(self, state: _InstanceState) -> dict[str, Any]:
+        context = self._context(state)
+        outputs: dict[str, Any] = {}
+        for name, template in state.instance.workflow.outputs:
+            try:
+                outputs[name] = evaluate(template, context)
+            except TemplateRenderError:
+                outputs[name] = None  # an output over a skipped or failed agent
+        return outputs
+
+    def _context(self, state: _InstanceState) -> dict[str, Any]:
+        return {
+            "inputs": state.instance.inputs,
+            "agents": {agent_id: {"output": value} for agent_id, value in state.outputs.items()},
+        }
+
+    # -- agents -----------------------------------------------------------------------------
+
+    async def _run_agent(
+        self,
+        state: _InstanceState,
+        agent: Agent,
+        group: asyncio.TaskGroup,
+        tools: ToolRunner | None,
+    ) -> None:
+        try:
+            result = await self._execute(state, agent, tools)
+        except asyncio.CancelledError:
+            self._record(state, agent, AgentResult(agent.id, "skipped", reason="cancelled"), emit=False)
+            raise
+        self._record(state, agent, result)
+        for successor in state.graph.successors(agent.id):
+            state.remaining[successor] -= 1
+            if state.remaining[successor] == 0:
+                group.create_task(
+                    self._run_agent(state, state.instance.workflow.agent(successor), group, tools)
+                )
+
+    def _record(self, state: _InstanceState, agent: Agent, result: AgentResult, *, emit: bool = True) -> None:
+        state.results[agent.id] = result
+        state.usage.add(result.usage)
+        self._usage.add(result.usage)
+        self._agents_done += 1
+        if result.status == "completed":
+            state.outputs[agent.id] = result.output
+        if not emit:
+            return
+        common = {
+            "workflow": state.instance.workflow.name,
+            "instance": state.instance.index,
+            "agent": agent.id,
+        }
+        usage = result.usage
+        if result.status == "skipped":
+            self._bus.emit("agent.skipped", **common, reason=result.reason, detail=result.message or "")
+            return
+        numbers = {
+            "model": agent.model,
+            "cost_usd": usage.cost_or_none(),
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "calls": usage.calls,
+            "duration_s": round(result.duration_s, 6),
+            "attempts": usage.calls + usage.retries,
+        }
+        if result.status == "completed":
+            self._bus.emit("agent.completed", **common, output=result.output, **numbers)
+        else:
+            self._bus.emit(
+                "agent.failed",
+                **common,
+                error_class=result.error_class,
+                message=result.message,
+                **numbers,
+            )
+
+    def _skip_reason(self, state: _InstanceState, agent: Agent) -> tuple[str, str] | None:
+        if self._run_stopped_by_budget or state.stopped_by_budget:
+            return "budget", "the budget is spent; no new work is started"
+        for dep in agent.depends_on:
+            result = state.results[dep]
+            if result.status == "failed":
+                return "dependency_failed", f"'{dep}' failed ({result.error_class})"
+            if result.status == "skipped":
+                return "dependency_skipped", f"'{dep}' was skipped ({result.reason})"
+        return None
+
+    async def _execute(
+        self, state: _InstanceState, agent: Agent, tools: ToolRunner | None
+    ) -> AgentResult:
+        skip = self._skip_reason(state, agent)
+        if skip is not None:
+            return AgentResult(agent.id, "skipped", reason=skip[0], message=skip[1])
+        context = self._context(state)
+        if agent.when is not None:
+            try:
+                go = evaluate(agent.when, context)
+            except TemplateRenderError as exc:
+                return AgentResult(agent.id, "failed", error_class=exc.error_class, message=f"when: {exc}")
+            if not _truthy(go):
+                return AgentResult(
+                    agent.id, "skipped", reason="condition_false", message=f"when: {agent.when.strip()}"
+                )
+        items: list[Any] | None = None
+        if agent.for_each is not None:
+            try:
+                value = evaluate(agent.for_each, context)
+            except TemplateRenderError as exc:
+                return AgentResult(agent.id, "failed", error_class=exc.error_class, message=f"for_each: {exc}")
+            if not isinstance(value, list | tuple):
+                return AgentResult(
+                    agent.id,
+                    "failed",
+                    error_class="template_error",
+                    message=f"for_each must give a list, got {type(value).__name__}",
+                )
+            items = list(value)
+
+        assert self._calls is not None
+        workflow = state.instance.workflow
+        self._bus.emit(
+            "agent.started",
+            workflow=workflow.name,
+            instance=state.instance.index,
+            agent=agent.id,
+            model=agent.model,
+            items=len(items) if items is not None else None,
+        )
+        self._agents_running += 1
+        started = self._clock.monotonic()
+        usage = Usage()
+        ctx = AgentContext(
+            workflow=workflow,
+            instance=state.instance.index,
+            agent=agent,
+            price_book=self._price_book(workflow),
+            tools=tools,
+            usage=usage,
+            workflow_budget_scope=f"workflow:{state.label}",
+            agent_budget_scope=f"agent:{state.label}.{agent.id}",
+        )
+        try:
+            if items is None:
+                output = await self._calls.run_agent_call(ctx, self._prompts(agent, context), None)
+            else:
+                output = await self._fan_out(ctx, agent, context, items)
+        except BudgetExceeded as exc:
+            if self._stop_for_budget(state, agent, exc.scope):
+                return self._done(agent, "skipped", started, usage, reason="budget", message=str(exc))
+            return self._done(agent, "failed", started, usage, error_class="budget", message=str(exc))
+        except AgentflowError as exc:
+            error_class = getattr(exc, "error_class", "error")
+            return self._done(agent, "failed", started, usage, error_class=error_class, message=str(exc))
+        finally:
+            self._agents_running -= 1
+        return self._done(agent, "completed", started, usage, output=output)
+
+    def _done(self, agent: Agent, status: Any, started: float, usage: Usage, **fields: Any) -> AgentResult:
+        return AgentResult(
+            agent.id, status, usage=usage, duration_s=self._clock.monotonic() - started, **fields
+        )
+
+    def _prompts(self, agent: Agent, context: Mapping[str, Any]) -> tuple[str | None, str]:
+        system = render(agent.system, context) if agent.system else None
+        return system, render(agent.prompt, context)
+
+    async def _fan_out(
+        self, ctx: AgentContext, agent: Agent, context: Mapping[str, Any], items: list[Any]
+    ) -> list[Any]:
+        assert self._calls is not None
+        calls = self._calls
+        outputs: list[Any] = [None] * len(items)
+        limit = asyncio.Semaphore(agent.max_parallel or len(items) or 1)
+
+        async def one(index: int, item: Any) -> None:
+            async with limit:
+                scoped = {**context, "item": item, "index": index}
+                outputs[index] = await calls.run_agent_call(ctx, self._prompts(agent, scoped), index)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, item in enumerate(items):
+                    group.create_task(one(index, item))
+        except* AgentflowError as errors:
+            # The first failure speaks for the agent; its siblings were cancelled.
+            raise errors.exceptions[0] from None
+        return outputs
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    def _stop_for_budget(self, state: _InstanceState, agent: Agent, scope: str) -> bool:
+        """Apply `on_exceeded` after a refused reservation; True when the agent is skipped."""
+        assert self._calls is not None
+        if scope == "run":
+            self._run_stopped_by_budget = True
+            return False
+        if self._calls.scope_action(scope) == "skip_noncritical" and not agent.critical:
+            return True
+        if not scope.startswith("agent:"):
+            state.stopped_by_budget = True
+        return False
+
+    def _on_budget_warning(self, scope: str, spent: float, limit: float) -> None:
+        self._bus.emit(
+            "budget.warning",
+            scope=scope,
+            spent_usd=round(spent, 10),
+            limit_usd=limit,
+            fraction=round(spent / limit, 6) if limit else 1.0,
+        )
+
+    def _on_budget_exceeded(self, scope: str, spent: float, limit: float, requested: float) -> None:
+        assert self._calls is not None
+        self._bus.emit(
+            "budget.exceeded",
+            scope=scope,
+            spent_usd=round(spent, 10),
+            limit_usd=limit,
+            requested_usd=round(requested, 10),
+            action=self._calls.scope_action(scope),
+        )
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def _finish(
+        self, states: list[_InstanceState], finished: list[InstanceResult], started: float
+    ) -> RunResult:
+        done = {(r.workflow, r.instance) for r in finished}
+        results = list(finished)
+        for state in states:
+            key = (state.instance.workflow.name, state.instance.index)
+            if key in done:
+                continue
+            for agent in state.instance.workflow.agents:
+                if agent.id not in state.results or state.results[agent.id].reason == "cancelled":
+                    state.results[agent.id] = AgentResult(agent.id, "skipped", reason="cancelled")
+                    self._bus.emit(
+                        "agent.skipped",
+                        workflow=state.instance.workflow.name,
+                        instance=state.instance.index,
+                        agent=agent.id,
+                        reason="cancelled",
+                        detail=f"the run was stopped by {self._stop_signal}",
+                    )
+            results.append(self._complete_instance(state, self._clock.monotonic() - started))
+        results.sort(key=lambda r: (r.workflow, r.instance))
+        status = worst_status([r.status for r in results])
+        exit_code = EXIT_CODES[status]
+        if self._stop_signal is not None:
+            status = "cancelled"
+            exit_code = SIGNAL_EXIT_CODES.get(self._stop_signal, 130)
+            self._bus.emit("run.cancelled", signal=self._stop_signal, reason="stopped by signal")
+        duration = self._clock.monotonic() - started
+        counts = {"completed": 0, "failed": 0, "skipped": 0}
+        workflows = {"ok": 0, "failed": 0, "partial": 0, "budget": 0, "cancelled": 0}
+        for result in results:
+            workflows[result.status] += 1
+            for agent_result in result.agents.values():
+                counts[agent_result.status] += 1
+        self._bus.emit(
+            "run.completed",
+            status=status,
+            exit_code=exit_code,
+            duration_s=round(duration, 6),
+            totals={
+                "cost_usd": round(self._usage.cost_usd, 10),
+                "unknown_cost_calls": self._usage.unknown_cost_calls,
+                "input_tokens": self._usage.input_tokens,
+                "output_tokens": self._usage.output_tokens,
+                "calls": self._usage.calls,
+                "retries": self._usage.retries,
+                "agents": counts,
+                "workflows": workflows,
+            },
+        )
+        return RunResult(
+            run_id=self._settings.run_id,
+            status=status,
+            exit_code=exit_code,
+            instances=tuple(results),
+            usage=self._usage,
+            duration_s=duration,
+            log_path=self._settings.log_path,
+            signal=self._stop_signal,
+        )
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "0", "none", "null")
+    return bool(value)
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A sortable, readable run id: UTC time plus a random suffix."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now if now is not None else time.time()))
+    return f"{stamp}-{random.getrandbits(24):06x}"
