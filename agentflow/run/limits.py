@@ -1,0 +1,572 @@
+"""Rate limits per model key: requests and tokens per minute, hour and day, and concurrency.
+
+The engine asks for a `Permit` before every model call and gives it back afterwards:
+
+    limiter = RateLimiter(workflow.limits, clock)       # inside the running event loop
+    permit = await limiter.acquire(agent.model, estimated_tokens, on_wait=emit_wait_event)
+    try:
+        response = await client.complete(...)
+        permit.settle(response.usage.total_tokens)     # refund or extra debit
+    except RateLimited as error:
+        limiter.pause(agent.model, error.retry_after or 1.0)
+        raise
+    finally:
+        permit.release()                               # frees the concurrency slot
+
+Which limits apply
+    `limits:` entries are keyed by "*", a glob ("openai/*") or an exact model name. A model
+    is governed by its most specific matching non-"*" entry (an exact name beats any glob;
+    among globs, the one with more literal characters; then the one declared first) AND by
+    the "*" entry, if any: both must admit the call. State (buckets, queue, slots, pause)
+    belongs to the entry, so every model matching "openai/*" shares that entry's limits. A
+    model matching no entry gets a key of its own with no limits, which still counts its
+    calls and can be paused by a 429.
+
+Buckets
+    A limit of N per window W (rpm/tpm: 60 s, rph/tph: 3600 s, rpd/tpd: 86400 s) is a token
+    bucket refilling N/W per second, evenly, starting full:
+    - request buckets hold `burst` requests (default one second's worth, at least 1), so an
+      hourly or daily allowance never goes out at once;
+    - token buckets hold one second's worth of tokens (at least 1); `burst` counts requests
+      and does not size them.
+    Any interval of length W therefore admits at most N + capacity.
+
+Requests larger than a bucket
+    A call needing more tokens than a token bucket holds (4,000 tokens against tpm 60,000,
+    which holds 1,000) would never fit. Rule: such a call waits until the bucket is full,
+    then is admitted and leaves the bucket in debt (negative); later calls wait while the
+    debt is repaid at the bucket's rate. So a big call is never impossible and never
+    deadlocks, the long-run rate stays N/W, and any window of length W admits at most
+    N + max(capacity, the largest single call): the capacity is in effect "at least the
+    largest request". `Permit.settle()` debits or refunds the difference between the
+    estimate and the actual usage the same way (a refund never fills a bucket past its
+    capacity).
+
+Waiting
+    Strictly first come, first served per key: a call waits until it is first in the queue
+    of every key it needs, and then until all of them admit it at once (every bucket, no
+    pause, a free `max_concurrent` slot); only then is anything debited. Since every call
+    joins all its queues on arrival, the queues agree on order and cannot deadlock; a big
+    call is never overtaken by small ones. A call cancelled while waiting leaves its queues
+    without having taken anything and wakes whoever is next. `pause(model, s)` (a 429's
+    Retry-After) stops that model's key for everybody until then; calls in flight are not
+    affected.
+
+Why not aiolimiter
+    aiolimiter's `AsyncLimiter` is the project's usual limiter, but it does not hold these
+    properties, so the buckets are written here: (1) its waiters are a heap ordered by
+    amount, so small token requests overtake a large one indefinitely; (2) its capacity is
+    the whole `max_rate`, so rph 20,000 admits 20,000 calls at once (rescaling max_rate and
+    the period would fix only this); (3) it cannot give capacity back, so estimates cannot
+    be settled and a call cancelled between two limiters leaks what it took from the first;
+    (4) a call must pass several buckets and a semaphore atomically and in one FIFO order,
+    which chained limiters cannot do; (5) it reads the event loop's clock rather than the
+    injected `Clock`.
+
+The engine depends only on the `Limiter` and `Permit` protocols, small enough for a
+Redis-backed implementation shared by many processes to replace `RateLimiter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import itertools
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, Protocol, Self
+
+from agentflow.model.types import Limit
+from agentflow.run.clock import Clock
+
+WaitReason = Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd", "concurrency", "paused"]
+
+WINDOWS: tuple[tuple[Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd"], float], ...] = (
+    ("rpm", 60.0),
+    ("rph", 3600.0),
+    ("rpd", 86400.0),
+    ("tpm", 60.0),
+    ("tph", 3600.0),
+    ("tpd", 86400.0),
+)
+
+# Levels within this many units of the need count as enough, so float rounding can never
+# leave a call waiting for a vanishingly small remainder.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class WaitInfo:
+    """Why a call has to wait, reported once before it waits.
+
+    `key` is the limits entry that holds it up, `reason` the limit, `expected_wait_s` the
+    estimated wait from the bucket levels and the calls queued ahead, or None when it
+    depends on calls finishing (concurrency).
+    """
+
+    key: str
+    reason: WaitReason
+    expected_wait_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatistics:
+    """The state of one limits key."""
+
+    key: str
+    waiting: int
+    in_flight: int
+    max_concurrent: int | None
+    requests: int
+    tokens: int
+    wait_s: float
+    paused_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterStatistics:
+    """A snapshot of every key: declared entries first, then models with no entry."""
+
+    keys: tuple[KeyStatistics, ...]
+
+    def key(self, name: str) -> KeyStatistics:
+        for stats in self.keys:
+            if stats.key == name:
+                return stats
+        raise KeyError(name)
+
+
+class Permit(Protocol):
+    """Admission for one call: settle its token count, then release its slot."""
+
+    @property
+    def tokens(self) -> int: ...
+
+    def settle(self, actual_tokens: int) -> None: ...
+
+    def release(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Limiter(Protocol):
+    """What the engine needs from a rate limiter (in-process now, Redis-backed later)."""
+
+    async def acquire(
+        self, model: str, tokens: int, on_wait: Callable[[WaitInfo], None] | None = None
+    ) -> Permit: ...
+
+    def pause(self, model: str, seconds: float) -> None: ...
+
+    def statistics(self) -> LimiterStatistics: ...
+
+
+class _Bucket:
+    __slots__ = ("capacity", "is_tokens", "level", "name", "rate", "updated")
+
+    def __init__(self, name: WaitReason, rate: float, capacity: float, now: float) -> None:
+        self.name: WaitReason = name
+        self.is_tokens = name.startswith("t")
+        self.rate = rate
+        self.capacity = capacity
+        self.level = capacity
+        self.updated = now
+
+    def refill(self, now: float) -> None:
+        if now > self.updated:
+            self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+        self.updated = max(self.updated, now)
+
+    def amount(self, tokens: int) -> float:
+        return float(tokens) if self.is_tokens else 1.0
+
+    def delay(self, amount: float, now: float) -> float:
+        """Seconds until this bucket admits `amount` (0.0 if it does now)."""
+        self.refill(now)
+        need = min(amount, self.capacity)  # an oversized call needs a full bucket
+        missing = need - self.level
+        if missing <= _EPSILON * max(1.0, need):
+            return 0.0
+        return missing / self.rate
+
+
+class _Waiter:
+    __slots__ = ("keys", "primary", "seq", "shared", "tokens", "wakeup")
+
+    def __init__(self, seq: int, primary: _Key, shared: _Key | None, tokens: int) -> None:
+        self.seq = seq
+        self.primary = primary
+        self.shared = shared
+        self.keys = (primary,) if shared is None else (primary, shared)
+        self.tokens = tokens
+        self.wakeup: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
+
+
+class _Key:
+    __slots__ = (
+        "buckets",
+        "in_flight",
+        "max_concurrent",
+        "name",
+        "paused_until",
+        "queue",
+        "requests",
+        "tokens",
+        "wait_s",
+        "waiting",
+    )
+
+    def __init__(self, name: str, limit: Limit | None, now: float) -> None:
+        self.name = name
+        self.buckets: tuple[_Bucket, ...] = _buckets(limit, now) if limit else ()
+        self.max_concurrent = limit.max_concurrent if limit else None
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ValueError(f"limits[{name!r}].max_concurrent must be at least 1")
+        self.queue: deque[_Waiter] = deque()  # calls governed by this key, in order
+        self.waiting = 0  # calls waiting that need this key (for "*": every waiting call)
+        self.in_flight = 0
+        self.paused_until = float("-inf")
+        self.requests = 0
+        self.tokens = 0
+        self.wait_s = 0.0
+
+
+def _buckets(limit: Limit, now: float) -> tuple[_Bucket, ...]:
+    buckets = []
+    for name, window in WINDOWS:
+        allowance = getattr(limit, name)
+        if allowance is None:
+            continue
+        if allowance <= 0:
+            raise ValueError(f"limits[{limit.key!r}].{name} must be positive, got {allowance}")
+        rate = allowance / window
+        if name.startswith("r") and limit.burst is not None:
+            capacity = max(1.0, float(limit.burst))
+        else:
+            capacity = max(1.0, rate)
+        buckets.append(_Bucket(name, rate, capacity, now))
+    return tuple(buckets)
+
+
+def _specificity(key: str, order: int) -> tuple[int, int, int]:
+    is_exact = not any(ch in key for ch in "*?[")
+    literal = sum(ch not in "*?[]" for ch in key)
+    return (1 if is_exact else 0, literal, -order)
+
+
+class _LocalPermit:
+    __slots__ = ("_charged", "_keys", "_limiter", "_released")
+
+    def __init__(self, limiter: RateLimiter, keys: tuple[_Key, ...], tokens: int) -> None:
+        self._limiter = limiter
+        self._keys = keys
+        self._charged = tokens
+        self._released = False
+
+    @property
+    def tokens(self) -> int:
+        """The tokens currently charged for this call (the estimate until settled)."""
+        return self._charged
+
+    def settle(self, actual_tokens: int) -> None:
+        """Charge `actual_tokens` instead of the estimate: refund or debit the difference."""
+        if actual_tokens < 0:
+            raise ValueError(f"actual_tokens must not be negative, got {actual_tokens}")
+        difference = actual_tokens - self._charged
+        self._charged = actual_tokens
+        if difference:
+            self._limiter._adjust(self._keys, difference)
+
+    def release(self) -> None:
+        """Free the concurrency slot; calling it again does nothing."""
+        if not self._released:
+            self._released = True
+            self._limiter._release(self._keys)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class RateLimiter:
+    """In-process limiter for `limits:` entries; create it inside the running loop.
+
+    See the module docstring for the exact semantics.
+    """
+
+    def __init__(self, limits: Sequence[Limit], clock: Clock) -> None:
+        self._clock = clock
+        now = clock.monotonic()
+        self._declared: list[tuple[Limit, _Key, tuple[int, int, int]]] = []
+        self._star: _Key | None = None
+        seen: set[str] = set()
+        for order, limit in enumerate(limits):
+            if limit.key in seen:
+                raise ValueError(f"limits has {limit.key!r} twice")
+            seen.add(limit.key)
+            key = _Key(limit.key, limit, now)
+            if limit.key == "*":
+                self._star = key
+            else:
+                self._declared.append((limit, key, _specificity(limit.key, order)))
+        # every key a model can be governed by (all but "*"): declared, then implicit ones
+        self._primaries: list[_Key] = [key for _, key, _ in self._declared]
+        self._implicit: dict[str, _Key] = {}
+        self._resolved: dict[str, tuple[_Key, _Key | None]] = {}
+        self._arrivals = itertools.count()
+
+    def _keys_for(self, model: str) -> tuple[_Key, _Key | None]:
+        keys = self._resolved.get(model)
+        if keys is None:
+            matches = [
+                (rank, key)
+                for limit, key, rank in self._declared
+                if fnmatch.fnmatchcase(model, limit.key)
+            ]
+            if matches:
+                primary = max(matches, key=lambda match: match[0])[1]
+            else:
+                primary = _Key(model, None, self._clock.monotonic())
+                self._implicit[model] = primary
+                self._primaries.append(primary)
+            keys = (primary, self._star)
+            self._resolved[model] = keys
+        return keys
+
+    async def acquire(
+        self, model: str, tokens: int, on_wait: Callable[[WaitInfo], None] | None = None
+    ) -> Permit:
+        """Wait until every limit for `model` admits one call of `tokens` tokens.
+
+        Returns a `Permit` holding one concurrency slot. `on_wait` is called once, before
+        waiting, only if the call has to wait.
+        """
+        if tokens < 0:
+            raise ValueError(f"tokens must not be negative, got {tokens}")
+        primary, shared = self._keys_for(model)
+        waiter = _Waiter(next(self._arrivals), primary, shared, tokens)
+        primary.queue.append(waiter)
+        for key in waiter.keys:
+            key.waiting += 1
+        started = self._clock.monotonic()
+        reported = on_wait is None
+        try:
+            while True:
+                now = self._clock.monotonic()
+                delay: float | None = None
+                if primary.queue[0] is waiter:
+                    blocked = self._blocked(waiter, now)
+                    if blocked is None and self._claimant(waiter, now) is None:
+                        return self._admit(waiter, now - started)
+                    if blocked is not None:
+                        delay = blocked.expected_wait_s
+                if not reported and on_wait is not None:
+                    reported = True
+                    on_wait(self._wait_info(waiter, now))
+                await self._park(waiter, delay)
+        except BaseException:
+            self._withdraw(waiter)
+            raise
+
+    def pause(self, model: str, seconds: float) -> None:
+        """Stop admitting calls on `model`'s key for `seconds` (a 429's Retry-After)."""
+        key = self._keys_for(model)[0]
+        key.paused_until = max(key.paused_until, self._clock.monotonic() + seconds)
+        # calls of other keys it was ahead of in "*" may go now
+        self._wake_all_heads()
+
+    def statistics(self) -> LimiterStatistics:
+        """A frozen snapshot of every key."""
+        now = self._clock.monotonic()
+        keys = ([self._star] if self._star is not None else []) + self._primaries
+        return LimiterStatistics(
+            tuple(
+                KeyStatistics(
+                    key=key.name,
+                    waiting=key.waiting,
+                    in_flight=key.in_flight,
+                    max_concurrent=key.max_concurrent,
+                    requests=key.requests,
+                    tokens=key.tokens,
+                    wait_s=key.wait_s,
+                    paused_until=key.paused_until if key.paused_until > now else None,
+                )
+                for key in keys
+            )
+        )
+
+    # -- waiting -------------------------------------------------------------------------
+
+    @staticmethod
+    def _key_block(key: _Key, waiter: _Waiter, now: float) -> WaitInfo | None:
+        """What in `key` keeps `waiter` from going now (None: the key admits it)."""
+        worst: WaitInfo | None = None
+        if key.paused_until > now:
+            worst = WaitInfo(key.name, "paused", key.paused_until - now)
+        for bucket in key.buckets:
+            delay = bucket.delay(bucket.amount(waiter.tokens), now)
+            if delay > 0:
+                worst = _longer(worst, WaitInfo(key.name, bucket.name, delay))
+        if key.max_concurrent is not None and key.in_flight >= key.max_concurrent:
+            worst = _longer(worst, WaitInfo(key.name, "concurrency", None))
+        return worst
+
+    def _blocked(self, waiter: _Waiter, now: float) -> WaitInfo | None:
+        """What keeps a call that is first in its own key's queue from going now."""
+        worst = self._key_block(waiter.primary, waiter, now)
+        if waiter.shared is not None:
+            shared = self._key_block(waiter.shared, waiter, now)
+            if shared is not None:
+                worst = _longer(worst, shared) if worst is not None else shared
+        return worst
+
+    def _claimant(self, waiter: _Waiter, now: float) -> _Waiter | None:
+        """An earlier call with first claim on "*": first in its key, which admits it.
+
+        Earlier calls held up by their own key do not hold up "*" for other keys.
+        """
+        if waiter.shared is None:
+            return None
+        for key in self._primaries:
+            if key.queue and key is not waiter.primary:
+                head = key.queue[0]
+                if head.seq < waiter.seq and self._key_block(key, head, now) is None:
+                    return head
+        return None
+
+    def _wait_info(self, waiter: _Waiter, now: float) -> WaitInfo:
+        """Estimate the wait of a call that cannot go now, counting the calls ahead of it."""
+        queue = waiter.primary.queue
+        ahead = list(itertools.islice(queue, queue.index(waiter)))
+        worst = self._estimate(waiter.primary, waiter, ahead, now)
+        if waiter.shared is not None:
+            claimants = [
+                key.queue[0]
+                for key in self._primaries
+                if key.queue and key is not waiter.primary and key.queue[0].seq < waiter.seq
+            ]
+            shared = self._estimate(waiter.shared, waiter, ahead + claimants, now)
+            if shared is not None:
+                worst = _longer(worst, shared) if worst is not None else shared
+        if worst is not None:
+            return worst
+        # Nothing of its own holds it up: it waits behind a call held up elsewhere.
+        blocker = queue[0] if queue[0] is not waiter else self._claimant(waiter, now)
+        if blocker is not None and blocker is not waiter:
+            return self._wait_info(blocker, now)
+        return WaitInfo(waiter.primary.name, "concurrency", None)  # pragma: no cover
+
+    @staticmethod
+    def _estimate(key: _Key, waiter: _Waiter, ahead: list[_Waiter], now: float) -> WaitInfo | None:
+        worst: WaitInfo | None = None
+        if key.paused_until > now:
+            worst = WaitInfo(key.name, "paused", key.paused_until - now)
+        for bucket in key.buckets:
+            own = bucket.amount(waiter.tokens)
+            # an oversized call only needs a full bucket
+            amount = sum(bucket.amount(w.tokens) for w in ahead) + min(own, bucket.capacity)
+            bucket.refill(now)
+            delay = max(0.0, amount - bucket.level) / bucket.rate
+            if delay > _EPSILON:
+                worst = _longer(worst, WaitInfo(key.name, bucket.name, delay))
+        if key.max_concurrent is not None and key.in_flight + len(ahead) >= key.max_concurrent:
+            worst = _longer(worst, WaitInfo(key.name, "concurrency", None))
+        return worst
+
+    async def _park(self, waiter: _Waiter, delay: float | None) -> None:
+        """Sleep until woken (a slot, a refund, a new head of queue) or `delay` passes."""
+        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter.wakeup = wakeup
+        try:
+            if delay is None:
+                await wakeup
+                return
+            sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+            try:
+                await asyncio.wait((sleeper, wakeup), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+        finally:
+            waiter.wakeup = None
+
+    def _admit(self, waiter: _Waiter, waited: float) -> Permit:
+        waiter.primary.queue.popleft()
+        for key in waiter.keys:
+            for bucket in key.buckets:
+                bucket.level -= bucket.amount(waiter.tokens)
+            key.waiting -= 1
+            key.in_flight += 1
+            key.requests += 1
+            key.tokens += waiter.tokens
+            key.wait_s += waited
+        self._changed(waiter.keys)
+        return _LocalPermit(self, waiter.keys, waiter.tokens)
+
+    def _withdraw(self, waiter: _Waiter) -> None:
+        for key in waiter.keys:
+            key.waiting -= 1
+        waiter.primary.queue.remove(waiter)
+        self._changed(waiter.keys)
+
+    def _changed(self, keys: tuple[_Key, ...]) -> None:
+        """Wake the calls that may be able to go after `keys` changed."""
+        if self._star is not None and self._star in keys:
+            self._wake_all_heads()
+        else:
+            for key in keys:
+                if key.queue:
+                    key.queue[0].wake()
+
+    def _wake_all_heads(self) -> None:
+        for key in self._primaries:
+            if key.queue:
+                key.queue[0].wake()
+
+    # -- permits -------------------------------------------------------------------------
+
+    def _adjust(self, keys: tuple[_Key, ...], difference: int) -> None:
+        now = self._clock.monotonic()
+        for key in keys:
+            key.tokens += difference
+            for bucket in key.buckets:
+                if bucket.is_tokens:
+                    bucket.refill(now)
+                    bucket.level = min(bucket.capacity, bucket.level - difference)
+        if difference < 0:
+            self._changed(keys)
+
+    def _release(self, keys: tuple[_Key, ...]) -> None:
+        for key in keys:
+            key.in_flight -= 1
+        self._changed(keys)
+
+
+def _longer(current: WaitInfo | None, candidate: WaitInfo) -> WaitInfo:
+    """The wait that ends later; an open-ended (concurrency) wait only beats nothing."""
+    if current is None:
+        return candidate
+    if candidate.expected_wait_s is None:
+        return current
+    if current.expected_wait_s is None or candidate.expected_wait_s > current.expected_wait_s:
+        return candidate
+    return current
