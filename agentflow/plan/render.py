@@ -145,7 +145,7 @@ def plan_table(plan: Plan) -> RenderableType:
     table = Table(title=f"Plan: {plan.workflow}", show_footer=True, title_justify="left")
     totals = plan.totals
     table.add_column("agent", footer="total")
-    table.add_column("model")
+    table.add_column("model", overflow="fold")
     table.add_column("fan-out", justify="right", footer="")
     table.add_column("calls", justify="right", footer=_span(totals.calls))
     table.add_column("tokens in", justify="right", footer=f"{totals.input_tokens.expected:,}")

@@ -24,7 +24,7 @@ Encoders are loaded once per process (cl100k ~0.1 s, o200k ~0.2 s, Anthropic ~0.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import importlib.util
 import math
@@ -107,7 +107,7 @@ def _tiktoken(name: str) -> Encoder | None:
     import tiktoken
 
     ranks = {
-        base64.b64decode(token): int(rank)
+        binascii.a2b_base64(token): int(rank)
         for token, rank in (line.split() for line in data.splitlines() if line)
     }
     encoding = tiktoken.Encoding(
