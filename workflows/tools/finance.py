@@ -41,7 +41,11 @@ def find_purchase_order(po_number: str) -> dict[str, Any]:
                 "ordered_total": round(sum(x["line_total"] for x in lines), 2),
                 "received_total": round(sum(x["received_value"] for x in lines), 2),
             }
-    return {"found": False, "po_number": wanted, "message": "no open purchase order with this number"}
+    return {
+        "found": False,
+        "po_number": wanted,
+        "message": "no open purchase order with this number",
+    }
 
 
 def lookup_vendor(name: str) -> dict[str, Any]:
@@ -54,7 +58,11 @@ def lookup_vendor(name: str) -> dict[str, Any]:
     for vendor in _load("vendors.json"):
         if any(key in n.lower() or n.lower() in key for n in [vendor["name"], *vendor["aliases"]]):
             return {"found": True, "matched_by": "partial name", **vendor}
-    return {"found": False, "name": name, "message": "not in the vendor master; onboarding required"}
+    return {
+        "found": False,
+        "name": name,
+        "message": "not in the vendor master; onboarding required",
+    }
 
 
 def payment_dates(invoice_date: str, payment_terms: str, amount: float) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def get_sales_history(sku: str, warehouse: str, weeks: int = 12) -> dict[str, An
 
 
 def search_suppliers(sku: str, quantity: int) -> dict[str, Any]:
-    """Supplier offers for a SKU at a quantity, cheapest first (price break applied)."""
+    """Supplier offers for a SKU at a quantity (raised to each MOQ), lowest order total first."""
     with open(DATA / "suppliers.json", encoding="utf-8") as f:
         suppliers = json.load(f)
     wanted = sku.strip().upper()
@@ -117,5 +117,5 @@ def search_suppliers(sku: str, quantity: int) -> dict[str, Any]:
                     "payment_terms": supplier["payment_terms"],
                 }
             )
-    offers.sort(key=lambda o: (o["unit_price"], o["lead_time_days"], o["supplier_id"]))
+    offers.sort(key=lambda o: (o["total"], o["lead_time_days"], o["supplier_id"]))
     return {"sku": wanted, "requested_quantity": quantity, "offers": offers}
