@@ -236,8 +236,8 @@ def emit_synthetic_run(bus: EventBus, clock: Clock) -> None:
         totals={
             "cost_usd": 0.00873,
             "unknown_cost_calls": 6,
-            "input_tokens": 3320,
-            "output_tokens": 720,
+            "input_tokens": 3300,
+            "output_tokens": 700,
             "calls": 11,
             "retries": 1,
             "agents": {"completed": 5, "failed": 1, "skipped": 2},

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console, RenderableType
+from syrupy.assertion import SnapshotAssertion
+
+from agentflow.events.types import Event
+from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
+
+RERUN = "agentflow run workflows/hr_onboarding.yaml --inputs candidates.jsonl --budget-usd 0.5"
+
+
+def summarise(events: list[Event]) -> CostSummary:
+    summary = CostSummary()
+    for event in events:
+        summary.handle(event)
+    summary.close()
+    return summary
+
+
+def render(renderable: RenderableType) -> str:
+    console = Console(
+        record=True, width=120, color_system=None, force_terminal=False, file=io.StringIO()
+    )
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_cost_table(synthetic_events: list[Event], snapshot: SnapshotAssertion) -> None:
+    text = render(cost_table(summarise(synthetic_events)))
+    assert text == snapshot
+    # An unknown price is never shown as $0 and poisons every sum it is part of.
+    assert "welcome_notes x2  my-local/model" in text
+    assert "$0.00873 + unknown" in text
+
+
+def test_failure_report(synthetic_events: list[Event], snapshot: SnapshotAssertion) -> None:
+    text = render(failure_report(summarise(synthetic_events), RERUN))
+    assert text == snapshot
+    assert f"Re-run: {RERUN}" in text
+    assert "OutputInvalid" in text
+    assert "hr_onboarding[1]/schedule: dependency_failed (screen failed)" in text
+    assert "Cost spent on failed work: $0.0042" in text
+    assert "Retries used: 1 (RateLimited 1)" in text
+    assert "condition_false" not in text  # a false condition is not a consequence of failure
+
+
+def test_summary_json(synthetic_events: list[Event], snapshot: SnapshotAssertion) -> None:
+    document = summary_json(summarise(synthetic_events))
+    assert json.loads(json.dumps(document)) == document
+    assert document == snapshot
+    assert document["totals"] == {
+        "calls": 11,
+        "input_tokens": 3300,
+        "output_tokens": 700,
+        "cost_usd": 0.00873,
+        "unknown_cost_calls": 6,
+        "retries": 1,
+        "agents": {"completed": 5, "failed": 1, "skipped": 2},
+    }
+    by_agent = {(a["instance"], a["agent"]): a for a in document["agents"]}
+    assert by_agent[(0, "welcome_notes")]["cost_usd"] is None
+    assert by_agent[(1, "screen")]["error_class"] == "OutputInvalid"
+    assert by_agent[(1, "parse_resume")]["retries"] == 1
+
+
+def test_a_run_without_failures_says_so() -> None:
+    assert render(failure_report(CostSummary(), "agentflow run x.yaml")) == "No failures.\n"
+
+
+def ev(name: str, seq: int, agent: str = "a", **data: object) -> Event:
+    return Event(name, 0.0, "r", seq, "wf", 0, agent, dict(data))
+
+
+def test_agent_totals_from_the_engine_win_over_the_call_events() -> None:
+    summary = summarise(
+        [
+            ev("agent.started", 1, model="m", items=None),
+            ev("llm.request", 2, model="m"),
+            ev("llm.response", 3, model="m", input_tokens=10, output_tokens=5, cost_usd=None),
+            ev(
+                "agent.completed",
+                4,
+                model="m",
+                output=None,
+                cost_usd=0.5,
+                input_tokens=12,
+                output_tokens=6,
+                calls=2,
+                duration_s=1.0,
+                attempts=2,
+            ),
+        ]
+    )
+    [record] = summary.agents.values()
+    assert (record.usage.calls, record.usage.input_tokens, record.usage.cost_usd) == (2, 12, 0.5)
+    # The per-model row still reflects the call that had no price.
+    assert summary.models["m"].cost_usd is None
+
+
+def test_cancelled_and_budget_stopped_runs_appear_in_the_failure_report() -> None:
+    summary = summarise(
+        [
+            Event(
+                "budget.exceeded",
+                0.0,
+                "r",
+                1,
+                data={
+                    "scope": "run",
+                    "spent_usd": 0.5,
+                    "limit_usd": 0.5,
+                    "requested_usd": 0.01,
+                    "action": "fail",
+                },
+            ),
+            ev("agent.skipped", 2, reason="budget", detail="run budget exhausted"),
+            Event("run.cancelled", 0.0, "r", 3, data={"signal": "SIGINT", "reason": "Ctrl-C"}),
+        ]
+    )
+    text = render(failure_report(summary, "agentflow run x.yaml"))
+    assert "Stopped by the run budget: $0.50 of $0.50 spent" in text
+    assert "wf/a: budget (run budget exhausted)" in text
+    assert "Cancelled by SIGINT: Ctrl-C" in text
