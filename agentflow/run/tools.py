@@ -95,9 +95,6 @@ class ToolRunner:
             return False, _unknown_tool_message(name, sorted(self._tools))
         try:
             arguments = _parse_arguments(tool, arguments_json)
-        except ToolError as exc:
-            return False, str(exc)
-        try:
             async with asyncio.timeout(tool.timeout) as deadline:
                 if tool.python is not None:
                     result = await _run_python(tool, arguments)
