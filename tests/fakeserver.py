@@ -42,6 +42,7 @@ import random
 import re
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -534,6 +535,48 @@ def _anthropic_use(name: str, arguments: Any, rng: random.Random) -> dict[str, A
 
 _OPENAI = _OpenAIWire()
 _ANTHROPIC = _AnthropicWire()
+
+
+# ---------------------------------------------------------------------- background thread
+
+
+class ServerThread:
+    """A `FakeLLMServer` on its own event loop in a daemon thread.
+
+    Sync tests (the CLI) and async tests (any loop) can both talk to it over HTTP.
+    Knobs are plain attributes of `.server`; set them from the test thread.
+
+        with ServerThread() as server:
+            server.base_url
+    """
+
+    def __init__(self) -> None:
+        self.server = FakeLLMServer()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="fake-llm-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def start(self) -> FakeLLMServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=30)
+        return self.server
+
+    def stop(self) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 # ---------------------------------------------------------------------- process mode

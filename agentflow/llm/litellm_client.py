@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,8 +67,38 @@ def _import_litellm() -> Any:
         if not os.environ.get("LITELLM_LOG"):  # an explicit LITELLM_LOG still wins
             for name in _QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        _warm_up(litellm)
         _litellm = litellm
     return _litellm
+
+
+def _warm_up(litellm: Any) -> None:
+    # LiteLLM's response types finish building their pydantic schemas on first use, and
+    # pydantic then warns (UserWarning, "... using the `ReadOnly` qualifier") about
+    # litellm's own TypedDicts: once, on stderr, in the middle of the first call. Build
+    # them now, with that warning silenced, so it never reaches the user or a test.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        litellm.ModelResponse(
+            choices=[
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "c",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": "{}"},
+                            }
+                        ],
+                    },
+                }
+            ],
+            usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        )
 
 
 class LiteLLMClient:
@@ -295,35 +326,40 @@ def _by_status(status: int | None, text: str) -> type[LLMError] | None:
     return None
 
 
+# LiteLLM exception classes by name (looked up with getattr: older releases lack some),
+# most specific first, since several subclass BadRequestError.
+_LITELLM_CLASSES: tuple[tuple[str, type[LLMError]], ...] = (
+    ("ContextWindowExceededError", ContextWindowExceeded),
+    ("ContentPolicyViolationError", ContentPolicyViolation),
+    ("RejectedRequestError", ContentPolicyViolation),
+    ("GuardrailRaisedException", ContentPolicyViolation),
+    ("BlockedPiiEntityError", ContentPolicyViolation),
+    ("PaymentRequiredError", QuotaExceeded),
+    ("BudgetExceededError", QuotaExceeded),
+    ("AuthenticationError", AuthenticationFailed),
+    ("PermissionDeniedError", AuthenticationFailed),
+    ("NotFoundError", ModelNotFound),
+    ("UnprocessableEntityError", BadRequest),
+    ("BadRequestError", BadRequest),
+    ("Timeout", LLMTimeout),
+    ("ServiceUnavailableError", ServerError),
+    ("BadGatewayError", ServerError),
+    ("InternalServerError", ServerError),
+    ("APIResponseValidationError", ServerError),
+    ("APIConnectionError", LLMConnectionError),
+)
+
+
 def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMError]:
-    litellm = _litellm
     lower = text.lower()
-    if litellm is not None:
-        ex = litellm.exceptions
-        # Most specific first: several of these subclass BadRequestError.
-        table: tuple[tuple[type[BaseException], type[LLMError]], ...] = (
-            (ex.ContextWindowExceededError, ContextWindowExceeded),
-            (ex.ContentPolicyViolationError, ContentPolicyViolation),
-            (ex.RejectedRequestError, ContentPolicyViolation),
-            (ex.PaymentRequiredError, QuotaExceeded),
-            (ex.BudgetExceededError, QuotaExceeded),
-            (ex.AuthenticationError, AuthenticationFailed),
-            (ex.PermissionDeniedError, AuthenticationFailed),
-            (ex.NotFoundError, ModelNotFound),
-            (ex.UnprocessableEntityError, BadRequest),
-            (ex.BadRequestError, BadRequest),
-            (ex.Timeout, LLMTimeout),
-            (ex.ServiceUnavailableError, ServerError),
-            (ex.BadGatewayError, ServerError),
-            (ex.InternalServerError, ServerError),
-            (ex.APIResponseValidationError, ServerError),
-            (ex.APIConnectionError, LLMConnectionError),
-        )
+    if _litellm is not None:
+        ex = _litellm.exceptions
         if isinstance(exc, ex.RateLimitError):
             quota = "insufficient_quota" in lower or getattr(exc, "rate_limit_type", "") == "budget"
             return QuotaExceeded if quota else RateLimited
-        for source, target in table:
-            if isinstance(exc, source):
+        for name, target in _LITELLM_CLASSES:
+            source = getattr(ex, name, None)
+            if source is not None and isinstance(exc, source):
                 return target
     import httpx
     import openai
@@ -348,10 +384,26 @@ def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMErro
     return LLMError
 
 
+def _transport_cause(exc: BaseException) -> type[LLMError] | None:
+    import httpx
+    import openai
+
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(12):
+        if cause is None:
+            return None
+        if isinstance(cause, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+            return LLMTimeout
+        if isinstance(cause, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+            return LLMConnectionError
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def translate_error(exc: BaseException) -> LLMError:
     """The project's `LLMError` for any exception a LiteLLM call raised.
 
-    Classes: see the table in `_classify`; an `APIError`/`MockException` or any other
+    Classes: see `_LITELLM_CLASSES`; an `APIError`/`MockException` or any other
     exception with an HTTP status is classified by that status (429 rate limit or
     insufficient quota, 408 timeout, 401/403 authentication, 404 not found, other 4xx
     bad request, 5xx server error). An exception that fits nothing becomes a plain,
@@ -366,6 +418,10 @@ def translate_error(exc: BaseException) -> LLMError:
     body = getattr(exc, "body", None)
     code = str(getattr(exc, "code", "") or "")
     kind = _classify(exc, status, f"{text} {code} {body}")
+    if kind in (ServerError, LLMError):
+        # LiteLLM reports a refused or dropped connection as a 500 InternalServerError;
+        # the transport exception underneath says what really happened.
+        kind = _transport_cause(exc) or kind
     return kind(
         scrub_secrets(text),
         status_code=status,
