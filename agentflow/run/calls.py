@@ -103,7 +103,7 @@ class CallRunner:
     def _scope(self, name: str, budget: Budget) -> BudgetScope:
         scope = self._scopes.get(name)
         if scope is None:
-            scope = self._scopes[name] = BudgetScope(name, budget)
+            scope = self._scopes[name] = self._ledger.scope(name, budget)
             self._budgets[name] = budget
         return scope
 

@@ -42,6 +42,9 @@ from agentflow.templates import evaluate, render
 
 SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
+# Skips that mean work was lost (a false `when`, and what only depended on it, are not).
+_BROKEN_SKIPS = frozenset({"dependency_failed", "budget", "cancelled"})
+
 
 @dataclass(frozen=True, slots=True)
 class RunSettings:
@@ -124,6 +127,7 @@ class Engine:
         settings: RunSettings,
         price_book_for: Callable[[Workflow], PriceBook] | None = None,
         rng: random.Random | None = None,
+        tool_runner_for: Callable[[Workflow], ToolRunner] | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -140,6 +144,7 @@ class Engine:
         self._agents_running = 0
         self._agents_done = 0
         self._calls: CallRunner | None = None
+        self._tool_runner_for = tool_runner_for or (lambda wf: ToolRunner(wf.tools))
 
     # -- public -----------------------------------------------------------------------------
 
@@ -192,7 +197,7 @@ class Engine:
             mock=self._settings.mock,
             budget_usd=self._settings.budget_usd,
             max_concurrency=self._settings.max_concurrency,
-            price_map=self._price_book(workflows[0]).identity() if workflows else {},
+            price_map=self._price_book(workflows[0]).identity if workflows else {},
             log_path=self._settings.log_path,
         )
         self._main = asyncio.current_task()
@@ -233,7 +238,7 @@ class Engine:
                 inputs=dict(state.instance.inputs),
                 agents=len(workflow.agents),
             )
-            tools = ToolRunner(workflow.tools) if workflow.tools else None
+            tools = self._tool_runner_for(workflow) if workflow.tools else None
             async with asyncio.TaskGroup() as group:
                 for agent in workflow.agents:
                     if state.remaining[agent.id] == 0:
@@ -275,9 +280,7 @@ class Engine:
             result = state.results.get(agent.id)
             if result is None or result.reason == "cancelled":
                 return "cancelled"
-            broken = result.status == "failed" or (
-                result.status == "skipped" and result.reason not in ("condition_false",)
-            )
+            broken = result.status == "failed" or result.reason in _BROKEN_SKIPS
             if result.error_class == "budget" or result.reason == "budget":
                 budget = budget or agent.critical
             if broken and agent.critical:
@@ -373,6 +376,8 @@ class Engine:
             result = state.results[dep]
             if result.status == "failed":
                 return "dependency_failed", f"'{dep}' failed ({result.error_class})"
+            if result.reason in ("dependency_failed", "budget"):
+                return result.reason, f"'{dep}' was skipped: {result.message}"
             if result.status == "skipped":
                 return "dependency_skipped", f"'{dep}' was skipped ({result.reason})"
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,23 @@ from agentflow.plan.pricing import load_price_book
 from agentflow.run.clock import run_virtual, virtual_clock
 from agentflow.run.engine import Engine, Instance, RunSettings
 from agentflow.run.results import RunResult
+from agentflow.run.tools import ToolOutcome, ToolRunner
 
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.5, jitter=False)
+
+
+class InlineTools(ToolRunner):
+    """Runs async Python tools on the loop itself: worker threads and virtual time don't mix."""
+
+    async def call(self, name: str, arguments_json: str) -> ToolOutcome:
+        tool = next(t for t in self._tools.values() if t.name == name)
+        module_name, _, function = (tool.python or "").partition(":")
+        spec = importlib.util.spec_from_file_location(module_name, tool.base_dir / f"{module_name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        value = await getattr(module, function)(**json.loads(arguments_json))
+        return ToolOutcome(True, value if isinstance(value, str) else json.dumps(value), 0.0)
 
 
 class Recorder:
@@ -77,7 +93,8 @@ class FakeClient:
             self.in_flight -= 1
         if self.behaviour is not None:
             return self.behaviour(request, len(self.calls))
-        content = json.dumps({"score": 8}) if request.response_schema else f"answer to {prompt[:20]}"
+        wants_json = request.response_schema is not None or request.json_mode
+        content = json.dumps({"score": 8}) if wants_json else f"answer to {prompt[:20]}"
         return LLMResponse(content, (), 100, 50, request.model, "stop")
 
     async def aclose(self) -> None:
@@ -115,7 +132,10 @@ def run(
             client=fake,
             clock=clock,
             bus=bus,
-            settings=RunSettings(run_id="run-1", budget_usd=budget_usd, max_concurrency=max_concurrency, seed=1),
+            tool_runner_for=lambda wf: InlineTools(wf.tools),
+            settings=RunSettings(
+                run_id="run-1", budget_usd=budget_usd, max_concurrency=max_concurrency, seed=1
+            ),
         )
         if stop_after is not None:
             delay, name = stop_after
@@ -243,7 +263,9 @@ def test_json_output_that_breaks_the_schema_fails_the_agent_clearly() -> None:
 
 
 def test_tool_calls_run_and_their_results_go_back_to_the_model(tmp_path: Path) -> None:
-    (tmp_path / "hr.py").write_text("def lookup(employee_id):\n    return {'id': employee_id, 'name': 'Ada'}\n")
+    (tmp_path / "hr.py").write_text(
+        "async def lookup(employee_id):\n    return {'id': employee_id, 'name': 'Ada'}\n"
+    )
     tool = Tool(
         name="lookup",
         description="find",
@@ -256,19 +278,25 @@ def test_tool_calls_run_and_their_results_go_back_to_the_model(tmp_path: Path) -
         if request.messages[-1].role != "tool":
             call = ToolCall("c1", "lookup", json.dumps({"employee_id": "E1"}))
             return LLMResponse(None, (call,), 20, 10, request.model, "tool_calls")
-        return LLMResponse("found " + (request.messages[-1].content or ""), (), 30, 10, request.model)
+        return LLMResponse(
+            "found " + (request.messages[-1].content or ""), (), 30, 10, request.model
+        )
 
     wf = workflow(agent("find", tools=("lookup",)), tools=(tool,))
     result, recorder, client = run(wf, FakeClient(behaviour))
     assert result.exit_code == 0
     assert recorder.named("tool.call")[0].data["tool"] == "lookup"
-    assert recorder.named("tool.result")[0].data["ok"] is True
-    assert json.loads(result.instances[0].agents["find"].output[len("found "):]) == {"id": "E1", "name": "Ada"}
+    result_event = recorder.named("tool.result")[0].data
+    assert result_event["ok"] is True, result_event["output"]
+    assert json.loads(result.instances[0].agents["find"].output[len("found ") :]) == {
+        "id": "E1",
+        "name": "Ada",
+    }
     assert [t.name for t in client.calls[0].tools] == ["lookup"]
 
 
 def test_a_model_that_never_stops_calling_tools_fails_after_max_rounds(tmp_path: Path) -> None:
-    (tmp_path / "t.py").write_text("def ping():\n    return 'pong'\n")
+    (tmp_path / "t.py").write_text("async def ping():\n    return 'pong'\n")
     tool = Tool("ping", "p", freeze({"type": "object"}), python="t:ping", base_dir=tmp_path)
 
     def looping(request: LLMRequest, n: int) -> LLMResponse:
@@ -282,7 +310,10 @@ def test_a_model_that_never_stops_calling_tools_fails_after_max_rounds(tmp_path:
 
 def test_run_budget_is_never_exceeded_by_concurrent_calls_and_exits_3() -> None:
     # 200 concurrent agents; each call is reserved at its worst case before it starts.
-    agents = [agent(f"a{i}", prompt=f"task {i} [latency=1]", model="openai/gpt-4o", max_tokens=500) for i in range(200)]
+    agents = [
+        agent(f"a{i}", prompt=f"task {i} [latency=1]", model="openai/gpt-4o", max_tokens=500)
+        for i in range(200)
+    ]
     result, recorder, _ = run(workflow(*agents), budget_usd=0.05)
     spent = sum(e.data["cost_usd"] for e in recorder.named("llm.response"))
     assert 0 < spent <= 0.05
