@@ -53,10 +53,66 @@ _SHAPED_SECRET = re.compile(
 def redact(text: str) -> str:
     """`text` with every credential-shaped substring replaced by "[REDACTED]".
 
-    Replacements never cross a quote or a backslash, so redacting a JSON document keeps it valid.
+    Replacements never cross a quote or a backslash, so redacting JSON text keeps it valid.
     """
     text = _NAMED_SECRET.sub(rf"\1{REDACTED}", text)
     return _SHAPED_SECRET.sub(REDACTED, text)
+
+
+_SECRET_KEY = re.compile(rf"(?i){_SECRET_NAMES}$")
+_CACHE_LIMIT = 4096
+
+
+class _Redactor:
+    """Redacts a JSON-like value: secret-named keys lose their string values, strings are
+    scanned. Short strings repeat constantly (model names, finish reasons, limit keys), so
+    their results are cached; that keeps redaction off the hot path of every line.
+    """
+
+    __slots__ = ("_keys", "_strings")
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+        self._keys: dict[str, bool] = {}
+
+    def text(self, value: str) -> str:
+        if len(value) < 8:  # shorter than any credential shape or "name=value" pair
+            return value
+        if len(value) > 128:
+            return redact(value)
+        hit = self._strings.get(value)
+        if hit is None:
+            if len(self._strings) >= _CACHE_LIMIT:
+                self._strings.clear()
+            hit = self._strings[value] = redact(value)
+        return hit
+
+    def secret_key(self, key: str) -> bool:
+        hit = self._keys.get(key)
+        if hit is None:
+            if len(self._keys) >= _CACHE_LIMIT:
+                self._keys.clear()
+            hit = self._keys[key] = _SECRET_KEY.search(key) is not None
+        return hit
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, int | float):
+            return value
+        if depth < 64 and isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                key = self.text(key if isinstance(key, str) else str(key))
+                if isinstance(item, str) and self.secret_key(key):
+                    out[key] = REDACTED
+                else:
+                    out[key] = self.value(item, depth + 1)
+            return out
+        if depth < 64 and isinstance(value, list | tuple):
+            return [self.value(item, depth + 1) for item in value]
+        # Anything else is written as its str(), so that is what gets scanned.
+        return self.text(str(value))
 
 
 class _IsoUtc:
@@ -108,25 +164,27 @@ class JsonlSink:
             ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":")
         )
         self._iso = _IsoUtc()
+        self._redactor = _Redactor()
 
     def handle(self, event: Event) -> None:
+        redactor = self._redactor
         record: dict[str, Any] = {
             "v": EVENT_FORMAT_VERSION,
             "seq": event.seq,
             "ts": self._iso(event.ts),
-            "run_id": event.run_id,
+            "run_id": redactor.text(event.run_id),
             "event": event.event,
             "workflow": event.workflow,
             "instance": event.instance,
             "agent": event.agent,
         }
-        for key, value in event.data.items():
+        for key, value in redactor.value(event.data).items():
             record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
         try:
             line = self._encoder.encode(record)
         except (ValueError, TypeError, RecursionError):
             line = self._encoder.encode(_json_safe(record))
-        self._file.write(redact(line) + "\n")
+        self._file.write(line + "\n")
         self._file.flush()
         if event.event in TERMINAL_EVENTS:
             os.fsync(self._file.fileno())

@@ -226,3 +226,22 @@ def test_a_log_that_cannot_be_written_is_reported_naming_the_file(tmp_path: Path
         f"the run log {path} failed at event #1 (run.started): "
         "ValueError: I/O operation on closed file.; it is disabled for the rest of the run"
     ]
+
+
+class Credentials:
+    def __str__(self) -> str:
+        return "Credentials(api_key='obj-secret-5')"
+
+
+def test_long_texts_and_objects_written_via_str_are_redacted_too(tmp_path: Path) -> None:
+    long_text = "model output " * 40 + "sk-ant-api03-" + "Q" * 40 + " end"
+    sink = JsonlSink(tmp_path / "r.jsonl")
+    for seq in (1, 2):  # the second time through the string caches
+        sink.handle(event(seq=seq, output=long_text, inputs={"creds": Credentials()}))
+    sink.close()
+    text = (tmp_path / "r.jsonl").read_text(encoding="utf-8")
+    assert "QQQQ" not in text
+    assert "obj-secret-5" not in text
+    first, second = read_lines(tmp_path / "r.jsonl")
+    assert first["output"].endswith("[REDACTED] end")
+    assert first["inputs"] == second["inputs"] == {"creds": "Credentials(api_key='[REDACTED]')"}
