@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from agentflow.events.bus import EventBus
 from agentflow.events.types import Event
@@ -245,3 +246,18 @@ def test_long_texts_and_objects_written_via_str_are_redacted_too(tmp_path: Path)
     first, second = read_lines(tmp_path / "r.jsonl")
     assert first["output"].endswith("[REDACTED] end")
     assert first["inputs"] == second["inputs"] == {"creds": "Credentials(api_key='[REDACTED]')"}
+
+
+def test_every_line_of_a_whole_run_matches_the_schema(
+    tmp_path: Path, synthetic_events: list[Event]
+) -> None:
+    schema_path = Path(__file__).resolve().parents[2] / "schemas" / "run-event.schema.json"
+    validator = Draft202012Validator(json.loads(schema_path.read_text(encoding="utf-8")))
+    sink = JsonlSink(tmp_path / "r.jsonl")
+    for e in synthetic_events:
+        sink.handle(e)
+    sink.close()
+    lines = read_lines(tmp_path / "r.jsonl")
+    assert [line["seq"] for line in lines] == list(range(1, len(synthetic_events) + 1))
+    for line in lines:
+        assert [e.message for e in validator.iter_errors(line)] == [], line
