@@ -224,12 +224,13 @@ async def test_aiolimiter_would_let_small_requests_overtake_the_large_one() -> N
 async def test_oversized_request_waits_for_a_full_bucket_then_leaves_a_debt() -> None:
     limiter, clock = make(Limit("*", tpm=6000))  # holds 100
     log: list[tuple[str, float]] = []
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(call(limiter, clock, log, "first", tokens=60))
-        await asyncio.sleep(0)
-        tg.create_task(call(limiter, clock, log, "huge", tokens=500))
-        await asyncio.sleep(0)
-        tg.create_task(call(limiter, clock, log, "after", tokens=50))
+    async with asyncio.timeout(3600):  # a deadlock fails fast instead of hanging
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(call(limiter, clock, log, "first", tokens=60))
+            await asyncio.sleep(0)
+            tg.create_task(call(limiter, clock, log, "huge", tokens=500))
+            await asyncio.sleep(0)
+            tg.create_task(call(limiter, clock, log, "after", tokens=50))
     times = dict(log)
     assert times["first"] == 0.0
     assert times["huge"] == pytest.approx(0.6)  # bucket full again: 40 + 0.6 s * 100
