@@ -43,14 +43,16 @@ Requests larger than a bucket
     capacity).
 
 Waiting
-    Strictly first come, first served per key: a call waits until it is first in the queue
-    of every key it needs, and then until all of them admit it at once (every bucket, no
-    pause, a free `max_concurrent` slot); only then is anything debited. Since every call
-    joins all its queues on arrival, the queues agree on order and cannot deadlock; a big
-    call is never overtaken by small ones. A call cancelled while waiting leaves its queues
-    without having taken anything and wakes whoever is next. `pause(model, s)` (a 429's
-    Retry-After) stops that model's key for everybody until then; calls in flight are not
-    affected.
+    Strictly first come, first served. Within a model's own key, calls go in arrival order.
+    In "*", shared by every key, calls go in arrival order among those their own key would
+    admit now: a call still held up by its own key (paused, out of budget in its bucket,
+    queued behind its own key's calls) does not hold up other providers' calls in "*", but
+    as soon as its own key admits it, no later call takes "*" capacity before it. So a big
+    call is never overtaken by small ones, and one paused provider does not stall the rest.
+    Nothing is debited until every bucket, the pause and a `max_concurrent` slot admit the
+    call at once. A call cancelled while waiting leaves its queue without having taken
+    anything and wakes whoever is next. `pause(model, s)` (a 429's Retry-After) stops that
+    model's key (not "*") for everybody until then; calls in flight are not affected.
 
 Why not aiolimiter
     aiolimiter's `AsyncLimiter` is the project's usual limiter, but it does not hold these
