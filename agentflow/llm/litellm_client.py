@@ -116,6 +116,7 @@ class LiteLLMClient:
         self._max_connections = max_connections
         self._session: Any = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._providers: dict[str, bool] = {}
 
     def _shared_session(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -132,6 +133,17 @@ class LiteLLMClient:
             )
             self._session_loop = loop
         return self._session
+
+    def _provider_known(self, model: str) -> bool:
+        known = self._providers.get(model)
+        if known is None:
+            try:
+                self._litellm.get_llm_provider(model)
+                known = True
+            except Exception:
+                known = False
+            self._providers[model] = known
+        return known
 
     def build_kwargs(self, request: LLMRequest) -> dict[str, Any]:
         """The keyword arguments `complete()` passes to `litellm.acompletion`."""
@@ -167,6 +179,10 @@ class LiteLLMClient:
         kwargs = self.build_kwargs(request)
         if request.mock_response is None:
             kwargs["shared_session"] = self._shared_session()
+        elif not self._provider_known(request.model):
+            # A mock answer needs no provider, but LiteLLM still refuses a model name it
+            # cannot route (e.g. "my-local/model" priced under `pricing:`).
+            kwargs["custom_llm_provider"] = "openai"
         try:
             raw = await self._litellm.acompletion(**kwargs)
         except Exception as exc:  # every litellm/openai/httpx failure, translated once

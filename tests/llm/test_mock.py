@@ -334,3 +334,8 @@ def test_importing_llm_modules_does_not_import_litellm(module: str) -> None:
     code = f"import sys, {module}; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_mock_accepts_a_model_litellm_cannot_route(mock_client: MockLLMClient) -> None:
+    response = _run(mock_client, _request("Price check.", model="my-local/model"))
+    assert response.content and response.input_tokens > 0
