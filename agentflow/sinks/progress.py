@@ -283,7 +283,7 @@ class ProgressSink:
             return self.render()
 
     def render(self) -> RenderableType:
-        """The display as it stands (the caller holds no lock; tests call it directly)."""
+        """The display as it stands, built from the counters (`__rich__` holds the lock)."""
         now = self._get_time()
         parts: list[RenderableType] = [self._header(now)]
         extra = self._stats_line()
