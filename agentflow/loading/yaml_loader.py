@@ -63,6 +63,7 @@ MAX_ALIAS_NODES: Final = 1_000_000
 """...and never more than this many in all."""
 
 _FORBIDDEN_CHAR = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEMPLATE_MESSAGE = 'a template that starts a value must be put in quotes: write "{{ ... }}"'
 _KIND = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
 
 
@@ -418,7 +419,12 @@ class _Builder:
         parent = self.stack[-1] if self.stack else None
         if parent is not None and parent.key is _NO_KEY and type(parent.container) is dict:
             # A collection used as a key: reported, built under a placeholder and dropped.
-            self.error(line, column, _complex_key_message(self.text, line, column, is_map))
+            template = is_map and _char_at(self.text, line, column - 1) == "{"
+            if template:  # `prompt: {{ x }}` reads as a mapping inside a mapping
+                self.error(line, column - 1, _TEMPLATE_MESSAGE)
+            else:
+                kind = "a mapping" if is_map else "a list"
+                self.error(line, column, f"keys must be strings; {kind} cannot be a key")
             key_path = (*parent.path, "<key>")
             self.stack.append(_Frame(container, key_path, None, len(self.values), len(self.keys)))
             parent.key = "<key>"
@@ -593,9 +599,3 @@ def _tag_message(tag: str, node: str) -> str:
         f"unsupported YAML tag '{scalars.short_tag(tag)}'; only the core tags are allowed "
         f"({allowed}, !!map, !!seq)"
     )
-
-
-def _complex_key_message(text: str, line: int, column: int, is_map: bool) -> str:
-    if is_map and _char_at(text, line, column) == "{" and _char_at(text, line, column - 1) == "{":
-        return 'a template that starts a value must be put in quotes: write "{{ ... }}"'
-    return f"keys must be strings; {'a mapping' if is_map else 'a list'} cannot be a key"

@@ -251,7 +251,7 @@ def _bad_name(doc: Document, path: KeyPath, name: Any, error: ValidationError) -
         pattern = str(error.validator_value)
         rule = _PATTERN_RULES.get(pattern, f"the form {pattern}")
         message = f"{kind} '{name}' is not allowed: use {rule}"
-        fixed = _slug(name, allow_dash="-" in pattern)
+        fixed = _slug(name, allow_dash="_-]" in pattern)
         if fixed and fixed != name and _regex(pattern).search(fixed):
             message += f" (e.g. '{fixed}')"
     else:
