@@ -394,6 +394,8 @@ class _Builder:
         else:
             self.error(line, column, _tag_message(tag, "a scalar"))
             value = text
+        if event.anchor is not None:  # only its value is reused: no path needed
+            self.anchors[event.anchor] = _Anchor(value, (), [((), line, column)], [])
         frame = self.stack[-1] if self.stack else None
         if frame is not None and frame.key is _NO_KEY and type(frame.container) is dict:
             self.take_key(frame, value, line, column, plain=plain)
@@ -402,8 +404,6 @@ class _Builder:
             self.root_empty = plain and text == ""
         path = self.place(frame, value, line, column)
         self.values.append((path, line, column))
-        if event.anchor is not None:
-            self.anchors[event.anchor] = _Anchor(value, path, [(path, line, column)], [])
 
     def start(self, event: Any, is_map: bool, line: int, column: int) -> None:
         tag = event.tag

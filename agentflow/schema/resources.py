@@ -40,7 +40,7 @@ def load_schema(name: str) -> dict[str, Any]:
 def _read(name: str) -> str:
     if not name or name != Path(name).name or name in {".", ".."}:
         raise ValueError(f"not a schema file name: {name!r}")
-    packaged = resources.files("agentflow").joinpath("_schemas", name)
+    packaged = resources.files("agentflow").joinpath("_schemas").joinpath(name)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     checkout = _CHECKOUT_DIR / name

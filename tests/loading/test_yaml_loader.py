@@ -145,6 +145,12 @@ def test_aliases_expand_to_independent_copies_with_positions(parser: str) -> Non
     assert doc.source.key(("x", "retry", "max_attempts")).column == 11
 
 
+def test_anchored_keys_and_scalars_can_be_reused(parser: str) -> None:
+    doc = load_text("&k model: &v gpt\nother:\n  *k : *v\n", "wf.yaml")
+    assert doc.data == {"model": "gpt", "other": {"model": "gpt"}}
+    assert doc.source.key(("other", "model")).line == 3
+
+
 def test_byte_order_mark_and_bytes_input_are_accepted(parser: str) -> None:
     doc = load_text("\ufeffname: x\n".encode(), "wf.yaml")
     assert doc.data == {"name": "x"}
