@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -104,8 +104,7 @@ def _load(raw: str | bytes, name: str, path: Path) -> Document:
     text = _decode(raw, name)
     builder = _Builder(name, text)
     try:
-        for event in _events(text):
-            builder.feed(event)
+        _parse(text, builder.feed)
     except _Stop:
         pass
     except YAMLError as exc:
@@ -115,15 +114,18 @@ def _load(raw: str | bytes, name: str, path: Path) -> Document:
     return builder.document(path)
 
 
-def _events(text: str) -> Iterator[Any]:
+def _parse(text: str, feed: Callable[[Any], None]) -> None:
+    """Hand every parser event of `text` to `feed`, in order."""
     if _CParser is None:  # pragma: no cover - depends on what is installed
-        yield from YAML(typ="safe", pure=True).parse(text)
+        for event in YAML(typ="safe", pure=True).parse(text):
+            feed(event)
         return
     parser = _CParser(text)
+    get_event = parser.get_event
     try:
         while True:
-            event = parser.get_event()
-            yield event
+            event = get_event()
+            feed(event)
             if type(event) is StreamEndEvent:
                 return
     finally:
