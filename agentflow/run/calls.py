@@ -57,6 +57,10 @@ class CallStatistics:
     rate_limited: int
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= EVENT_TEXT_LIMIT else text[:EVENT_TEXT_LIMIT] + "…"
 
@@ -262,7 +266,7 @@ class CallRunner:
                     self._rate_limited += 1
                     self._bus.emit(
                         "ratelimit.wait", **where, key=info.key, reason=info.reason,
-                        expected_wait_s=round(info.expected_wait_s, 6), model=agent.model,
+                        expected_wait_s=_round(info.expected_wait_s), model=agent.model,
                     )
 
                 try:

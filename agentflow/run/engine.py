@@ -323,6 +323,10 @@ class Engine:
         except asyncio.CancelledError:
             self._record(state, agent, AgentResult(agent.id, "skipped", reason="cancelled"), emit=False)
             raise
+        except Exception as exc:  # a bug must cost one agent, never the run and its log
+            result = AgentResult(
+                agent.id, "failed", error_class="internal_error", message=f"{type(exc).__name__}: {exc}"
+            )
         self._record(state, agent, result)
         for successor in state.graph.successors(agent.id):
             state.remaining[successor] -= 1
