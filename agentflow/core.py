@@ -7,7 +7,7 @@ diagnostic; `load_workflow(path)` returns the frozen `Workflow` or raises
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ class Analysis:
         return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 
-def _price_lookup(data: object) -> object:
+def _price_lookup(data: object) -> Callable[[str], bool]:
     from agentflow.plan.pricing import load_price_book
 
     pricing = data.get("pricing") if isinstance(data, dict) else None
@@ -61,7 +61,11 @@ def _tool_problems(workflow: Workflow) -> list[Diagnostic]:
             pos = workflow.source.value(("tools", tool.name, key))
             out.append(
                 Diagnostic(
-                    pos.file, pos.line, pos.column, f"tools.{tool.name}.{key}", problem,
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    f"tools.{tool.name}.{key}",
+                    problem,
                     code="tool_handler",
                 )
             )
@@ -77,7 +81,7 @@ def analyze(path: Path) -> Analysis:
     diagnostics = validate_document(doc)
     if any(d.severity == "error" for d in diagnostics):
         return Analysis(path, None, tuple(diagnostics))
-    semantic = check_semantics(doc.data, doc.source, has_price=_price_lookup(doc.data))  # type: ignore[arg-type]
+    semantic = check_semantics(doc.data, doc.source, has_price=_price_lookup(doc.data))
     diagnostics.extend(semantic.diagnostics)
     if any(d.severity == "error" for d in diagnostics):
         return Analysis(path, None, tuple(diagnostics))

@@ -103,9 +103,15 @@ class _TemplateChecker:
         found: list[str] = []
         for agent_id in refs.agents:
             if agent_id == owner:
-                self.report.at(path, f"agent '{owner}' refers to its own output", code="self_dependency")
+                self.report.at(
+                    path, f"agent '{owner}' refers to its own output", code="self_dependency"
+                )
             elif agent_id not in self.agent_ids:
-                self.report.at(path, "template refers to " + _unknown("agent", agent_id, self.agent_ids), code="unknown_agent")
+                self.report.at(
+                    path,
+                    "template refers to " + _unknown("agent", agent_id, self.agent_ids),
+                    code="unknown_agent",
+                )
             else:
                 found.append(agent_id)
         for agent_id, attr in refs.agent_attrs:
@@ -117,7 +123,11 @@ class _TemplateChecker:
                 )
         for name in refs.inputs:
             if name not in self.input_names:
-                self.report.at(path, "template refers to " + _unknown("input", name, self.input_names), code="unknown_input")
+                self.report.at(
+                    path,
+                    "template refers to " + _unknown("input", name, self.input_names),
+                    code="unknown_input",
+                )
         for name in refs.names:
             if name in ("item", "index"):
                 if not allow_item:
@@ -128,8 +138,14 @@ class _TemplateChecker:
                     )
             elif name not in ("inputs", "agents"):
                 hint = did_you_mean(name, ["inputs", "agents", "item", "index"])
-                extra = f"; did you mean '{hint}'?" if hint else "; templates can read inputs, agents, item and index"
-                self.report.at(path, f"unknown name '{name}' in template{extra}", code="unknown_name")
+                extra = (
+                    f"; did you mean '{hint}'?"
+                    if hint
+                    else "; templates can read inputs, agents, item and index"
+                )
+                self.report.at(
+                    path, f"unknown name '{name}' in template{extra}", code="unknown_name"
+                )
         return found
 
 
@@ -138,12 +154,11 @@ def check_semantics(
     source: SourceMap,
     *,
     has_price: PriceLookup | None = None,
-    check_tool: Callable[[Mapping[str, Any], str], str | None] | None = None,
 ) -> SemanticResult:
     """All semantic diagnostics of a schema-valid document, and its dependency lists.
 
-    `has_price` enables the price check (a model without a known price cannot run under a
-    budget); `check_tool(spec, name)` returns a problem with a tool's handler, or None.
+    `has_price` enables the price check: a model without a known price cannot run under a
+    budget. (Tool handlers are checked after the build, on the model's `Tool` records.)
     """
     result = SemanticResult()
     report = _Reporter(source, result)
@@ -158,16 +173,22 @@ def check_semantics(
         if "default" in spec:
             schema = {k: v for k, v in spec.items() if k not in ("default", "description")}
             for problem in instance_errors(freeze(schema), spec["default"], limit=3):
-                report.at(("inputs", name, "default"), f"default of input '{name}' is invalid: {problem}")
+                report.at(
+                    ("inputs", name, "default"), f"default of input '{name}' is invalid: {problem}"
+                )
 
     for agent_id, agent in agents.items():
         base: KeyPath = ("agents", agent_id)
         deps: dict[str, None] = {}
         for i, need in enumerate(agent.get("needs", ())):
             if need == agent_id:
-                report.at((*base, "needs", i), f"agent '{agent_id}' needs itself", code="self_dependency")
+                report.at(
+                    (*base, "needs", i), f"agent '{agent_id}' needs itself", code="self_dependency"
+                )
             elif need not in agents:
-                report.at((*base, "needs", i), _unknown("agent", need, agent_ids), code="unknown_agent")
+                report.at(
+                    (*base, "needs", i), _unknown("agent", need, agent_ids), code="unknown_agent"
+                )
             else:
                 deps[need] = None
         for key, text in _template_fields(agent):
@@ -177,32 +198,46 @@ def check_semantics(
         result.depends_on[agent_id] = tuple(deps)
 
         if "model" not in agent and "model" not in defaults:
-            report.at(base, f"agent '{agent_id}' has no model; set defaults.model or agents.{agent_id}.model", key=True, code="no_model")
+            report.at(
+                base,
+                f"agent '{agent_id}' has no model; set defaults.model or agents.{agent_id}.model",
+                key=True,
+                code="no_model",
+            )
         if "max_parallel" in agent and "for_each" not in agent:
-            report.at((*base, "max_parallel"), "max_parallel has no effect without for_each", severity="warning", code="unused")
+            report.at(
+                (*base, "max_parallel"),
+                "max_parallel has no effect without for_each",
+                severity="warning",
+                code="unused",
+            )
         output = agent.get("output") or {}
         if output.get("format") == "text" and "schema" in output:
-            report.at((*base, "output", "schema"), "an output schema needs format: json", code="schema_needs_json")
+            report.at(
+                (*base, "output", "schema"),
+                "an output schema needs format: json",
+                code="schema_needs_json",
+            )
         for i, tool in enumerate(agent.get("tools", ())):
             if tool not in tools:
-                report.at((*base, "tools", i), _unknown("tool", tool, list(tools)), code="unknown_tool")
+                report.at(
+                    (*base, "tools", i), _unknown("tool", tool, list(tools)), code="unknown_tool"
+                )
 
     for name, text in (data.get("outputs") or {}).items():
         if isinstance(text, str):
             templates.check(("outputs", name), text, allow_item=False, owner=None)
 
-    if check_tool is not None:
-        for name, spec in tools.items():
-            problem = check_tool(spec, name)
-            if problem:
-                key = "python" if "python" in spec else "command"
-                report.at(("tools", name, key), problem, code="tool_handler")
-
     cycle = find_cycle(agent_ids, result.depends_on)
     if cycle:
         hops = " -> ".join(cycle)
         lines = ", ".join(f"{a} (line {source.key(('agents', a)).line})" for a in cycle[:-1])
-        report.at(("agents", cycle[0]), f"dependency cycle: {hops}; defined at {lines}", key=True, code="cycle")
+        report.at(
+            ("agents", cycle[0]),
+            f"dependency cycle: {hops}; defined at {lines}",
+            key=True,
+            code="cycle",
+        )
 
     if has_price is not None:
         _check_prices(data, report, has_price)
@@ -224,7 +259,7 @@ def _check_prices(data: Mapping[str, Any], report: _Reporter, has_price: PriceLo
             report.at(
                 path,
                 f"model '{model}' has no known price, so it cannot run under a budget; "
-                f"add pricing: {{\"{model}\": {{input: <USD per 1M>, output: <USD per 1M>}}}}",
+                f'add pricing: {{"{model}": {{input: <USD per 1M>, output: <USD per 1M>}}}}',
                 code="unknown_price",
             )
         elif model not in seen:

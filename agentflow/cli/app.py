@@ -6,7 +6,7 @@ never imports litellm.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,24 +25,24 @@ app = typer.Typer(
 )
 
 
-class ValidateFormat(str, Enum):
+class ValidateFormat(StrEnum):
     text = "text"
     json = "json"
     github = "github"
 
 
-class GraphFormat(str, Enum):
+class GraphFormat(StrEnum):
     mermaid = "mermaid"
     dot = "dot"
     json = "json"
 
 
-class TableOrJson(str, Enum):
+class TableOrJson(StrEnum):
     table = "table"
     json = "json"
 
 
-class TextOrJson(str, Enum):
+class TextOrJson(StrEnum):
     text = "text"
     json = "json"
 
@@ -65,7 +65,9 @@ def _root(
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Workflow files or folders.")],
-    format: Annotated[ValidateFormat, typer.Option("--format", "-f", help="Output format.")] = ValidateFormat.text,
+    format: Annotated[
+        ValidateFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ValidateFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
     """Check workflow files: schema, references, cycles, templates, tools, prices. Exit 0 valid, 2 invalid."""
@@ -77,7 +79,9 @@ def validate(
 @app.command()
 def graph(
     file: Annotated[Path, typer.Argument(help="A workflow file.")],
-    format: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format.")] = GraphFormat.mermaid,
+    format: Annotated[
+        GraphFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = GraphFormat.mermaid,
 ) -> None:
     """Print the workflow's dependency graph (Mermaid, DOT or JSON)."""
 
@@ -95,9 +99,7 @@ def graph(
 
 @app.command()
 def schema(
-    name: Annotated[
-        str, typer.Argument(help="workflow, run-event or plan.")
-    ] = "workflow",
+    name: Annotated[str, typer.Argument(help="workflow, run-event or plan.")] = "workflow",
 ) -> None:
     """Print a JSON Schema (default: the workflow file format)."""
 
@@ -117,11 +119,26 @@ def schema(
 @app.command()
 def plan(
     file: Annotated[Path, typer.Argument(help="A workflow file.")],
-    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="An input value, NAME=VALUE (repeatable).")] = None,
-    inputs: Annotated[Path | None, typer.Option("--inputs", help="Inputs from F.json, or F.jsonl with one instance per line.")] = None,
-    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="A run budget in USD to check against.")] = None,
-    pricing: Annotated[Path | None, typer.Option("--pricing", help="Extra prices: JSON {model: {input, output}} per 1M tokens.")] = None,
-    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
+    input: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="An input value, NAME=VALUE (repeatable)."),
+    ] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option("--inputs", help="Inputs from F.json, or F.jsonl with one instance per line."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="A run budget in USD to check against.")
+    ] = None,
+    pricing: Annotated[
+        Path | None,
+        typer.Option(
+            "--pricing", help="Extra prices: JSON {model: {input, output}} per 1M tokens."
+        ),
+    ] = None,
+    format: Annotated[
+        TableOrJson, typer.Option("--format", "-f", help="Output format.")
+    ] = TableOrJson.table,
 ) -> None:
     """Price and time a run before a cent is spent. Exit 3 when the expected cost is over budget."""
 
@@ -136,19 +153,57 @@ def plan(
 @app.command()
 def run(
     files: Annotated[list[Path], typer.Argument(help="Workflow files.")],
-    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="An input value, NAME=VALUE (repeatable; @file reads it).")] = None,
-    inputs: Annotated[Path | None, typer.Option("--inputs", help="Inputs from F.json, or F.jsonl with one workflow instance per line.")] = None,
-    mock: Annotated[bool, typer.Option("--mock", help="No network, no keys: deterministic answers through LiteLLM's mock path.")] = False,
-    mock_latency: Annotated[float, typer.Option("--mock-latency", help="Seconds each mock call takes.")] = 0.0,
-    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="A budget for the whole run, in USD.")] = None,
-    max_concurrency: Annotated[int, typer.Option("--max-concurrency", min=1, help="Model calls in flight at once, over all workflows.")] = 512,
-    max_workflows: Annotated[int, typer.Option("--max-workflows", min=1, help="Workflow instances running at once.")] = 100,
-    log_dir: Annotated[Path, typer.Option("--log-dir", help="Where the JSONL run log goes.")] = Path(".agentflow/runs"),
-    run_id: Annotated[str | None, typer.Option("--run-id", help="The run's id (default: time-based).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the outputs to this JSON file.")] = None,
-    format: Annotated[TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")] = TextOrJson.text,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress display.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")] = False,
+    input: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input", "-i", help="An input value, NAME=VALUE (repeatable; @file reads it)."
+        ),
+    ] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--inputs", help="Inputs from F.json, or F.jsonl with one workflow instance per line."
+        ),
+    ] = None,
+    mock: Annotated[
+        bool,
+        typer.Option(
+            "--mock", help="No network, no keys: deterministic answers through LiteLLM's mock path."
+        ),
+    ] = False,
+    mock_latency: Annotated[
+        float, typer.Option("--mock-latency", help="Seconds each mock call takes.")
+    ] = 0.0,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="A budget for the whole run, in USD.")
+    ] = None,
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrency", min=1, help="Model calls in flight at once, over all workflows."
+        ),
+    ] = 512,
+    max_workflows: Annotated[
+        int, typer.Option("--max-workflows", min=1, help="Workflow instances running at once.")
+    ] = 100,
+    log_dir: Annotated[
+        Path, typer.Option("--log-dir", help="Where the JSONL run log goes.")
+    ] = Path(".agentflow/runs"),
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="The run's id (default: time-based).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the outputs to this JSON file.")
+    ] = None,
+    format: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+    ] = TextOrJson.text,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No live progress display.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
+    ] = False,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
 

@@ -25,7 +25,9 @@ def _coerce(spec: InputSpec, raw: str, origin: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{origin}: {file} is not JSON: {exc.msg} at line {exc.lineno}") from None
+            raise UsageError(
+                f"{origin}: {file} is not JSON: {exc.msg} at line {exc.lineno}"
+            ) from None
     if spec.schema.get("type") == "string":
         return raw
     try:
@@ -64,16 +66,16 @@ def _read_instances(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return [(str(path), value)]
 
 
-def _complete(
-    workflow: Workflow, given: Mapping[str, Any], origin: str
-) -> dict[str, Any]:
+def _complete(workflow: Workflow, given: Mapping[str, Any], origin: str) -> dict[str, Any]:
     specs = {spec.name: spec for spec in workflow.inputs}
     for name in given:
         if name not in specs:
             hint = did_you_mean(name, list(specs))
             known = ", ".join(specs) or "none"
             extra = f"; did you mean '{hint}'?" if hint else f"; declared inputs: {known}"
-            raise UsageError(f"{origin}: unknown input '{name}' for workflow '{workflow.name}'{extra}")
+            raise UsageError(
+                f"{origin}: unknown input '{name}' for workflow '{workflow.name}'{extra}"
+            )
     values: dict[str, Any] = {}
     for name, spec in specs.items():
         if name in given:

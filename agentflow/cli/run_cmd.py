@@ -198,7 +198,9 @@ def _render(
     outputs = _outputs_document(result)
     if options.output is not None:
         options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8")
+        options.output.write_text(
+            json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8"
+        )
     rerun = _rerun_command(options, result.run_id)
     if options.format == "json":
         document = {

@@ -33,9 +33,7 @@ class WorkflowGraph:
         for level in self.levels:
             for node in level:
                 own = w(node)
-                prev = max(
-                    self.graph.predecessors(node), key=lambda p: best[p], default=None
-                )
+                prev = max(self.graph.predecessors(node), key=lambda p: best[p], default=None)
                 best[node] = own + (best[prev] if prev is not None else 0.0)
                 back[node] = prev
         if not best:

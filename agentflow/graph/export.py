@@ -38,7 +38,9 @@ def to_mermaid(workflow: Workflow, graph: WorkflowGraph) -> str:
             lines.append(f"    {dep} {arrow} {agent.id}")
     if critical:
         lines.append("    classDef critical stroke-width:3px")
-        lines.append("    class " + ",".join(a.id for a in workflow.agents if a.id in critical) + " critical")
+        lines.append(
+            "    class " + ",".join(a.id for a in workflow.agents if a.id in critical) + " critical"
+        )
     return "\n".join(lines) + "\n"
 
 

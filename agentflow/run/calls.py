@@ -94,6 +94,11 @@ class CallRunner:
         self._queued = 0
         self._rate_limited = 0
 
+    def _emit(self, ctx: AgentContext, event: str, **data: Any) -> None:
+        self._bus.emit(
+            event, workflow=ctx.workflow.name, instance=ctx.instance, agent=ctx.agent.id, **data
+        )
+
     def statistics(self) -> CallStatistics:
         return CallStatistics(self._in_flight, self._queued, self._rate_limited)
 
@@ -156,22 +161,36 @@ class CallRunner:
         self, ctx: AgentContext, calls: Sequence[ToolCall], round_no: int, index: int | None
     ) -> list[Message]:
         results: list[Message | None] = [None] * len(calls)
-        where = {"workflow": ctx.workflow.name, "instance": ctx.instance, "agent": ctx.agent.id}
 
         async def one(i: int, call: ToolCall) -> None:
-            self._bus.emit(
-                "tool.call", **where, tool=call.name, call_id=call.id,
-                arguments=_clip(call.arguments), round=round_no, index=index,
+            self._emit(
+                ctx,
+                "tool.call",
+                tool=call.name,
+                call_id=call.id,
+                arguments=_clip(call.arguments),
+                round=round_no,
+                index=index,
             )
             if ctx.tools is None or call.name not in ctx.agent.tools:
                 offered = ", ".join(ctx.agent.tools) or "none"
-                ok, content, duration = False, f"unknown tool '{call.name}'; available: {offered}", 0.0
+                ok, content, duration = (
+                    False,
+                    f"unknown tool '{call.name}'; available: {offered}",
+                    0.0,
+                )
             else:
                 outcome = await ctx.tools.call(call.name, call.arguments)
                 ok, content, duration = outcome.ok, outcome.content, outcome.duration_s
-            self._bus.emit(
-                "tool.result", **where, tool=call.name, call_id=call.id, ok=ok,
-                duration_s=round(duration, 6), output=_clip(content), index=index,
+            self._emit(
+                ctx,
+                "tool.result",
+                tool=call.name,
+                call_id=call.id,
+                ok=ok,
+                duration_s=round(duration, 6),
+                output=_clip(content),
+                index=index,
             )
             text = content if ok else f"ERROR: {content}"
             results[i] = Message("tool", text, tool_call_id=call.id, name=call.name)
@@ -183,7 +202,9 @@ class CallRunner:
 
     # -- one call, with retries -------------------------------------------------------------
 
-    def _estimate_prompt_tokens(self, model: str, messages: Sequence[Message], specs: Sequence[ToolSpec]) -> int:
+    def _estimate_prompt_tokens(
+        self, model: str, messages: Sequence[Message], specs: Sequence[ToolSpec]
+    ) -> int:
         pairs = [(m.role, m.content or "") for m in messages]
         for m in messages:
             for call in m.tool_calls:
@@ -203,7 +224,6 @@ class CallRunner:
         index: int | None,
     ) -> LLMResponse:
         agent = ctx.agent
-        where = {"workflow": ctx.workflow.name, "instance": ctx.instance, "agent": agent.id}
         request = LLMRequest(
             model=agent.model,
             messages=messages,
@@ -220,7 +240,9 @@ class CallRunner:
         attempt = 1
         while True:
             try:
-                return await self._attempt(ctx, request, prompt_tokens, scopes, attempt, round_no, index)
+                return await self._attempt(
+                    ctx, request, prompt_tokens, scopes, attempt, round_no, index
+                )
             except LLMError as error:
                 if isinstance(error, RateLimited):
                     self._limiter.pause(agent.model, error.retry_after or DEFAULT_429_PAUSE_S)
@@ -228,10 +250,15 @@ class CallRunner:
                     raise
                 delay = backoff_delay(agent.retry, attempt, self._rng, error.retry_after)
                 ctx.usage.retries += 1
-                self._bus.emit(
-                    "llm.retry", **where, model=agent.model, attempt=attempt,
-                    delay_s=round(delay, 6), error_class=error.error_class,
-                    message=_clip(str(error)), index=index,
+                self._emit(
+                    ctx,
+                    "llm.retry",
+                    model=agent.model,
+                    attempt=attempt,
+                    delay_s=round(delay, 6),
+                    error_class=error.error_class,
+                    message=_clip(str(error)),
+                    index=index,
                 )
                 await self._clock.sleep(delay)
                 attempt += 1
@@ -247,7 +274,6 @@ class CallRunner:
         index: int | None,
     ) -> LLMResponse:
         agent = ctx.agent
-        where = {"workflow": ctx.workflow.name, "instance": ctx.instance, "agent": agent.id}
         worst = ctx.price_book.cost(agent.model, prompt_tokens, agent.max_tokens)
         reservation = self._ledger.reserve(scopes, worst or 0.0) if scopes else None
         settled = False
@@ -264,9 +290,13 @@ class CallRunner:
                     nonlocal waited
                     waited = True
                     self._rate_limited += 1
-                    self._bus.emit(
-                        "ratelimit.wait", **where, key=info.key, reason=info.reason,
-                        expected_wait_s=_round(info.expected_wait_s), model=agent.model,
+                    self._emit(
+                        ctx,
+                        "ratelimit.wait",
+                        key=info.key,
+                        reason=info.reason,
+                        expected_wait_s=_round(info.expected_wait_s),
+                        model=agent.model,
                     )
 
                 try:
@@ -277,16 +307,21 @@ class CallRunner:
                     if waited:
                         self._rate_limited -= 1
                 try:
-                    self._bus.emit(
-                        "llm.request", **where, model=agent.model, attempt=attempt,
-                        round=round_no, index=index, prompt_tokens_est=prompt_tokens,
+                    self._emit(
+                        ctx,
+                        "llm.request",
+                        model=agent.model,
+                        attempt=attempt,
+                        round=round_no,
+                        index=index,
+                        prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
                     )
                     self._in_flight += 1
                     started = self._clock.monotonic()
                     try:
                         async with asyncio.timeout(agent.timeout):
-                            response = await self._client.complete(request)
+                            response: LLMResponse = await self._client.complete(request)
                     except TimeoutError:
                         permit.settle(prompt_tokens)
                         raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
@@ -313,12 +348,18 @@ class CallRunner:
                 usage.unknown_cost_calls += 1
             else:
                 usage.cost_usd += cost
-            self._bus.emit(
-                "llm.response", **where, model=agent.model, attempt=attempt, round=round_no,
-                index=index, input_tokens=response.input_tokens,
+            self._emit(
+                ctx,
+                "llm.response",
+                model=agent.model,
+                attempt=attempt,
+                round=round_no,
+                index=index,
+                input_tokens=response.input_tokens,
                 output_tokens=response.output_tokens,
                 cost_usd=round(cost, 10) if cost is not None else None,
-                latency_s=round(latency, 6), finish_reason=response.finish_reason,
+                latency_s=round(latency, 6),
+                finish_reason=response.finish_reason,
                 tool_calls=len(response.tool_calls),
             )
             return response

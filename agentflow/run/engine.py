@@ -174,7 +174,9 @@ class Engine:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
         limiter = RateLimiter(merge_limits(workflows), self._clock)
-        ledger = BudgetLedger(on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded)
+        ledger = BudgetLedger(
+            on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
+        )
         self._calls = CallRunner(
             client=self._client,
             clock=self._clock,
@@ -321,11 +323,16 @@ class Engine:
         try:
             result = await self._execute(state, agent, tools)
         except asyncio.CancelledError:
-            self._record(state, agent, AgentResult(agent.id, "skipped", reason="cancelled"), emit=False)
+            self._record(
+                state, agent, AgentResult(agent.id, "skipped", reason="cancelled"), emit=False
+            )
             raise
         except Exception as exc:  # a bug must cost one agent, never the run and its log
             result = AgentResult(
-                agent.id, "failed", error_class="internal_error", message=f"{type(exc).__name__}: {exc}"
+                agent.id,
+                "failed",
+                error_class="internal_error",
+                message=f"{type(exc).__name__}: {exc}",
             )
         self._record(state, agent, result)
         for successor in state.graph.successors(agent.id):
@@ -335,7 +342,9 @@ class Engine:
                     self._run_agent(state, state.instance.workflow.agent(successor), group, tools)
                 )
 
-    def _record(self, state: _InstanceState, agent: Agent, result: AgentResult, *, emit: bool = True) -> None:
+    def _record(
+        self, state: _InstanceState, agent: Agent, result: AgentResult, *, emit: bool = True
+    ) -> None:
         state.results[agent.id] = result
         state.usage.add(result.usage)
         self._usage.add(result.usage)
@@ -344,34 +353,32 @@ class Engine:
             state.outputs[agent.id] = result.output
         if not emit:
             return
-        common = {
-            "workflow": state.instance.workflow.name,
-            "instance": state.instance.index,
-            "agent": agent.id,
-        }
         usage = result.usage
+        data: dict[str, Any]
         if result.status == "skipped":
-            self._bus.emit("agent.skipped", **common, reason=result.reason, detail=result.message or "")
-            return
-        numbers = {
-            "model": agent.model,
-            "cost_usd": usage.cost_or_none(),
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "calls": usage.calls,
-            "duration_s": round(result.duration_s, 6),
-            "attempts": usage.calls + usage.retries,
-        }
-        if result.status == "completed":
-            self._bus.emit("agent.completed", **common, output=result.output, **numbers)
+            data = {"reason": result.reason, "detail": result.message or ""}
         else:
-            self._bus.emit(
-                "agent.failed",
-                **common,
-                error_class=result.error_class,
-                message=result.message,
-                **numbers,
-            )
+            data = {
+                "model": agent.model,
+                "cost_usd": usage.cost_or_none(),
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "calls": usage.calls,
+                "duration_s": round(result.duration_s, 6),
+                "attempts": usage.calls + usage.retries,
+            }
+            if result.status == "completed":
+                data["output"] = result.output
+            else:
+                data["error_class"] = result.error_class
+                data["message"] = result.message
+        self._bus.emit(
+            f"agent.{result.status}",
+            workflow=state.instance.workflow.name,
+            instance=state.instance.index,
+            agent=agent.id,
+            **data,
+        )
 
     def _skip_reason(self, state: _InstanceState, agent: Agent) -> tuple[str, str] | None:
         if self._run_stopped_by_budget or state.stopped_by_budget:
@@ -397,17 +404,24 @@ class Engine:
             try:
                 go = evaluate(agent.when, context)
             except TemplateRenderError as exc:
-                return AgentResult(agent.id, "failed", error_class=exc.error_class, message=f"when: {exc}")
+                return AgentResult(
+                    agent.id, "failed", error_class=exc.error_class, message=f"when: {exc}"
+                )
             if not _truthy(go):
                 return AgentResult(
-                    agent.id, "skipped", reason="condition_false", message=f"when: {agent.when.strip()}"
+                    agent.id,
+                    "skipped",
+                    reason="condition_false",
+                    message=f"when: {agent.when.strip()}",
                 )
         items: list[Any] | None = None
         if agent.for_each is not None:
             try:
                 value = evaluate(agent.for_each, context)
             except TemplateRenderError as exc:
-                return AgentResult(agent.id, "failed", error_class=exc.error_class, message=f"for_each: {exc}")
+                return AgentResult(
+                    agent.id, "failed", error_class=exc.error_class, message=f"for_each: {exc}"
+                )
             if not isinstance(value, list | tuple):
                 return AgentResult(
                     agent.id,
@@ -447,16 +461,24 @@ class Engine:
                 output = await self._fan_out(ctx, agent, context, items)
         except BudgetExceeded as exc:
             if self._stop_for_budget(state, agent, exc.scope):
-                return self._done(agent, "skipped", started, usage, reason="budget", message=str(exc))
-            return self._done(agent, "failed", started, usage, error_class="budget", message=str(exc))
+                return self._done(
+                    agent, "skipped", started, usage, reason="budget", message=str(exc)
+                )
+            return self._done(
+                agent, "failed", started, usage, error_class="budget", message=str(exc)
+            )
         except AgentflowError as exc:
             error_class = getattr(exc, "error_class", "error")
-            return self._done(agent, "failed", started, usage, error_class=error_class, message=str(exc))
+            return self._done(
+                agent, "failed", started, usage, error_class=error_class, message=str(exc)
+            )
         finally:
             self._agents_running -= 1
         return self._done(agent, "completed", started, usage, output=output)
 
-    def _done(self, agent: Agent, status: Any, started: float, usage: Usage, **fields: Any) -> AgentResult:
+    def _done(
+        self, agent: Agent, status: Any, started: float, usage: Usage, **fields: Any
+    ) -> AgentResult:
         return AgentResult(
             agent.id, status, usage=usage, duration_s=self._clock.monotonic() - started, **fields
         )
@@ -476,7 +498,9 @@ class Engine:
         async def one(index: int, item: Any) -> None:
             async with limit:
                 scoped = {**context, "item": item, "index": index}
-                outputs[index] = await calls.run_agent_call(ctx, self._prompts(agent, scoped), index)
+                outputs[index] = await calls.run_agent_call(
+                    ctx, self._prompts(agent, scoped), index
+                )
 
         try:
             async with asyncio.TaskGroup() as group:

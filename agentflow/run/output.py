@@ -44,5 +44,7 @@ def parse_output(spec: OutputSpec, content: str | None) -> Any:
     if spec.schema is not None:
         problems = instance_errors(spec.schema, value)
         if problems:
-            raise OutputInvalid("the answer does not match the output schema: " + "; ".join(problems))
+            raise OutputInvalid(
+                "the answer does not match the output schema: " + "; ".join(problems)
+            )
     return value

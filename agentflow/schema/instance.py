@@ -15,7 +15,7 @@ from agentflow.model.types import FrozenDict, thaw
 def _validator(schema: FrozenDict) -> jsonschema.protocols.Validator:
     plain = thaw(schema)
     cls = jsonschema.validators.validator_for(plain, default=jsonschema.Draft202012Validator)
-    return cls(plain)  # type: ignore[no-any-return]
+    return cls(plain)
 
 
 def instance_errors(schema: Mapping[str, Any], value: Any, *, limit: int = 5) -> list[str]:

@@ -23,7 +23,7 @@ _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$"
 CONTEXT_NAMES = frozenset({"inputs", "agents", "item", "index"})
 
 
-class TemplateSyntax(Exception):  # noqa: N818 - a value carried to a Diagnostic, not raised to users
+class TemplateSyntax(Exception):  # a value carried to a Diagnostic, never shown as is
     """A template does not parse; `line` is 1-based within the template."""
 
     def __init__(self, message: str, line: int) -> None:
@@ -107,7 +107,7 @@ def references(source: str) -> TemplateRefs:
     inputs: dict[str, None] = {}
     attrs: dict[tuple[str, str], None] = {}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        inner = node.node
+        inner: nodes.Node = node.node  # type: ignore[attr-defined]  # both kinds have .node
         if isinstance(inner, nodes.Name):
             key = _const_key(node)
             if key is None:
@@ -124,9 +124,7 @@ def references(source: str) -> TemplateRefs:
             agent_id, attr = _const_key(inner), _const_key(node)
             if agent_id is not None and attr is not None:
                 attrs[(agent_id, attr)] = None
-    assigned = {
-        n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")
-    }
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     free = {
         n.name
         for n in tree.find_all(nodes.Name)

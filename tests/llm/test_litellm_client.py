@@ -304,7 +304,9 @@ def test_fixed_usage_knob(client: LiteLLMClient, fake_server: FakeLLMServer) -> 
 def test_many_concurrent_calls_share_the_pool(
     client: LiteLLMClient, fake_server: FakeLLMServer
 ) -> None:
-    fake_server.configure(latency_s=0.2)
+    # Long enough that every call is in flight before the first answer, even on a busy
+    # machine where LiteLLM needs several ms of CPU to send each one.
+    fake_server.configure(latency_s=3.0)
 
     async def go() -> list[LLMResponse]:
         try:

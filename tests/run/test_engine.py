@@ -40,7 +40,9 @@ class InlineTools(ToolRunner):
     async def call(self, name: str, arguments_json: str) -> ToolOutcome:
         tool = next(t for t in self._tools.values() if t.name == name)
         module_name, _, function = (tool.python or "").partition(":")
-        spec = importlib.util.spec_from_file_location(module_name, tool.base_dir / f"{module_name}.py")
+        spec = importlib.util.spec_from_file_location(
+            module_name, tool.base_dir / f"{module_name}.py"
+        )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -304,6 +306,7 @@ def test_a_model_that_never_stops_calling_tools_fails_after_max_rounds(tmp_path:
 
     wf = workflow(agent("loop", tools=("ping",), max_tool_rounds=2), tools=(tool,))
     result, recorder, client = run(wf, FakeClient(looping))
+    assert result.exit_code == 1
     assert recorder.of("agent.failed", "loop").data["error_class"] == "tool_rounds_exceeded"
     assert len(client.calls) == 3
 
