@@ -144,6 +144,7 @@ class Engine:
         self._agents_running = 0
         self._agents_done = 0
         self._calls: CallRunner | None = None
+        self._ledger: BudgetLedger | None = None
         self._tool_runner_for = tool_runner_for or (lambda wf: ToolRunner(wf.tools))
 
     # -- public -----------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Engine:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
         limiter = RateLimiter(merge_limits(workflows), self._clock)
-        ledger = BudgetLedger(
+        ledger = self._ledger = BudgetLedger(
             on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
         )
         self._calls = CallRunner(
@@ -545,6 +546,20 @@ class Engine:
             action=self._calls.scope_action(scope),
         )
 
+    def _budget_report(self) -> list[dict[str, Any]]:
+        if self._ledger is None:
+            return []
+        return [
+            {
+                "scope": scope.name,
+                "limit_usd": scope.limit_usd,
+                "spent_usd": round(scope.spent_usd, 10),
+                "reserved_usd": round(scope.reserved_usd, 10),
+            }
+            for scope in self._ledger.statistics().scopes
+            if scope.limit_usd is not None
+        ]
+
     # -- the end ----------------------------------------------------------------------------
 
     def _finish(
@@ -597,6 +612,7 @@ class Engine:
                 "agents": counts,
                 "workflows": workflows,
             },
+            budgets=self._budget_report(),
         )
         return RunResult(
             run_id=self._settings.run_id,

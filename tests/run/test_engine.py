@@ -373,3 +373,12 @@ def test_events_are_numbered_in_order_and_end_with_run_completed() -> None:
     assert recorder.events[-1].event == "run.completed"
     totals = recorder.events[-1].data["totals"]
     assert totals["calls"] == 2 and totals["input_tokens"] == 200
+
+
+def test_no_reservation_outlives_the_run() -> None:
+    agents = [agent(f"a{i}", model="openai/gpt-4o", max_tokens=300) for i in range(20)]
+    wf = workflow(*agents, budget=Budget(max_usd=0.02))
+    _, recorder, _ = run(wf, budget_usd=1.0, stop_after=(0.5, "SIGINT"))
+    budgets = recorder.events[-1].data["budgets"]
+    assert {b["scope"] for b in budgets} == {"run", "workflow:wf#0"}
+    assert all(b["reserved_usd"] == 0 for b in budgets)
