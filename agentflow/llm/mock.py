@@ -54,6 +54,56 @@ _STATUSES = ("approved", "pending", "in_review", "completed")
 _SKILLS = ("Python", "SQL", "negotiation", "forecasting", "Kubernetes", "reporting", "GAAP")
 _WORDS = ("ledger", "invoice", "onboarding", "inventory", "policy", "review", "quarter")
 
+_TASKS = (
+    "Set up laptop and accounts",
+    "Review the quarterly close checklist",
+    "Confirm the vendor's bank details",
+    "Walk through the security policy",
+    "Schedule a check-in with the manager",
+    "Reconcile open purchase orders",
+    "Update the stock count for aisle 4",
+)
+_POINTS = (
+    "Strong track record on similar work",
+    "Documentation is incomplete",
+    "Amounts match the purchase order",
+    "Approval is older than 12 months",
+    "Lead time exceeds the safety stock window",
+    "Segregation of duties is in place",
+    "Needs confirmation from the budget owner",
+)
+_TIMEZONES = ("Europe/Berlin", "America/New_York", "Europe/London", "Asia/Singapore")
+_PERSON_FIELDS = ("manager", "buddy", "owner", "interviewer", "approver", "reviewer", "contact")
+_TIME_FIELDS = ("start", "end", "time", "when", "slot", "deadline")
+_TASK_FIELDS = ("task", "step", "action", "goal", "item", "todo", "milestone")
+_POINT_FIELDS = (
+    "strength",
+    "concern",
+    "risk",
+    "finding",
+    "issue",
+    "gap",
+    "control",
+    "point",
+    "flag",
+)
+_SENTENCE_FIELDS = (
+    "summary",
+    "description",
+    "reason",
+    "note",
+    "comment",
+    "conclusion",
+    "rationale",
+    "recommendation",
+    "explanation",
+    "justification",
+    "message",
+    "body",
+    "text",
+    "plan",
+)
+
 _CLOSING_SENTENCES = (
     "The details provided are consistent, and no blocking issues were found.",
     "The figures were cross-checked against the information in the request.",
@@ -311,8 +361,14 @@ class _Sampler:
             return rng.choice(_LAST_NAMES)
         if "name" in name:
             return f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
-        if "date" in name or name.endswith(("_at", "_on", "day")):
+        if any(k in name for k in _PERSON_FIELDS):
+            return f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+        if "date" in name or "due" in name or name.endswith(("_at", "_on", "day")):
             return self.day().isoformat()
+        if "timezone" in name or name in ("tz", "zone"):
+            return rng.choice(_TIMEZONES)
+        if any(k in name for k in _TIME_FIELDS):
+            return self.formatted("date-time") or ""
         if "phone" in name:
             return f"+1-555-01{rng.randint(0, 99):02d}"
         if "city" in name:
@@ -335,9 +391,15 @@ class _Sampler:
             return f"{rng.randint(1, 99)} Market Street, {rng.choice(_CITIES)}"
         if "language" in name:
             return rng.choice(("English", "German", "French", "Spanish"))
-        if any(k in name for k in ("summary", "description", "reason", "note", "comment")):
+        if any(k in name for k in _SENTENCE_FIELDS):
             return rng.choice(_CLOSING_SENTENCES)
-        return f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.randint(1, 99)}"
+        if any(k in name for k in _TASK_FIELDS):
+            return rng.choice(_TASKS)
+        if any(k in name for k in _POINT_FIELDS):
+            return rng.choice(_POINTS)
+        if name.endswith(("ref", "refs", "reference", "number", "code")):
+            return f"{rng.choice(_WORDS)[:3].upper()}-{rng.randint(1000, 9999)}"
+        return rng.choice(_POINTS)
 
 
 def _plain(value: Any) -> Any:
