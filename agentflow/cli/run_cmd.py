@@ -165,7 +165,7 @@ def run_command(options: RunOptions) -> int:
     summary = CostSummary()
     sinks: list[Sink] = [JsonlSink(log_path), summary]
     holder: dict[str, Engine] = {}
-    display = _display(options, console, lambda: holder["engine"].statistics())
+    display = _display(options, console, lambda: holder["engine"].statistics().summary())
     if display is not None:
         sinks.append(display)
     bus = EventBus(run_id, time.time, sinks)
@@ -184,6 +184,9 @@ def run_command(options: RunOptions) -> int:
         ),
     )
     holder["engine"] = engine
+    start = getattr(display, "start", None)
+    if start is not None:
+        start()
     try:
         result = asyncio.run(_run(engine, instances, client))
     finally:

@@ -24,10 +24,10 @@ from agentflow.events.bus import EventBus
 from agentflow.graph import WorkflowGraph, compile_workflow
 from agentflow.model.types import Agent, Budget, Limit, Workflow
 from agentflow.plan.pricing import PriceBook, load_price_book
-from agentflow.run.budget import BudgetLedger
-from agentflow.run.calls import AgentContext, CallRunner
+from agentflow.run.budget import BudgetLedger, BudgetStatistics
+from agentflow.run.calls import AgentContext, CallRunner, CallStatistics
 from agentflow.run.clock import Clock
-from agentflow.run.limits import RateLimiter
+from agentflow.run.limits import LimiterStatistics, RateLimiter
 from agentflow.run.results import (
     EXIT_CODES,
     AgentResult,
@@ -70,17 +70,34 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class EngineStatistics:
-    """Live counters for the progress display."""
+    """Live counters for the progress display and the final summary."""
 
     agents_total: int
     agents_running: int
     agents_done: int
-    calls_in_flight: int
-    calls_queued: int
-    rate_limited: int
+    calls: CallStatistics
+    limits: LimiterStatistics | None
+    budgets: BudgetStatistics | None
     cost_usd: float
     input_tokens: int
     output_tokens: int
+
+    def summary(self) -> dict[str, str]:
+        """The few numbers worth a line under the progress header."""
+        out = {
+            "calls in flight": str(self.calls.in_flight),
+            "waiting for a slot": str(self.calls.queued),
+            "rate-limited": str(self.calls.rate_limited),
+        }
+        if self.limits is not None:
+            paused = [k.key for k in self.limits.keys if k.paused_until]
+            if paused:
+                out["paused (429)"] = ", ".join(paused)
+        if self.budgets is not None:
+            for scope in self.budgets.scopes:
+                if scope.name == "run" and scope.limit_usd:
+                    out["run budget"] = f"${scope.spent_usd:.4f} of ${scope.limit_usd:g}"
+        return out
 
 
 def merge_limits(workflows: Sequence[Workflow]) -> tuple[Limit, ...]:
@@ -145,6 +162,7 @@ class Engine:
         self._agents_done = 0
         self._calls: CallRunner | None = None
         self._ledger: BudgetLedger | None = None
+        self._limiter: RateLimiter | None = None
         self._tool_runner_for = tool_runner_for or (lambda wf: ToolRunner(wf.tools))
 
     # -- public -----------------------------------------------------------------------------
@@ -157,14 +175,14 @@ class Engine:
                 self._main.cancel()
 
     def statistics(self) -> EngineStatistics:
-        calls = self._calls.statistics() if self._calls else None
+        calls = self._calls
         return EngineStatistics(
             agents_total=self._agents_total,
             agents_running=self._agents_running,
             agents_done=self._agents_done,
-            calls_in_flight=calls.in_flight if calls else 0,
-            calls_queued=calls.queued if calls else 0,
-            rate_limited=calls.rate_limited if calls else 0,
+            calls=calls.statistics() if calls else CallStatistics(0, 0, 0),
+            limits=self._limiter.statistics() if self._limiter else None,
+            budgets=self._ledger.statistics() if self._ledger else None,
             cost_usd=self._usage.cost_usd,
             input_tokens=self._usage.input_tokens,
             output_tokens=self._usage.output_tokens,
@@ -174,7 +192,7 @@ class Engine:
         """Run every instance to the end (or until stopped) and return the outcome."""
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
-        limiter = RateLimiter(merge_limits(workflows), self._clock)
+        limiter = self._limiter = RateLimiter(merge_limits(workflows), self._clock)
         ledger = self._ledger = BudgetLedger(
             on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
         )
