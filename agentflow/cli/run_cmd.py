@@ -163,7 +163,13 @@ def run_command(options: RunOptions) -> int:
         raise UsageError(f"{log_path} exists already; choose another --run-id")
     console = stderr_console()
     summary = CostSummary()
-    sinks: list[Sink] = [JsonlSink(log_path), summary]
+    try:
+        log = JsonlSink(log_path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the run log {log_path}: {exc.strerror or exc}; choose another --log-dir"
+        ) from None
+    sinks: list[Sink] = [log, summary]
     holder: dict[str, Engine] = {}
     display = _display(options, console, lambda: holder["engine"].statistics().summary())
     if display is not None:
@@ -214,6 +220,7 @@ def _render(
             "log_path": str(log_path),
             "results": outputs,
             **summary_json(summary),
+            "rerun_command": rerun,
         }
         print(json.dumps(document, indent=2, default=str))
         return
