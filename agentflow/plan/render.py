@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from rich.console import Group, RenderableType
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -125,7 +126,10 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
 
 
 def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.6f}"
+    if value is None:
+        return "unknown"
+    # Four significant digits are what a reader compares; full precision is in the JSON.
+    return f"${value:,.5f}" if value < 0.01 else f"${value:,.4f}"
 
 
 def _span(e: Estimate[int]) -> str:
@@ -142,22 +146,32 @@ def _seconds(value: float) -> str:
 
 def plan_table(plan: Plan) -> RenderableType:
     """Per-agent rows, totals, critical path, wall time and the budget verdict, for a console."""
-    table = Table(title=f"Plan: {plan.workflow}", show_footer=True, title_justify="left")
+    table = Table(
+        title=f"Plan: {plan.workflow}",
+        show_footer=True,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     totals = plan.totals
-    table.add_column("agent", footer="total")
-    table.add_column("model", overflow="fold")
-    table.add_column("fan-out", justify="right", footer="")
+    table.add_column("agent / model", footer="total", overflow="fold", min_width=20)
+    table.add_column("items", justify="right", footer="")
     table.add_column("calls", justify="right", footer=_span(totals.calls))
-    table.add_column("tokens in", justify="right", footer=f"{totals.input_tokens.expected:,}")
-    table.add_column("tokens out", justify="right", footer=f"{totals.output_tokens.expected:,}")
-    table.add_column("low", justify="right", footer=_money(totals.cost.low))
-    table.add_column("expected", justify="right", footer=_money(totals.cost.expected))
-    table.add_column("worst", justify="right", footer=_money(totals.cost.worst))
+    table.add_column("in", justify="right", footer=f"{totals.input_tokens.expected:,}")
+    table.add_column("out", justify="right", footer=f"{totals.output_tokens.expected:,}")
+    for header, footer in (
+        ("low", totals.cost.low),
+        ("expected", totals.cost.expected),
+        ("worst", totals.cost.worst),
+    ):
+        table.add_column(header, justify="right", footer=_money(footer), no_wrap=True)
     for a in plan.agents:
         fan_out = str(a.fan_out.count) if a.fan_out.known else "?"
+        name = Text(a.id + (" (if)" if a.conditional else ""))
+        name.append("\n" + a.model, style="dim")
         table.add_row(
-            a.id + (" (if)" if a.conditional else ""),
-            a.model,
+            name,
             fan_out,
             _span(a.calls),
             f"{a.input_tokens.expected:,}",
