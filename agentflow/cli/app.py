@@ -87,7 +87,7 @@ def graph(
 
     def body() -> int:
         from agentflow.core import load_workflow
-        from agentflow.graph import compile_workflow
+        from agentflow.graph.compile import compile_workflow
         from agentflow.graph.export import render_graph
 
         workflow = load_workflow(file)

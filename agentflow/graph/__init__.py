@@ -1,5 +1,9 @@
-"""The workflow as a networkx DAG (the only package that imports networkx)."""
+"""The workflow as a DAG: cycles (pure Python, for validate) and the networkx graph.
 
-from agentflow.graph.compile import WorkflowGraph, compile_workflow, find_cycle
+`agentflow.graph.compile` is the only module that imports networkx; import it where the
+graph itself is needed (graph export, plan, run), not for validation.
+"""
 
-__all__ = ["WorkflowGraph", "compile_workflow", "find_cycle"]
+from agentflow.graph.cycles import find_cycle
+
+__all__ = ["find_cycle"]

@@ -59,17 +59,6 @@ def build_graph(nodes: Iterable[str], edges: Mapping[str, Iterable[str]]) -> nx.
     return graph
 
 
-def find_cycle(nodes: Iterable[str], edges: Mapping[str, Iterable[str]]) -> list[str] | None:
-    """One dependency cycle as a closed path `[a, b, a]` (a needs ... needs a), or None."""
-    graph = build_graph(nodes, edges)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return None
-    path = [u for u, _v in cycle]
-    return [*path, path[0]]
-
-
 def _kahn_levels(graph: nx.DiGraph) -> tuple[tuple[str, ...], ...]:
     order = {node: i for i, node in enumerate(graph.nodes)}
     indegree = {node: graph.in_degree(node) for node in graph.nodes}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from rich.console import Group, RenderableType
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 

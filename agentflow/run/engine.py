@@ -21,7 +21,7 @@ from typing import Any
 
 from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
 from agentflow.events.bus import EventBus
-from agentflow.graph import WorkflowGraph, compile_workflow
+from agentflow.graph.compile import WorkflowGraph, compile_workflow
 from agentflow.model.types import Agent, Budget, Limit, Workflow
 from agentflow.plan.pricing import PriceBook, load_price_book
 from agentflow.run.budget import BudgetLedger, BudgetStatistics

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-import jsonschema
-
 from agentflow.model.types import FrozenDict, thaw
 
 
 @lru_cache(maxsize=512)
-def _validator(schema: FrozenDict) -> jsonschema.protocols.Validator:
+def _validator(schema: FrozenDict) -> Any:
+    import jsonschema  # only when a value is checked: validate stays quick for valid files
+
     plain = thaw(schema)
     cls = jsonschema.validators.validator_for(plain, default=jsonschema.Draft202012Validator)
     return cls(plain)

@@ -58,10 +58,10 @@ def _make_env() -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters["tojson"] = _tojson
-    # Templates see only the run's data: no helpers that reach outside it.
-    for name in ("range", "lipsum", "cycler", "joiner", "namespace", "dict"):
+    # Templates see only the run's data: no helpers that reach outside it. (`range` stays:
+    # the sandbox's own version, capped at MAX_RANGE items.)
+    for name in ("lipsum", "cycler", "joiner", "namespace", "dict"):
         env.globals.pop(name, None)
-    env.globals["range"] = range  # bounded by the sandbox's MAX_RANGE
     return env
 
 
@@ -125,6 +125,8 @@ def references(source: str) -> TemplateRefs:
             if agent_id is not None and attr is not None:
                 attrs[(agent_id, attr)] = None
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if any(True for _ in tree.find_all(nodes.For)):
+        assigned.add("loop")  # Jinja's loop helper inside {% for %}
     free = {
         n.name
         for n in tree.find_all(nodes.Name)
@@ -186,5 +188,9 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     except Exception as exc:
         raise TemplateRenderError(_describe(exc)) from None
     if isinstance(value, jinja2.Undefined):
+        try:
+            str(value)  # a strict Undefined raises here, naming what was missing
+        except jinja2.UndefinedError as exc:
+            raise TemplateRenderError(_describe(exc)) from None
         raise TemplateRenderError("undefined value")
     return value

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from agentflow.errors import Diagnostic, WorkflowInvalid
 from agentflow.loading import load_document, load_text, yaml_loader
-from agentflow.schema import workflow
+from agentflow.schema import explain, workflow
 from agentflow.schema.fastcheck import Unsupported, compile_check
 from agentflow.schema.resources import load_schema, schema_text
 from agentflow.schema.suggest import did_you_mean
@@ -386,7 +386,7 @@ def test_large_workflow_loads_and_validates_quickly() -> None:
 
 
 def _jsonschema_valid(value: Any) -> bool:
-    return bool(workflow._validator().is_valid(value))
+    return bool(explain._validator().is_valid(value))
 
 
 _leaf = (
