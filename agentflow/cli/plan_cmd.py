@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 
 from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
@@ -18,22 +17,12 @@ from agentflow.plan.render import plan_table, plan_to_json
 
 
 def plan_command(
-    file: Annotated[Path, typer.Argument(help="A workflow file.")],
-    input: Annotated[
-        list[str], typer.Option("--input", "-i", help="An input value, NAME=VALUE (repeatable).")
-    ],
-    inputs: Annotated[
-        Path | None,
-        typer.Option("--inputs", help="Inputs from F.json, or F.jsonl with one instance a line."),
-    ] = None,
-    budget_usd: Annotated[
-        float | None, typer.Option("--budget-usd", help="A run budget in USD to check against.")
-    ] = None,
-    pricing: Annotated[
-        Path | None,
-        typer.Option("--pricing", help="Prices as JSON {model: {input, output}}, USD per 1M."),
-    ] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    file: Path,
+    input: list[str],
+    inputs: Path | None = None,
+    budget_usd: float | None = None,
+    pricing: Path | None = None,
+    format: str = "table",
     console: Console | None = None,
 ) -> int:
     """Plan every instance of FILE; exit 3 when an expected cost is over a budget.

@@ -31,8 +31,10 @@ SUMMARY_FORMAT_VERSION = 1
 
 AgentKey = tuple[str | None, int | None, str]
 
-# Skip reasons that are consequences of something going wrong (condition_false is not).
-FAILURE_SKIP_REASONS = frozenset({"dependency_failed", "dependency_skipped", "budget", "cancelled"})
+# Skip reasons that are consequences of something going wrong. A false condition is not, and
+# neither is dependency_skipped: the engine gives that reason only to agents downstream of a
+# false condition (a failure propagates as dependency_failed through the whole chain).
+FAILURE_SKIP_REASONS = frozenset({"dependency_failed", "budget", "cancelled"})
 
 
 @dataclass(slots=True)
