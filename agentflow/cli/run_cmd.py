@@ -79,6 +79,25 @@ def _check_budget_prices(workflows: list[Workflow], budget_usd: float | None) ->
                 )
 
 
+def _check_keys(workflows: list[Workflow]) -> None:
+    """Fail before any work when a provider key is missing from the environment."""
+    from agentflow.llm.litellm_client import missing_keys
+
+    needed: dict[str, list[str]] = {}
+    for workflow in workflows:
+        for agent in workflow.agents:
+            if agent.api_base is None and agent.model not in needed:
+                keys = [k for k in missing_keys(agent.model) if "KEY" in k or "TOKEN" in k]
+                needed[agent.model] = keys
+    missing = {model: keys for model, keys in needed.items() if keys}
+    if missing:
+        listed = "; ".join(f"{model} needs {', '.join(keys)}" for model, keys in missing.items())
+        raise UsageError(
+            f"provider keys are missing from the environment: {listed} "
+            "(export them, or try the workflow offline with --mock)"
+        )
+
+
 def _client(options: RunOptions) -> Any:
     from agentflow.llm.litellm_client import LiteLLMClient
 
@@ -176,6 +195,8 @@ def run_command(options: RunOptions) -> int:
         sinks.append(display)
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
+    if not options.mock:
+        _check_keys(workflows)
     engine = Engine(
         client=client,
         clock=SystemClock(),

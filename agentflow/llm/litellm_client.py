@@ -366,8 +366,14 @@ _LITELLM_CLASSES: tuple[tuple[str, type[LLMError]], ...] = (
 )
 
 
+_MISSING_KEY_PHRASES = ("missing credentials", "api_key client option must be set", "no api key")
+
+
 def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMError]:
     lower = text.lower()
+    if any(phrase in lower for phrase in _MISSING_KEY_PHRASES):
+        # LiteLLM reports a key missing from the environment as a 500; no retry can fix it.
+        return AuthenticationFailed
     if _litellm is not None:
         ex = _litellm.exceptions
         if isinstance(exc, ex.RateLimitError):
@@ -414,6 +420,17 @@ def _transport_cause(exc: BaseException) -> type[LLMError] | None:
             return LLMConnectionError
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def missing_keys(model: str) -> list[str]:
+    """Environment variables LiteLLM needs for `model` that are not set (e.g. OPENAI_API_KEY)."""
+    litellm = _import_litellm()
+    try:
+        report = litellm.validate_environment(model=model)
+    except Exception:  # an unknown provider: the call itself will say what is wrong
+        return []
+    missing = report.get("missing_keys") if isinstance(report, dict) else None
+    return [str(k) for k in missing or ()]
 
 
 def translate_error(exc: BaseException) -> LLMError:

@@ -318,6 +318,7 @@ class CallRunner:
                         max_tokens=agent.max_tokens,
                     )
                     self._in_flight += 1
+                    ctx.usage.attempts += 1
                     started = self._clock.monotonic()
                     try:
                         async with asyncio.timeout(agent.timeout):

@@ -384,7 +384,7 @@ class Engine:
                 "output_tokens": usage.output_tokens,
                 "calls": usage.calls,
                 "duration_s": round(result.duration_s, 6),
-                "attempts": usage.calls + usage.retries,
+                "attempts": usage.attempts,
             }
             if result.status == "completed":
                 data["output"] = result.output

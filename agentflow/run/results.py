@@ -22,9 +22,13 @@ EXIT_CODES: Mapping[WorkflowStatus, int] = {
 
 @dataclass(slots=True)
 class Usage:
-    """Tokens, calls and cost of some work; cost excludes calls with an unknown price."""
+    """Tokens, calls and cost of some work; cost excludes calls with an unknown price.
+
+    `calls` are answered calls; `attempts` counts every call sent, failed ones included.
+    """
 
     calls: int = 0
+    attempts: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -33,6 +37,7 @@ class Usage:
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
+        self.attempts += other.attempts
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd

@@ -288,3 +288,15 @@ def test_connection_failure_reported_as_500_is_a_connection_error() -> None:
 
 def test_real_5xx_stays_a_server_error() -> None:
     assert type(translate_error(ex.InternalServerError("boom", P, M))) is errors.ServerError
+
+
+def test_a_key_missing_from_the_environment_is_an_authentication_error_not_a_500() -> None:
+    # LiteLLM raises this as an InternalServerError; retrying it would never help.
+    raised = ex.InternalServerError(
+        message="OpenAIException - Missing credentials. Please pass an `api_key`",
+        llm_provider="openai",
+        model="gpt-4o-mini",
+    )
+    translated = translate_error(raised)
+    assert isinstance(translated, errors.AuthenticationFailed)
+    assert not translated.retryable

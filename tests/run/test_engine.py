@@ -382,3 +382,14 @@ def test_no_reservation_outlives_the_run() -> None:
     budgets = recorder.events[-1].data["budgets"]
     assert {b["scope"] for b in budgets} == {"run", "workflow:wf#0"}
     assert all(b["reserved_usd"] == 0 for b in budgets)
+
+
+def test_attempts_count_every_call_sent_including_failed_ones() -> None:
+    def flaky(request: LLMRequest, n: int) -> LLMResponse:
+        if n == 1:
+            raise ServerError("overloaded", status_code=503)
+        return LLMResponse("fine", (), 10, 5, request.model)
+
+    _, recorder, _ = run(workflow(agent("a")), FakeClient(flaky))
+    completed = recorder.of("agent.completed", "a").data
+    assert (completed["calls"], completed["attempts"]) == (1, 2)
