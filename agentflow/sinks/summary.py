@@ -444,6 +444,38 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     return Group(*parts)
 
 
+def _failures_json(summary: CostSummary) -> dict[str, Any]:
+    """The failure analysis of the screen report, for scripts."""
+    failed = summary.failed_agents()
+    multi = summary.multi_instance
+    by_class: dict[str, list[AgentRecord]] = {}
+    for record in failed:
+        by_class.setdefault(record.error_class or "unknown error", []).append(record)
+    spent = Usage()
+    for record in failed:
+        spent.add(record.usage)
+    return {
+        "by_class": [
+            {
+                "error_class": error_class,
+                "agents": [r.label(with_instance=multi) for r in records],
+                "first_message": records[0].message,
+            }
+            for error_class, records in sorted(
+                by_class.items(), key=lambda kv: (-len(kv[1]), kv[0])
+            )
+        ],
+        "skipped_because_of_failures": [
+            r.label(with_instance=multi) for r in summary.skipped_by_failures()
+        ],
+        "cost_usd_on_failed_work": _usd_json(spent.cost_usd),
+        "retries": {
+            "total": sum(summary.retries_by_class.values()),
+            "by_class": dict(sorted(summary.retries_by_class.items())),
+        },
+    }
+
+
 def _usd_json(value: float | None) -> float | None:
     # Sums of float prices pick up noise in the last digits (0.008729999999999998).
     return None if value is None else round(value, 10)
@@ -507,12 +539,7 @@ def summary_json(summary: CostSummary) -> dict[str, Any]:
             for r in summary.agents.values()
         ],
         "models": [{"model": m, **_usage_json(u)} for m, u in sorted(summary.models.items())],
-        "failures": [
-            {"error_class": error_class, "agents": n}
-            for error_class, n in Counter(
-                r.error_class or "unknown error" for r in summary.failed_agents()
-            ).most_common()
-        ],
+        "failures": _failures_json(summary),
         "cancelled": summary.cancelled,
         "budget_exceeded": summary.budget_exceeded,
     }
