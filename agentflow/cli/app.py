@@ -107,7 +107,7 @@ def schema(
         from agentflow.errors import UsageError
         from agentflow.schema.resources import schema_text
 
-        known = ("workflow", "run-event", "plan")
+        known = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
         if name not in known:
             raise UsageError(f"unknown schema '{name}'; choose one of {', '.join(known)}")
         typer.echo(schema_text(f"{name}.schema.json"), nl=False)

@@ -240,7 +240,7 @@ def _render(
             "exit_code": result.exit_code,
             "log_path": str(log_path),
             "results": outputs,
-            **summary_json(summary),
+            **{k: v for k, v in summary_json(summary).items() if k != "version"},
             "rerun_command": rerun,
         }
         print(json.dumps(document, indent=2, default=str))
