@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import jsonschema
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
@@ -66,7 +67,18 @@ def test_schema_prints_the_workflow_schema() -> None:
     assert invoke(["schema", "workflow"]).stdout == result.stdout
 
 
-@pytest.mark.parametrize("name", ["run-event", "plan"])
+OTHER_SCHEMAS = sorted(
+    p.name.removesuffix(".schema.json")
+    for p in (REPO / "schemas").glob("*.schema.json")
+    if p.name != "workflow.schema.json"
+)
+
+
+def test_the_documents_have_schemas() -> None:
+    assert {"run-event", "plan"} <= set(OTHER_SCHEMAS)
+
+
+@pytest.mark.parametrize("name", OTHER_SCHEMAS)
 def test_schema_prints_the_other_schemas(name: str) -> None:
     result = invoke(["schema", name])
     assert result.exit_code == 0
@@ -78,9 +90,24 @@ def test_an_unknown_schema_name_exits_2_and_lists_the_names() -> None:
     result = invoke(["schema", "workflows"])
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.strip() == (
-        "error: unknown schema 'workflows'; choose one of workflow, run-event, plan"
-    )
+    message = result.stderr.strip()
+    assert message.startswith("error: unknown schema 'workflows'; choose one of workflow, ")
+    for name in OTHER_SCHEMAS:
+        assert name in message
+
+
+def test_graph_json_matches_its_schema() -> None:
+    path = REPO / "schemas" / "graph.schema.json"
+    if not path.exists():
+        pytest.fail("schemas/graph.schema.json is missing")
+    document = json.loads(invoke(["graph", HR, "-f", "json"]).stdout)
+    jsonschema.Draft202012Validator(json.loads(path.read_text())).validate(document)
+
+
+def test_schema_help_names_every_schema() -> None:
+    result = invoke(["schema", "--help"])
+    for name in ["workflow", *OTHER_SCHEMAS]:
+        assert name in result.stdout, name
 
 
 def test_version() -> None:

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from .helpers import CORPUS, EXAMPLES, REPO, in_repo, invoke
@@ -66,6 +67,8 @@ def test_json_format_is_one_document_with_every_diagnostic(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert result.stderr == ""
     document = json.loads(result.stdout)
+    schema = json.loads((REPO / "schemas" / "validate-result.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(document)
     assert document["format"] == "agentflow.validate/v1"
     assert document["valid"] is False
     first, second = document["files"]
