@@ -50,7 +50,7 @@ class _Reporter:
             Diagnostic(
                 file=self.source.file,
                 line=pos.line + line_offset,
-                column=pos.column if not line_offset else 1,
+                column=pos.column,
                 path=format_path(path),
                 message=message,
                 severity=severity,
@@ -75,11 +75,18 @@ def _unknown(kind: str, name: str, choices: list[str]) -> str:
     return f"unknown {kind} '{name}'; known {kind}s: {_names(choices)}"
 
 
-def _template_fields(agent: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def _template_fields(
+    agent_id: str, agent: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> Iterator[tuple[KeyPath, str, str]]:
+    """(path, key, text) of each template the agent runs; an inherited system prompt is
+    checked where it is written, under defaults."""
     for key in ("system", "prompt", "for_each", "when"):
         value = agent.get(key)
+        path: KeyPath = ("agents", agent_id, key)
+        if value is None and key == "system":
+            value, path = defaults.get("system"), ("defaults", "system")
         if isinstance(value, str):
-            yield key, value
+            yield path, key, value
 
 
 class _TemplateChecker:
@@ -98,6 +105,7 @@ class _TemplateChecker:
                 path,
                 f"template syntax error on line {exc.line} of the template: {exc.message}",
                 code="template_syntax",
+                line_offset=exc.line - 1,
             )
             return []
         found: list[str] = []
@@ -191,9 +199,9 @@ def check_semantics(
                 )
             else:
                 deps[need] = None
-        for key, text in _template_fields(agent):
+        for path, key, text in _template_fields(agent_id, agent, defaults):
             allow_item = "for_each" in agent and key in ("system", "prompt")
-            for ref in templates.check((*base, key), text, allow_item=allow_item, owner=agent_id):
+            for ref in templates.check(path, text, allow_item=allow_item, owner=agent_id):
                 deps[ref] = None
         result.depends_on[agent_id] = tuple(deps)
 
@@ -242,7 +250,10 @@ def check_semantics(
     if has_price is not None:
         _check_prices(data, report, has_price)
 
-    result.diagnostics.sort(key=lambda d: (d.line, d.column, d.message))
+    # A shared template (defaults.system) is checked once per agent: report each problem once.
+    result.diagnostics = sorted(
+        set(result.diagnostics), key=lambda d: (d.line, d.column, d.message)
+    )
     return result
 
 

@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 
 
+# The JSON Schemas agentflow ships (schemas/<name>.schema.json).
+SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
+
+
 class ValidateFormat(StrEnum):
     text = "text"
     json = "json"
@@ -99,7 +103,9 @@ def graph(
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="workflow, run-event or plan.")] = "workflow",
+    name: Annotated[
+        str, typer.Argument(help="One of: " + ", ".join(SCHEMA_NAMES) + ".")
+    ] = "workflow",
 ) -> None:
     """Print a JSON Schema (default: the workflow file format)."""
 
@@ -107,9 +113,8 @@ def schema(
         from agentflow.errors import UsageError
         from agentflow.schema.resources import schema_text
 
-        known = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
-        if name not in known:
-            raise UsageError(f"unknown schema '{name}'; choose one of {', '.join(known)}")
+        if name not in SCHEMA_NAMES:
+            raise UsageError(f"unknown schema '{name}'; choose one of {', '.join(SCHEMA_NAMES)}")
         typer.echo(schema_text(f"{name}.schema.json"), nl=False)
         return 0
 

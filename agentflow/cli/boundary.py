@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -20,11 +21,20 @@ EXIT_BUDGET = 3
 EXIT_PARTIAL = 4
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+
+# Off a terminal (cron mail, CI logs) nothing wraps lines for the reader, so tables get room
+# for every column instead of Rich's 80; COLUMNS still wins when set.
+PLAIN_WIDTH = 160
 
 
 def stderr_console() -> Console:
     """Rich on a TTY, plain text elsewhere (Rich honours NO_COLOR and non-terminals)."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = PLAIN_WIDTH
+    return console
 
 
 def print_diagnostic(console: Console, diagnostic: Diagnostic) -> None:
@@ -53,12 +63,14 @@ def guarded(action: Callable[[], int], console: Console | None = None) -> int:
     except AgentflowError as exc:
         out.print(f"[red]error[/red]: {escape(str(exc))}")
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`agentflow ... | head`): stop quietly, as Unix tools do.
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         out.print("[yellow]interrupted[/yellow]")
         return EXIT_SIGINT
     except Exception as exc:
-        import os
-
         if os.environ.get("AGENTFLOW_DEBUG"):
             raise
         out.print(
@@ -68,5 +80,7 @@ def guarded(action: Callable[[], int], console: Console | None = None) -> int:
         return EXIT_FAILED
 
 
-def exit_with(code: int) -> None:
-    sys.exit(code)
+def silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agentflow.cli.boundary import stderr_console
+from agentflow.cli.boundary import silence_stdout, stderr_console
 from agentflow.cli.inputs import parse_inputs
 from agentflow.core import load_workflow
 from agentflow.errors import Diagnostic, UsageError, WorkflowInvalid
@@ -157,6 +157,10 @@ async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunRes
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
             pass
+    warm_up = getattr(client, "warm_up", None)
+    if warm_up is not None:
+        targets = {(a.model, a.api_base) for i in instances for a in i.workflow.agents}
+        await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
     try:
         return await engine.run(instances)
     finally:
@@ -218,7 +222,11 @@ def run_command(options: RunOptions) -> int:
         result = asyncio.run(_run(engine, instances, client))
     finally:
         bus.close()
-    _render(options, result, summary, console, log_path)
+    try:
+        _render(options, result, summary, console, log_path)
+    except BrokenPipeError:
+        # `agentflow run ... | head`: the run is done and logged; its exit code still counts.
+        silence_stdout()
     return result.exit_code
 
 

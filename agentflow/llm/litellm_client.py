@@ -21,7 +21,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentflow.errors import (
@@ -188,6 +188,29 @@ class LiteLLMClient:
         except Exception as exc:  # every litellm/openai/httpx failure, translated once
             raise translate_error(exc) from None
         return _response(raw, request.model)
+
+    async def warm_up(self, targets: Iterable[tuple[str, str | None]]) -> None:
+        """Pay LiteLLM's one-time set-up per provider before the run starts.
+
+        The first call of a provider loads its handler and HTTP client (over a second
+        here); inside a run that delay would count against the call's timeout and bunch up
+        requests the rate limiter had spread out. A mock call per (model, api_base) goes
+        through the same path without the network. Failures are ignored: the real call
+        will report them.
+        """
+        for model, api_base in targets:
+            request = LLMRequest(
+                model=model,
+                messages=(Message("user", "warm up"),),
+                max_tokens=1,
+                timeout=30.0,
+                api_base=api_base,
+                mock_response="ok",
+            )
+            try:
+                await self.complete(request)
+            except LLMError:
+                continue
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

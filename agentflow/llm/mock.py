@@ -24,7 +24,7 @@ import json
 import math
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -606,6 +606,11 @@ class MockLLMClient:
         if self._latency_s > 0:
             await self._sleep(self._latency_s)
         return response
+
+    async def warm_up(self, targets: Iterable[tuple[str, str | None]]) -> None:
+        warm = getattr(self._inner, "warm_up", None)
+        if warm is not None:
+            await warm(targets)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -338,6 +338,7 @@ class _Builder:
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         self.text = text
+        self._lines: list[str] | None = None
         self.diagnostics: list[Diagnostic] = []
         self.stack: list[_Frame] = []
         self.values: list[tuple[KeyPath, int, int]] = []
@@ -370,6 +371,16 @@ class _Builder:
                     "a workflow file holds one YAML document, but a second one starts here; "
                     "remove the '---' or split the file",
                 )
+
+    def _block_start(self, line: int, column: int) -> tuple[int, int]:
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        if line < len(self._lines):  # the 1-based next line is index `line`
+            content = self._lines[line]
+            stripped = content.lstrip(" ")
+            if stripped:
+                return line + 1, len(content) - len(stripped) + 1
+        return line, column
 
     def fatal(self, line: int, column: int, message: str, path: KeyPath = ()) -> None:
         self.diagnostics.append(_diag(self.name, line, column, message, path=path))
@@ -404,6 +415,10 @@ class _Builder:
             return
         if frame is None:
             self.root_empty = plain and text == ""
+        if event.style in ("|", ">"):
+            # A block scalar's text starts on the line after its '|' or '>' indicator; point
+            # there, so a line inside the text is found by adding to it.
+            line, column = self._block_start(line, column)
         path = self.place(frame, value, line, column)
         self.values.append((path, line, column))
 

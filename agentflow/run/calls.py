@@ -62,7 +62,7 @@ def _round(value: float | None) -> float | None:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= EVENT_TEXT_LIMIT else text[:EVENT_TEXT_LIMIT] + "…"
+    return text if len(text) <= EVENT_TEXT_LIMIT else text[: EVENT_TEXT_LIMIT - 1] + "…"
 
 
 class CallRunner:
@@ -318,7 +318,7 @@ class CallRunner:
                         max_tokens=agent.max_tokens,
                     )
                     self._in_flight += 1
-                    ctx.usage.attempts += 1
+                    ctx.usage.calls += 1
                     started = self._clock.monotonic()
                     try:
                         async with asyncio.timeout(agent.timeout):
@@ -342,7 +342,7 @@ class CallRunner:
                 reservation.settle(cost or 0.0)
                 settled = True
             usage = ctx.usage
-            usage.calls += 1
+            usage.answered += 1
             usage.input_tokens += response.input_tokens
             usage.output_tokens += response.output_tokens
             if cost is None:

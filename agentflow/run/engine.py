@@ -218,7 +218,7 @@ class Engine:
             mock=self._settings.mock,
             budget_usd=self._settings.budget_usd,
             max_concurrency=self._settings.max_concurrency,
-            price_map=self._price_book(workflows[0]).identity if workflows else {},
+            price_map=self._price_map(workflows),
             log_path=self._settings.log_path,
         )
         self._main = asyncio.current_task()
@@ -239,6 +239,20 @@ class Engine:
         return self._finish(states, finished, started)
 
     # -- instances --------------------------------------------------------------------------
+
+    def _price_map(self, workflows: Sequence[Workflow]) -> dict[str, Any]:
+        """Which prices this run's costs use, for run.started: the bundled map and overrides."""
+        identity = self._price_book(workflows[0]).identity if workflows else {}
+        overrides = {
+            price.model: {"input": price.input, "output": price.output}
+            for workflow in workflows
+            for price in workflow.pricing
+        }
+        return {
+            "litellm_version": identity.get("litellm_version"),
+            "sha256": identity.get("price_map_sha256") or "",
+            "overrides": overrides,
+        }
 
     def _price_book(self, workflow: Workflow) -> PriceBook:
         book = self._price_books.get(id(workflow))
@@ -384,7 +398,7 @@ class Engine:
                 "output_tokens": usage.output_tokens,
                 "calls": usage.calls,
                 "duration_s": round(result.duration_s, 6),
-                "attempts": usage.attempts,
+                "attempts": usage.calls,
             }
             if result.status == "completed":
                 data["output"] = result.output

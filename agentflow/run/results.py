@@ -24,11 +24,11 @@ EXIT_CODES: Mapping[WorkflowStatus, int] = {
 class Usage:
     """Tokens, calls and cost of some work; cost excludes calls with an unknown price.
 
-    `calls` are answered calls; `attempts` counts every call sent, failed ones included.
+    `calls` counts every call sent, failed ones included; `answered` those that returned.
     """
 
     calls: int = 0
-    attempts: int = 0
+    answered: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -37,7 +37,7 @@ class Usage:
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
-        self.attempts += other.attempts
+        self.answered += other.answered
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
@@ -46,7 +46,7 @@ class Usage:
 
     def cost_or_none(self) -> float | None:
         """The cost, or None when every call had an unknown price."""
-        if self.calls and self.unknown_cost_calls == self.calls:
+        if self.answered and self.unknown_cost_calls == self.answered:
             return None
         return round(self.cost_usd, 10)
 

@@ -41,7 +41,8 @@ def _to_json(value: Any) -> Any:
 
 
 def _finalize(value: Any) -> Any:
-    if isinstance(value, Mapping | list | tuple):
+    # Values print as JSON (true, null, {"a": 1}), the way a model reads data best.
+    if value is None or isinstance(value, bool | Mapping | list | tuple):
         return json.dumps(value, ensure_ascii=False, default=_to_json)
     return value
 
@@ -189,8 +190,8 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
         raise TemplateRenderError(_describe(exc)) from None
     if isinstance(value, jinja2.Undefined):
         try:
-            str(value)  # a strict Undefined raises here, naming what was missing
-        except jinja2.UndefinedError as exc:
+            str(value)  # a strict Undefined raises here, saying what was missing or refused
+        except Exception as exc:
             raise TemplateRenderError(_describe(exc)) from None
         raise TemplateRenderError("undefined value")
     return value

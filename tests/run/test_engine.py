@@ -384,7 +384,7 @@ def test_no_reservation_outlives_the_run() -> None:
     assert all(b["reserved_usd"] == 0 for b in budgets)
 
 
-def test_attempts_count_every_call_sent_including_failed_ones() -> None:
+def test_calls_count_every_call_sent_including_failed_ones() -> None:
     def flaky(request: LLMRequest, n: int) -> LLMResponse:
         if n == 1:
             raise ServerError("overloaded", status_code=503)
@@ -392,4 +392,4 @@ def test_attempts_count_every_call_sent_including_failed_ones() -> None:
 
     _, recorder, _ = run(workflow(agent("a")), FakeClient(flaky))
     completed = recorder.of("agent.completed", "a").data
-    assert (completed["calls"], completed["attempts"]) == (1, 2)
+    assert (completed["calls"], completed["attempts"]) == (2, 2)

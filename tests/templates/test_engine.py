@@ -49,9 +49,9 @@ def test_loops_with_local_variables_render() -> None:
     assert render("{% set n = inputs.score * 2 %}{{ n }}", CONTEXT) == "16"
 
 
-def test_scalars_render_as_python_text_not_json() -> None:
-    # Only containers are JSON; a lone boolean or null prints as Python writes it.
-    assert render("{{ a }} {{ b }}", {"a": True, "b": None}) == "True None"
+def test_booleans_and_null_render_as_json_like_containers() -> None:
+    # A model reads `true`/`null` in a prompt the way the JSON it came from wrote them.
+    assert render("{{ a }} {{ b }} {{ c }}", {"a": True, "b": None, "c": 2}) == "true null 2"
 
 
 # -- evaluate --------------------------------------------------------------------------------
