@@ -22,7 +22,7 @@ from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, Tool
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
 from agentflow.plan.tokens import count_messages
-from agentflow.run.budget import BudgetLedger, BudgetScope
+from agentflow.run.budget import BudgetLedger, BudgetScope, Reservation
 from agentflow.run.clock import Clock
 from agentflow.run.limits import RateLimiter, WaitInfo
 from agentflow.run.output import json_instruction, parse_output
@@ -90,6 +90,7 @@ class CallRunner:
         self._budgets: dict[str, Budget] = {}
         self._scopes: dict[str, BudgetScope] = {}
         self._run_scope = self._scope("run", run_budget) if run_budget else None
+        self._budget_event = asyncio.Event()
         self._in_flight = 0
         self._queued = 0
         self._rate_limited = 0
@@ -123,6 +124,33 @@ class CallRunner:
         if ctx.agent.budget is not None:
             scopes.append(self._scope(ctx.agent_budget_scope, ctx.agent.budget))
         return scopes
+
+    async def _reserve(self, scopes: Sequence[BudgetScope], amount: float) -> Reservation:
+        """Reserve `amount` in every scope; while only other calls' outstanding reservations
+        stand in the way, wait for them to settle (they usually cost less than reserved)
+        instead of giving up on money that is not spent. Raises `BudgetExceeded`."""
+        while self._blocked_by_reservations(scopes, amount):
+            moved = self._budget_event
+            await moved.wait()
+        return self._ledger.reserve(scopes, amount)
+
+    @staticmethod
+    def _blocked_by_reservations(scopes: Sequence[BudgetScope], amount: float) -> bool:
+        blocked = False
+        for scope in scopes:
+            stats = scope.statistics()
+            if stats.limit_usd is None:
+                continue
+            if stats.spent_usd + stats.reserved_usd + amount <= stats.limit_usd:
+                continue
+            if stats.reserved_usd <= 0 or stats.spent_usd + amount > stats.limit_usd:
+                return False  # no settling can make room: let reserve() refuse it
+            blocked = True
+        return blocked
+
+    def _budget_moved(self) -> None:
+        self._budget_event.set()
+        self._budget_event = asyncio.Event()
 
     # -- the agent's conversation -----------------------------------------------------------
 
@@ -275,7 +303,7 @@ class CallRunner:
     ) -> LLMResponse:
         agent = ctx.agent
         worst = ctx.price_book.cost(agent.model, prompt_tokens, agent.max_tokens)
-        reservation = self._ledger.reserve(scopes, worst or 0.0) if scopes else None
+        reservation = await self._reserve(scopes, worst or 0.0) if scopes else None
         settled = False
         try:
             self._queued += 1
@@ -341,6 +369,7 @@ class CallRunner:
             if reservation is not None:
                 reservation.settle(cost or 0.0)
                 settled = True
+                self._budget_moved()
             usage = ctx.usage
             usage.answered += 1
             usage.input_tokens += response.input_tokens
@@ -367,3 +396,4 @@ class CallRunner:
         finally:
             if reservation is not None and not settled:
                 reservation.release()
+                self._budget_moved()

@@ -319,7 +319,9 @@ def test_run_budget_is_never_exceeded_by_concurrent_calls_and_exits_3() -> None:
     ]
     result, recorder, _ = run(workflow(*agents), budget_usd=0.05)
     spent = sum(e.data["cost_usd"] for e in recorder.named("llm.response"))
-    assert 0 < spent <= 0.05
+    # Calls wait for outstanding reservations to settle rather than stopping early, so
+    # the run uses the budget up to the last call that fits at its worst case.
+    assert 0.04 < spent <= 0.05
     assert (result.status, result.exit_code) == ("budget", 3)
     assert recorder.named("budget.exceeded")
     reasons = {e.data["reason"] for e in recorder.named("agent.skipped")}
