@@ -96,6 +96,8 @@ class _TemplateChecker:
         self.report = report
         self.agent_ids = agent_ids
         self.input_names = input_names
+        self.known_agents = frozenset(agent_ids)  # membership in O(1): files have 10,000 agents
+        self.known_inputs = frozenset(input_names)
 
     def check(self, path: KeyPath, text: str, *, allow_item: bool, owner: str | None) -> list[str]:
         try:
@@ -114,7 +116,7 @@ class _TemplateChecker:
                 self.report.at(
                     path, f"agent '{owner}' refers to its own output", code="self_dependency"
                 )
-            elif agent_id not in self.agent_ids:
+            elif agent_id not in self.known_agents:
                 self.report.at(
                     path,
                     "template refers to " + _unknown("agent", agent_id, self.agent_ids),
@@ -123,14 +125,14 @@ class _TemplateChecker:
             else:
                 found.append(agent_id)
         for agent_id, attr in refs.agent_attrs:
-            if attr != "output" and agent_id in self.agent_ids:
+            if attr != "output" and agent_id in self.known_agents:
                 self.report.at(
                     path,
                     f"agents.{agent_id}.{attr} is not available; templates can read agents.{agent_id}.output",
                     code="unknown_attribute",
                 )
         for name in refs.inputs:
-            if name not in self.input_names:
+            if name not in self.known_inputs:
                 self.report.at(
                     path,
                     "template refers to " + _unknown("input", name, self.input_names),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
-from agentflow.plan.estimate import make_plan
+from agentflow.plan.estimate import Plan, make_plan
 from agentflow.plan.pricing import load_price_book
 from agentflow.plan.render import plan_table, plan_to_json
 
@@ -42,14 +43,18 @@ def plan_command(
         instances = list(parse_inputs(workflow, input, inputs))
     book = load_price_book(workflow.pricing, pricing)
     plans = [make_plan(workflow, values, book, budget_usd=budget_usd) for values in instances]
-    out = console or Console(highlight=False)
     if format == "json":
+        # Plain writes: data for scripts, and Rich would spend seconds wrapping a big plan.
+        stream = console.file if console is not None else sys.stdout
         indent = 2 if len(plans) == 1 else None
         for plan in plans:
-            out.out(
-                json.dumps(plan_to_json(plan), indent=indent, ensure_ascii=False), highlight=False
-            )
-    else:
-        for plan in plans:
-            out.print(plan_table(plan))
+            stream.write(json.dumps(plan_to_json(plan), indent=indent, ensure_ascii=False) + "\n")
+        return _exit_code(plans)
+    out = console or Console(highlight=False)
+    for plan in plans:
+        out.print(plan_table(plan))
+    return _exit_code(plans)
+
+
+def _exit_code(plans: list[Plan]) -> int:
     return EXIT_BUDGET if any(p.budget.verdict == "over" for p in plans) else EXIT_OK

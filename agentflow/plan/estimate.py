@@ -34,7 +34,14 @@ from agentflow.graph.compile import compile_workflow
 from agentflow.model.types import Agent, FrozenDict, Limit, Workflow, freeze, thaw
 from agentflow.plan.pricing import ModelPrice, PriceBook
 from agentflow.plan.tokens import count_messages, count_tokens, tokenizer_for
-from agentflow.templates import TemplateSyntax, evaluate, references, render
+from agentflow.templates import (
+    TemplateSyntax,
+    as_text,
+    evaluate,
+    references,
+    render,
+    simple_lookups,
+)
 
 LOW_OUTPUT_FRACTION: Final = 0.10
 EXPECTED_OUTPUT_FRACTION: Final = 0.40
@@ -80,10 +87,6 @@ LATENCY_FAMILIES: Final[tuple[tuple[str, re.Pattern[str], LatencyModel], ...]] =
 DEFAULT_LATENCY: Final = LatencyModel(0.8, 0.015)
 
 _SENTINEL = re.compile("\ue000([^\ue001]*)\ue001")
-_SIMPLE_EXPR = re.compile(
-    r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\s*(?:'[^']*'|\"[^\"]*\"|\d+)\s*\])*)\s*\}\}"
-)
-_PATH_PART = re.compile(r"\.([A-Za-z_]\w*)|\[\s*(?:'([^']*)'|\"([^\"]*)\"|(\d+))\s*\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,24 +267,15 @@ class _Agents(Mapping[str, Any]):
 _AGENTS = _Agents()
 
 
-def _lookup(value: Any, path: str) -> Any:
-    for match in _PATH_PART.finditer(path):
-        name = match.group(1) or match.group(2) or match.group(3)
+def _lookup(value: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
         if isinstance(value, _Unknown):
             return value
-        if name is None:  # an [index]
-            value = value[int(match.group(4))]
-        elif isinstance(value, Mapping):
-            value = value[name]
+        if isinstance(key, int) or isinstance(value, Mapping):
+            value = value[key]
         else:
-            raise KeyError(name)
+            raise KeyError(key)
     return value
-
-
-def _to_text(value: Any) -> str:
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(thaw(value), ensure_ascii=False)
-    return str(value)
 
 
 def _fast_render(source: str, context: Mapping[str, Any]) -> str | None:
@@ -289,22 +283,21 @@ def _fast_render(source: str, context: Mapping[str, Any]) -> str | None:
 
     Compiling a Jinja template costs ~0.5 ms: too much for ten thousand prompts.
     """
-    if "{%" in source or "{#" in source or "{{" in _SIMPLE_EXPR.sub("", source):
+    lookups = simple_lookups(source)
+    if lookups is None:
         return None
     parts: list[str] = []
     last = 0
-    for match in _SIMPLE_EXPR.finditer(source):
-        parts.append(source[last : match.start()])
-        expr = match.group(1)
-        head = re.match(r"[A-Za-z_]\w*", expr)
-        assert head is not None
-        if head.group(0) not in context:
+    for lookup in lookups:
+        parts.append(source[last : lookup.start])
+        if lookup.head not in context:
             return None
         try:
-            parts.append(_to_text(_lookup(context[head.group(0)], expr[head.end() :])))
+            value = _lookup(context[lookup.head], lookup.path)
         except (KeyError, IndexError, TypeError):
             return None
-        last = match.end()
+        parts.append(as_text(thaw(value)) if not isinstance(value, _Unknown) else str(value))
+        last = lookup.end
     parts.append(source[last:])
     return "".join(parts)
 

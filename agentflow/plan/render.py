@@ -144,8 +144,17 @@ def _seconds(value: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
-def plan_table(plan: Plan) -> RenderableType:
-    """Per-agent rows, totals, critical path, wall time and the budget verdict, for a console."""
+# A table of thousands of rows helps nobody (and takes Rich seconds to lay out): past this, the
+# table shows the most expensive agents and says how many it left out.
+MAX_TABLE_ROWS: Final = 50
+
+
+def plan_table(plan: Plan, max_rows: int = MAX_TABLE_ROWS) -> RenderableType:
+    """Per-agent rows, totals, critical path, wall time and the budget verdict, for a console.
+
+    With more than `max_rows` agents only the most expensive (worst case) are listed; the
+    totals always cover every agent.
+    """
     table = Table(
         title=f"Plan: {plan.workflow}",
         show_footer=True,
@@ -166,7 +175,12 @@ def plan_table(plan: Plan) -> RenderableType:
         ("worst", totals.cost.worst),
     ):
         table.add_column(header, justify="right", footer=_money(footer), no_wrap=True)
-    for a in plan.agents:
+    shown = list(plan.agents)
+    if len(shown) > max_rows:
+        ranked = sorted(shown, key=lambda a: -(a.cost.worst or 0.0))[:max_rows]
+        keep = {id(a) for a in ranked}
+        shown = [a for a in plan.agents if id(a) in keep]
+    for a in shown:
         fan_out = str(a.fan_out.count) if a.fan_out.known else "?"
         name = Text(a.id + (" (if)" if a.conditional else ""))
         name.append("\n" + a.model, style="dim")
@@ -181,6 +195,15 @@ def plan_table(plan: Plan) -> RenderableType:
             _money(a.cost.worst),
         )
     lines: list[RenderableType] = [table]
+    if len(shown) < len(plan.agents):
+        hidden = len(plan.agents) - len(shown)
+        lines.append(
+            Text(
+                f"{len(shown)} most expensive of {len(plan.agents):,} agents shown; "
+                f"{hidden:,} more are in the totals (every agent: --format json)",
+                style="dim",
+            )
+        )
     retries = totals.worst_with_retries
     lines.append(
         Text(f"Worst case with every retry: {retries.calls:,} calls, {_money(retries.cost)}")

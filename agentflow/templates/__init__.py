@@ -11,11 +11,23 @@ and no unsafe attributes. Dicts and lists print as JSON.
 """
 
 from agentflow.templates.engine import (
+    Lookup,
     TemplateRefs,
     TemplateSyntax,
+    as_text,
     evaluate,
     references,
     render,
+    simple_lookups,
 )
 
-__all__ = ["TemplateRefs", "TemplateSyntax", "evaluate", "references", "render"]
+__all__ = [
+    "Lookup",
+    "TemplateRefs",
+    "TemplateSyntax",
+    "as_text",
+    "evaluate",
+    "references",
+    "render",
+    "simple_lookups",
+]

@@ -79,6 +79,76 @@ class TemplateRefs:
     agent_attrs: tuple[tuple[str, str], ...]
 
 
+_NO_REFS = TemplateRefs(agents=(), inputs=(), names=(), agent_attrs=())
+
+# `{{ name.attr["key"][0] }}`: the one kind of expression most prompts use. Parsing it by hand
+# is ~50x cheaper than compiling a Jinja template, which matters for 10,000-agent files.
+_SIMPLE_EXPR = re.compile(
+    r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\s*(?:'[^']*'|\"[^\"]*\"|\d+)\s*\])*)\s*\}\}"
+)
+_PATH_PART = re.compile(r"\.([A-Za-z_]\w*)|\[\s*(?:'([^']*)'|\"([^\"]*)\"|(\d+))\s*\]")
+_HEAD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One `{{ head.path... }}` block: where it is in the template and what it reads."""
+
+    start: int
+    end: int
+    head: str
+    path: tuple[str | int, ...]
+
+
+@lru_cache(maxsize=16384)
+def simple_lookups(source: str) -> tuple[Lookup, ...] | None:
+    """The lookups of a template made only of text and `{{ a.b[0] }}` blocks, else None."""
+    if "{%" in source or "{#" in source or "{{" in _SIMPLE_EXPR.sub("", source):
+        return None
+    found = []
+    for match in _SIMPLE_EXPR.finditer(source):
+        expr = match.group(1)
+        head = _HEAD.match(expr)
+        assert head is not None  # the pattern starts with a name
+        path: list[str | int] = []
+        for part in _PATH_PART.finditer(expr, head.end()):
+            key = part.group(1) or part.group(2) or part.group(3)
+            path.append(int(part.group(4)) if key is None else key)
+        found.append(Lookup(match.start(), match.end(), head.group(0), tuple(path)))
+    return tuple(found)
+
+
+def as_text(value: Any) -> str:
+    """How a value prints inside a template (JSON for data, text for strings and numbers)."""
+    shown = _finalize(value)
+    return shown if isinstance(shown, str) else str(shown)
+
+
+def _simple_references(lookups: tuple[Lookup, ...]) -> TemplateRefs:
+    agents: dict[str, None] = {}
+    inputs: dict[str, None] = {}
+    attrs: dict[tuple[str, str], None] = {}
+    names: set[str] = set()
+    for lookup in lookups:
+        names.add(lookup.head)
+        first = lookup.path[0] if lookup.path else None
+        if not isinstance(first, str):
+            continue
+        if lookup.head == "agents":
+            agents[first] = None
+            second = lookup.path[1] if len(lookup.path) > 1 else None
+            if isinstance(second, str):
+                attrs[(first, second)] = None
+        elif lookup.head == "inputs":
+            inputs[first] = None
+    return TemplateRefs(
+        agents=tuple(agents),
+        inputs=tuple(inputs),
+        names=tuple(sorted(n for n in names if n not in _ENV.globals)),
+        agent_attrs=tuple(attrs),
+    )
+
+
 def _syntax(exc: jinja2.TemplateSyntaxError) -> TemplateSyntax:
     return TemplateSyntax(exc.message or "syntax error", exc.lineno or 1)
 
@@ -103,6 +173,11 @@ def _const_key(node: nodes.Node) -> str | None:
 @lru_cache(maxsize=4096)
 def references(source: str) -> TemplateRefs:
     """The names a template reads. Raises `TemplateSyntax` when it does not parse."""
+    if "{" not in source:  # plain text: nothing for Jinja to read
+        return _NO_REFS
+    lookups = simple_lookups(source)
+    if lookups is not None:
+        return _simple_references(lookups)
     tree = _parse(source)
     agents: dict[str, None] = {}
     inputs: dict[str, None] = {}

@@ -70,3 +70,16 @@ def test_plan_table_without_inputs_flags_the_unknown_fan_out(snapshot: SnapshotA
     text = console.export_text()
     assert "fan-out unknown" in text
     assert text == snapshot
+
+
+def test_a_large_plan_lists_only_the_most_expensive_agents_and_says_so() -> None:
+    plan = _plan({"candidate": CANDIDATE})
+    console = Console(record=True, width=160, color_system=None)
+    console.print(plan_table(plan, max_rows=2))
+    text = console.export_text()
+    worst = sorted(plan.agents, key=lambda a: -(a.cost.worst or 0.0))
+    for shown in worst[:2]:
+        assert shown.id in text
+    for hidden in worst[2:]:
+        assert f"\n {hidden.id}" not in text
+    assert f"2 most expensive of {len(plan.agents)} agents shown" in text
