@@ -45,10 +45,11 @@ def plan_command(
     plans = [make_plan(workflow, values, book, budget_usd=budget_usd) for values in instances]
     if format == "json":
         # Plain writes: data for scripts, and Rich would spend seconds wrapping a big plan.
-        stream = console.file if console is not None else sys.stdout
         indent = 2 if len(plans) == 1 else None
         for plan in plans:
-            stream.write(json.dumps(plan_to_json(plan), indent=indent, ensure_ascii=False) + "\n")
+            sys.stdout.write(
+                json.dumps(plan_to_json(plan), indent=indent, ensure_ascii=False) + "\n"
+            )
         return _exit_code(plans)
     out = console or Console(highlight=False)
     for plan in plans:

@@ -25,10 +25,10 @@ def _run(*, budget_usd: float | None, fmt: str) -> tuple[int, str]:
     return code, console.export_text()
 
 
-def test_json_format_prints_one_plan_document() -> None:
-    code, out = _run(budget_usd=None, fmt="json")
+def test_json_format_prints_one_plan_document(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _run(budget_usd=None, fmt="json")
     assert code == 0
-    assert json.loads(out)["format"] == "agentflow.plan/v1"
+    assert json.loads(capsys.readouterr().out)["format"] == "agentflow.plan/v1"
 
 
 def test_an_expected_cost_over_budget_exits_3() -> None:
