@@ -327,6 +327,11 @@ class CallRunner:
                         model=agent.model,
                     )
 
+                # Let every task made ready with this one finish its own preparation first:
+                # otherwise a call admitted now waits behind that work (hundreds of agents
+                # starting together) and reaches the provider late, bunched with calls the
+                # limiter admitted after it, and the declared limit breaks on the wire.
+                await asyncio.sleep(0)
                 try:
                     permit = await self._limiter.acquire(
                         agent.model, prompt_tokens + agent.max_tokens, on_wait

@@ -243,8 +243,43 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _render_lookups(source: str, context: Mapping[str, Any]) -> str | None:
+    """Render a `{{ a.b[0] }}`-only template without Jinja; None when any lookup is not a
+    plain dict key or list index that exists (Jinja then renders it, or explains why not)."""
+    lookups = simple_lookups(source)
+    if lookups is None:
+        return None
+    parts: list[str] = []
+    last = 0
+    for lookup in lookups:
+        if lookup.head not in context:
+            return None
+        value = context[lookup.head]
+        for key in lookup.path:
+            if isinstance(key, str):
+                if not (isinstance(value, Mapping) and key in value):
+                    return None
+                value = value[key]
+            else:
+                if not (isinstance(value, list | tuple) and key < len(value)):
+                    return None
+                value = value[key]
+        if not isinstance(value, str | int | float | bool | Mapping | list | tuple | None):
+            return None
+        parts.append(source[last : lookup.start])
+        parts.append(as_text(value))
+        last = lookup.end
+    parts.append(source[last:])
+    return "".join(parts)
+
+
 def render(source: str, context: Mapping[str, Any]) -> str:
     """Render a template to text. Raises `TemplateRenderError` with a readable reason."""
+    if "{" not in source:
+        return source
+    fast = _render_lookups(source, context)
+    if fast is not None:
+        return fast
     try:
         template = _compiled(source)
         return template.render(context)

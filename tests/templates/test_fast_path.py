@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentflow.templates import references, simple_lookups
+from agentflow.errors import TemplateRenderError
+from agentflow.templates import engine, references, render, simple_lookups
 from agentflow.templates.engine import references as cached_references
 
 NAMES = st.sampled_from(["agents", "inputs", "item", "index", "other"])
@@ -48,3 +50,28 @@ def test_anything_beyond_lookups_leaves_the_fast_path() -> None:
     lookups = simple_lookups("Hi {{ inputs['name'] }}!")
     assert lookups is not None
     assert [(lk.head, lk.path) for lk in lookups] == [("inputs", ("name",))]
+
+
+CONTEXT = {
+    "inputs": {"name": "Ada", "flags": [True, None], "n": 3, "data": {"k": [1, "x"]}},
+    "agents": {"parse": {"output": {"skills": ["python", "sql"], "ok": False}}},
+    "item": "fr",
+}
+LOOKUP_TEMPLATES = [
+    "Hi {{ inputs.name }}",
+    "{{ inputs.flags }} {{ inputs.flags[0] }} {{ inputs.flags[1] }} {{ inputs.n }}",
+    "{{ inputs['data'] }} / {{ inputs.data.k[1] }}",
+    "{{ agents.parse.output }} {{ agents.parse.output.ok }} {{ item }}",
+    "a {{ agents.parse.output.skills[1] }} b\nline two",
+]
+
+
+@pytest.mark.parametrize("template", LOOKUP_TEMPLATES)
+def test_fast_rendering_matches_jinja_to_the_character(template: str) -> None:
+    through_jinja = engine._compiled(template).render(CONTEXT)
+    assert render(template, CONTEXT) == through_jinja
+
+
+def test_a_missing_key_still_gets_jinjas_explanation() -> None:
+    with pytest.raises(TemplateRenderError, match="nope"):
+        render("{{ inputs.nope }}", CONTEXT)
