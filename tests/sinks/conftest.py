@@ -1,7 +1,7 @@
 """A deterministic synthetic run, emitted through the real EventBus, that the sink tests replay.
 
 Two instances of hr_onboarding. Instance 0 succeeds (schedule skipped by its condition).
-Instance 1: parse_resume is rate-limited and retried, screen fails with OutputInvalid, so
+Instance 1: parse_resume is rate-limited and retried, screen fails with output_invalid, so
 schedule is skipped; welcome_notes runs on a local model with no known price.
 """
 
@@ -132,7 +132,7 @@ def emit_synthetic_run(bus: EventBus, clock: Clock) -> None:
         model=MINI,
         attempt=1,
         delay_s=1.5,
-        error_class="RateLimited",
+        error_class="rate_limit",
         message="429 Too Many Requests: Rate limit reached for gpt-4o-mini",
         index=None,
     )
@@ -203,7 +203,7 @@ def emit_synthetic_run(bus: EventBus, clock: Clock) -> None:
         "agent.failed",
         **s1,
         model=SONNET,
-        error_class="OutputInvalid",
+        error_class="output_invalid",
         message="the answer is not JSON:\nExpecting value: line 1 column 1 (char 0)",
         **usage(0.0042, 900, 100, 1, 2.1),
     )

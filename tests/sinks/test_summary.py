@@ -40,10 +40,10 @@ def test_failure_report(synthetic_events: list[Event], snapshot: SnapshotAsserti
     text = render(failure_report(summarise(synthetic_events), RERUN))
     assert text == snapshot
     assert f"Re-run: {RERUN}" in text
-    assert "OutputInvalid" in text
+    assert "output_invalid" in text
     assert "hr_onboarding[1]/schedule: dependency_failed (screen failed)" in text
     assert "Cost spent on failed work: $0.0042" in text
-    assert "Retries used: 1 (RateLimited 1)" in text
+    assert "Retries used: 1 (rate_limit 1)" in text
     assert "condition_false" not in text  # a false condition is not a consequence of failure
 
 
@@ -62,7 +62,7 @@ def test_summary_json(synthetic_events: list[Event], snapshot: SnapshotAssertion
     }
     by_agent = {(a["instance"], a["agent"]): a for a in document["agents"]}
     assert by_agent[(0, "welcome_notes")]["cost_usd"] is None
-    assert by_agent[(1, "screen")]["error_class"] == "OutputInvalid"
+    assert by_agent[(1, "screen")]["error_class"] == "output_invalid"
     assert by_agent[(1, "parse_resume")]["retries"] == 1
 
 
