@@ -22,7 +22,6 @@ from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
-from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
@@ -158,13 +157,8 @@ async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunRes
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
             pass
-    targets = {(a.model, a.api_base) for i in instances for a in i.workflow.agents}
-    for model in {model for model, _ in targets}:
-        tokenizer_for(model)  # load token counters now, not during the first call
-    warm_up = getattr(client, "warm_up", None)
-    if warm_up is not None:
-        await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
     try:
+        await engine.prepare(instances)
         return await engine.run(instances)
     finally:
         for sig in installed:

@@ -24,6 +24,7 @@ from agentflow.events.bus import EventBus
 from agentflow.graph.compile import WorkflowGraph, compile_workflow
 from agentflow.model.types import Agent, Budget, Limit, Workflow
 from agentflow.plan.pricing import PriceBook, load_price_book
+from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.budget import BudgetLedger, BudgetStatistics
 from agentflow.run.calls import AgentContext, CallRunner, CallStatistics
 from agentflow.run.clock import Clock
@@ -187,6 +188,17 @@ class Engine:
             input_tokens=self._usage.input_tokens,
             output_tokens=self._usage.output_tokens,
         )
+
+    async def prepare(self, instances: Sequence[Instance]) -> None:
+        """One-time set-up before `run()`: token counters and the client's per-provider
+        start-up. Done inside the run, it would stall the loop right after the limiter
+        admitted the first calls (and count against their timeouts)."""
+        targets = {(a.model, a.api_base) for i in instances for a in i.workflow.agents}
+        for model in {model for model, _ in targets}:
+            tokenizer_for(model)
+        warm_up = getattr(self._client, "warm_up", None)
+        if warm_up is not None:
+            await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
 
     async def run(self, instances: Sequence[Instance]) -> RunResult:
         """Run every instance to the end (or until stopped) and return the outcome."""
