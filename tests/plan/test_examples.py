@@ -24,6 +24,7 @@ def _plan_json(path: Path) -> dict[str, Any]:
     # The price map's identity changes with every litellm release; the prices themselves
     # are what the snapshot pins.
     doc["price_map"] = {k: "<redacted>" for k in doc["price_map"]}
+    doc["path"] = Path(doc["path"]).name  # where the checkout is does not matter
     return doc
 
 
