@@ -37,8 +37,12 @@ FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.5, jitter=False)
 class InlineTools(ToolRunner):
     """Runs async Python tools on the loop itself: worker threads and virtual time don't mix."""
 
+    def __init__(self, tools: tuple[Tool, ...]) -> None:
+        super().__init__(tools)
+        self.by_name = {tool.name: tool for tool in tools}
+
     async def call(self, name: str, arguments_json: str) -> ToolOutcome:
-        tool = next(t for t in self._tools.values() if t.name == name)
+        tool = self.by_name[name]
         module_name, _, function = (tool.python or "").partition(":")
         spec = importlib.util.spec_from_file_location(
             module_name, tool.base_dir / f"{module_name}.py"
