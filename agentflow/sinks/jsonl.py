@@ -59,6 +59,47 @@ def redact(text: str) -> str:
     return _SHAPED_SECRET.sub(REDACTED, text)
 
 
+# Lower-cased substrings of which every match of the two patterns above contains at least
+# one: a secret name holds "api", "secret", "access", "auth", "refresh" or "passw"; a shaped
+# credential starts with one of the rest. Text in which none occurs has nothing to redact.
+_TRIGGERS = (
+    "api",
+    "secret",
+    "access",
+    "auth",
+    "refresh",
+    "passw",
+    "sk-",
+    "bearer",
+    "akia",
+    "asia",
+    "aida",
+    "aroa",
+    "agpa",
+    "aiza",
+    "gsk_",
+    "xai-",
+    "hf_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+)
+
+
+def may_hold_secret(text: str) -> bool:
+    """False only when `text` certainly has nothing `redact` (or a secret-named key) would hit.
+
+    Only ASCII text is cleared: Unicode case-insensitive matching knows letters outside
+    ASCII (the Kelvin sign matches "k"), so any other text counts as a possible hit.
+    """
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return any(trigger in lower for trigger in _TRIGGERS)
+
+
 _SECRET_KEY = re.compile(rf"(?i){_SECRET_NAMES}$")
 _CACHE_LIMIT = 4096
 
@@ -167,27 +208,47 @@ class JsonlSink:
         self._redactor = _Redactor()
 
     def handle(self, event: Event) -> None:
-        redactor = self._redactor
         record: dict[str, Any] = {
             "v": EVENT_FORMAT_VERSION,
             "seq": event.seq,
             "ts": self._iso(event.ts),
-            "run_id": redactor.text(event.run_id),
+            "run_id": event.run_id,
             "event": event.event,
             "workflow": event.workflow,
             "instance": event.instance,
             "agent": event.agent,
         }
-        for key, value in redactor.value(event.data).items():
-            record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
+        data = event.data
+        if ENVELOPE_KEYS.isdisjoint(data):
+            record.update(data)
+        else:
+            for key, value in data.items():
+                record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
+        # Most lines hold nothing secret-shaped: encode once, and walk the values only when
+        # the encoded line contains a substring some secret needs (every string of the
+        # record appears in it verbatim, JSON escapes never touching those letters).
         try:
             line = self._encoder.encode(record)
         except (ValueError, TypeError, RecursionError):
-            line = self._encoder.encode(_json_safe(record))
+            line = None
+        if line is None or may_hold_secret(line):
+            line = self._redacted_line(event, record)
         self._file.write(line + "\n")
         self._file.flush()
         if event.event in TERMINAL_EVENTS:
             os.fsync(self._file.fileno())
+
+    def _redacted_line(self, event: Event, record: dict[str, Any]) -> str:
+        redactor = self._redactor
+        record["run_id"] = redactor.text(event.run_id)
+        for key in tuple(record)[len(ENVELOPE_KEYS) :]:
+            del record[key]
+        for key, value in redactor.value(event.data).items():
+            record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
+        try:
+            return self._encoder.encode(record)
+        except (ValueError, TypeError, RecursionError):
+            return self._encoder.encode(_json_safe(record))
 
     def close(self) -> None:
         if self._file.closed:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from agentflow.events.bus import EventBus
@@ -261,3 +263,67 @@ def test_every_line_of_a_whole_run_matches_the_schema(
     assert [line["seq"] for line in lines] == list(range(1, len(synthetic_events) + 1))
     for line in lines:
         assert [e.message for e in validator.iter_errors(line)] == [], line
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(jsonl._NAMED_SECRET) | st.from_regex(jsonl._SHAPED_SECRET))
+def test_every_text_redaction_would_change_is_flagged_for_the_full_walk(text: str) -> None:
+    assert redact(text) != text
+    assert jsonl.may_hold_secret(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(jsonl._SECRET_KEY))
+def test_every_secret_named_key_is_flagged_for_the_full_walk(key: str) -> None:
+    assert jsonl.may_hold_secret(key)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Here is a short response; no blocking issues were found.", '{"input_tokens":21}'],
+)
+def test_plain_ascii_lines_skip_the_walk_and_other_text_never_does(text: str) -> None:
+    assert not jsonl.may_hold_secret(text)
+    assert jsonl.may_hold_secret(text + " \u212a")  # non-ASCII: always walked
+
+
+_PLAIN = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters="aA"),
+    max_size=40,
+)
+_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _PLAIN,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_PLAIN, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_PLAIN, _DATA, max_size=6))
+def test_a_line_written_without_the_walk_is_the_line_the_walk_writes(
+    tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]
+) -> None:
+    # Text without an "a" holds no trigger ("api", "auth", ...), so it takes the fast path.
+    folder = tmp_path_factory.mktemp("fast")
+    fast, walked = JsonlSink(folder / "fast.jsonl"), JsonlSink(folder / "walked.jsonl")
+    fast.handle(event(**{f"k_{k}": v for k, v in data.items()}))
+    original = jsonl.may_hold_secret
+    jsonl.may_hold_secret = lambda text: True
+    try:
+        walked.handle(event(**{f"k_{k}": v for k, v in data.items()}))
+    finally:
+        jsonl.may_hold_secret = original
+    fast.close()
+    walked.close()
+    assert (folder / "fast.jsonl").read_text() == (folder / "walked.jsonl").read_text()
+
+
+def test_a_secret_named_key_loses_its_whole_value_even_with_spaces(tmp_path: Path) -> None:
+    sink = JsonlSink(tmp_path / "r.jsonl")
+    sink.handle(event("tool.result", output={"password": "correct horse battery"}))
+    sink.close()
+    [line] = read_lines(tmp_path / "r.jsonl")
+    assert line["output"] == {"password": "[REDACTED]"}
