@@ -28,6 +28,7 @@ from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.budget import BudgetLedger, BudgetStatistics
 from agentflow.run.calls import AgentContext, CallRunner, CallStatistics
 from agentflow.run.clock import Clock
+from agentflow.run.heap import frozen_heap
 from agentflow.run.limits import LimiterStatistics, RateLimiter
 from agentflow.run.results import (
     EXIT_CODES,
@@ -201,7 +202,16 @@ class Engine:
             await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
 
     async def run(self, instances: Sequence[Instance]) -> RunResult:
-        """Run every instance to the end (or until stopped) and return the outcome."""
+        """Run every instance to the end (or until stopped) and return the outcome.
+
+        Objects alive when the run starts are hidden from the cyclic garbage collector
+        until it ends (`agentflow.run.heap`): rescanning them costs a tenth of the CPU
+        time of a call-heavy run.
+        """
+        with frozen_heap():
+            return await self._run(instances)
+
+    async def _run(self, instances: Sequence[Instance]) -> RunResult:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
         limiter = self._limiter = RateLimiter(merge_limits(workflows), self._clock)

@@ -1,0 +1,58 @@
+"""The run hides its starting objects from the cyclic collector, and gives them back after."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from agentflow.llm.types import LLMRequest, LLMResponse
+from agentflow.run.heap import frozen_heap
+from tests.run.test_engine import FakeClient, agent, run, workflow
+
+
+@pytest.fixture(autouse=True)
+def _no_freeze_left_behind() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_objects_alive_at_the_start_are_frozen_until_the_block_ends() -> None:
+    before = [object() for _ in range(3)]  # noqa: F841  # alive across the block
+    tracked = len(gc.get_objects())
+    with frozen_heap():
+        assert gc.get_freeze_count() >= tracked - 50
+        made_inside = [[] for _ in range(100)]
+        assert all(gc.is_tracked(x) for x in made_inside)
+        # New objects are not frozen: a collection can still see and free them.
+        assert gc.get_freeze_count() < tracked + 50
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_freeze_made_by_the_host_is_left_in_place() -> None:
+    gc.freeze()
+    frozen_by_host = gc.get_freeze_count()
+    with frozen_heap():
+        pass
+    assert gc.get_freeze_count() >= frozen_by_host > 0
+
+
+def test_the_block_gives_objects_back_when_it_raises() -> None:
+    with pytest.raises(RuntimeError), frozen_heap():
+        raise RuntimeError("boom")
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_engine_runs_its_calls_with_the_heap_frozen_and_thaws_it_after() -> None:
+    seen: list[int] = []
+
+    def behaviour(request: LLMRequest, _n: int) -> LLMResponse:
+        seen.append(gc.get_freeze_count())
+        return LLMResponse("ok", (), 10, 5, request.model, "stop")
+
+    result, _, _ = run(workflow(agent("a"), agent("b", "a")), FakeClient(behaviour))
+    assert result.exit_code == 0
+    assert len(seen) == 2 and min(seen) > 1000
+    assert gc.get_freeze_count() == 0
