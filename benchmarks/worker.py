@@ -10,7 +10,8 @@ caches and peak RSS of one measurement out of the next.
 - `bare-dag`: the same DAG with a minimal readiness scheduler, one `litellm.acompletion`
   per agent after awaiting its dependencies' events; the reference for B1.
 - `throughput`: independent calls at a fixed concurrency, alternating bare
-  `litellm.acompletion` and the engine on one event loop per round (B6).
+  `litellm.acompletion`, the same with the heap frozen as the engine freezes it, and the
+  engine, on one event loop per round (B6).
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ async def _bare_many(litellm: Any, count: int, concurrency: int, api_base: str) 
 def task_throughput(args: dict[str, Any]) -> dict[str, Any]:
     from agentflow.core import load_workflow
     from agentflow.llm.litellm_client import LiteLLMClient
+    from agentflow.run.heap import frozen_heap
 
     litellm = _import_litellm()
     concurrency = int(args["concurrency"])
@@ -195,15 +197,26 @@ def task_throughput(args: dict[str, Any]) -> dict[str, Any]:
     asyncio.run(_bare_many(litellm, 50, concurrency, api_base))
     asyncio.run(_engine_run(client, warmup, log_dir, f"bench-warm-{os.getpid()}", concurrency))
     bare: list[float] = []
+    bare_frozen: list[float] = []
     engine: list[float] = []
     for index in range(int(args["rounds"])):
         bare.append(count / asyncio.run(_bare_many(litellm, count, concurrency, api_base)))
+        # The engine freezes the heap it starts with (agentflow.run.heap); the same for the
+        # bare scheduler shows how much of the difference that alone makes.
+        with frozen_heap():
+            seconds = asyncio.run(_bare_many(litellm, count, concurrency, api_base))
+        bare_frozen.append(count / seconds)
         run_id = f"bench-tp-{os.getpid()}-{index}"
         record = asyncio.run(_engine_run(client, workflow, log_dir, run_id, concurrency))
         if record["completed"] != count:
             raise RuntimeError(f"engine completed {record['completed']} of {count} agents")
         engine.append(count / record["makespan_s"])
-    return {"calls": count, "bare_calls_per_s": bare, "engine_calls_per_s": engine}
+    return {
+        "calls": count,
+        "bare_calls_per_s": bare,
+        "bare_frozen_calls_per_s": bare_frozen,
+        "engine_calls_per_s": engine,
+    }
 
 
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

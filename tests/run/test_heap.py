@@ -56,3 +56,17 @@ def test_the_engine_runs_its_calls_with_the_heap_frozen_and_thaws_it_after() -> 
     assert result.exit_code == 0
     assert len(seen) == 2 and min(seen) > 1000
     assert gc.get_freeze_count() == 0
+
+
+def test_young_objects_are_collected_less_often_during_the_block_only() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with frozen_heap():
+            assert gc.get_threshold() == (10_000, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(50_000, 5, 5)  # a host that asked for more keeps it
+        with frozen_heap():
+            assert gc.get_threshold() == (50_000, 5, 5)
+    finally:
+        gc.set_threshold(*saved)
