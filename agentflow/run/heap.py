@@ -29,7 +29,6 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-
 # Allocations (net of deallocations) between two collections of the youngest generation.
 YOUNG_THRESHOLD = 10_000
 
