@@ -37,6 +37,12 @@ from agentflow.errors import (
     RateLimited,
     ServerError,
 )
+from agentflow.llm.send_gate import (
+    MAX_PREPARING,
+    SendGate,
+    SendGateStatistics,
+    request_reached_pool,
+)
 from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
 from agentflow.model.types import thaw
 
@@ -48,7 +54,23 @@ __all__ = ["DEFAULT_MAX_CONNECTIONS", "LiteLLMClient", "scrub_secrets", "transla
 DEFAULT_MAX_CONNECTIONS = 1000
 
 _litellm: Any = None
+_connector_class: Any = None
 _QUIET_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+
+
+def _paced_connector() -> Any:
+    """aiohttp's connector, telling the send gate when a request asks for a connection."""
+    global _connector_class
+    if _connector_class is None:
+        import aiohttp
+
+        class PacedConnector(aiohttp.TCPConnector):
+            async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+                request_reached_pool()
+                return await super().connect(req, traces, timeout)
+
+        _connector_class = PacedConnector
+    return _connector_class
 
 
 def _import_litellm() -> Any:
@@ -111,22 +133,35 @@ class LiteLLMClient:
     run starts rather than inside the first call's timeout. The HTTP connection pool
     (an aiohttp session handed to LiteLLM as `shared_session`) is created on the
     first call, inside the running event loop, and closed by `aclose()`.
-    `max_connections` caps open connections in total and per host.
+    `max_connections` caps open connections in total and per host; `max_preparing`
+    how many requests LiteLLM prepares at once (`agentflow.llm.send_gate`).
     """
 
-    def __init__(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_preparing: int = MAX_PREPARING,
+    ) -> None:
         self._litellm = _import_litellm()
         self._max_connections = max_connections
+        self._max_preparing = max_preparing
         self._session: Any = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._gate: SendGate | None = None
         self._providers: dict[str, bool] = {}
 
-    def _shared_session(self) -> Any:
+    def _shared_session(self) -> tuple[Any, SendGate]:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session_loop is not loop:
+        if (
+            self._session is None
+            or self._gate is None
+            or self._session.closed
+            or self._session_loop is not loop
+        ):
             import aiohttp
 
-            connector = aiohttp.TCPConnector(
+            connector = _paced_connector()(
                 limit=self._max_connections,
                 limit_per_host=self._max_connections,
                 keepalive_timeout=120,
@@ -134,8 +169,13 @@ class LiteLLMClient:
             self._session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar()
             )
+            self._gate = SendGate(self._max_preparing)
             self._session_loop = loop
-        return self._session
+        return self._session, self._gate
+
+    def send_statistics(self) -> SendGateStatistics | None:
+        """The send gate's counters, for the latest session (None before the first real call)."""
+        return self._gate.statistics() if self._gate is not None else None
 
     def _provider_known(self, model: str) -> bool:
         known = self._providers.get(model)
@@ -180,17 +220,23 @@ class LiteLLMClient:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         kwargs = self.build_kwargs(request)
-        if request.mock_response is None:
-            kwargs["shared_session"] = self._shared_session()
-        elif not self._provider_known(request.model):
-            # A mock answer needs no provider, but LiteLLM still refuses a model name it
-            # cannot route (e.g. "my-local/model" priced under `pricing:`).
-            kwargs["custom_llm_provider"] = "openai"
+        if request.mock_response is not None:
+            if not self._provider_known(request.model):
+                # A mock answer needs no provider, but LiteLLM still refuses a model name it
+                # cannot route (e.g. "my-local/model" priced under `pricing:`).
+                kwargs["custom_llm_provider"] = "openai"
+            return await self._acompletion(kwargs, request.model)
+        session, gate = self._shared_session()
+        kwargs["shared_session"] = session
+        async with gate.preparing((request.model, request.api_base)):
+            return await self._acompletion(kwargs, request.model)
+
+    async def _acompletion(self, kwargs: dict[str, Any], model: str) -> LLMResponse:
         try:
             raw = await self._litellm.acompletion(**kwargs)
         except Exception as exc:  # every litellm/openai/httpx failure, translated once
             raise translate_error(exc) from None
-        return _response(raw, request.model)
+        return _response(raw, model)
 
     async def warm_up(self, targets: Iterable[tuple[str, str | None]]) -> None:
         """Pay LiteLLM's one-time set-up per provider before the run starts.

@@ -319,3 +319,65 @@ def test_many_concurrent_calls_share_the_pool(
     responses = asyncio.run(go())
     assert len(responses) == 300
     assert fake_server.max_in_flight >= 250
+
+
+# ------------------------------------------------------------------ send gate
+
+
+def _burst(client: LiteLLMClient, server: FakeLLMServer, model: str) -> list[LLMResponse]:
+    async def go() -> list[LLMResponse]:
+        try:
+            first = await client.complete(_request(server, model, "first"))
+            rest = await asyncio.gather(
+                *(client.complete(_request(server, model, f"call {n}")) for n in range(12))
+            )
+            return [first, *rest]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_calls_through_the_clients_pool_are_prepared_a_few_at_a_time(
+    fake_server: FakeLLMServer,
+) -> None:
+    paced = LiteLLMClient(max_preparing=2)
+    responses = _burst(paced, fake_server, OPENAI)
+    assert len(responses) == 13 and all(r.content for r in responses)
+    assert len(fake_server.requests) == 13
+    stats = paced.send_statistics()
+    assert stats is not None
+    assert (stats.paced_targets, stats.preparing, stats.waiting, stats.max_preparing) == (
+        1,
+        0,
+        0,
+        2,
+    )
+
+
+def test_a_provider_that_bypasses_the_clients_pool_is_never_held_back(
+    fake_server: FakeLLMServer,
+) -> None:
+    # LiteLLM's Anthropic handler makes its own HTTP client: the gate cannot see its requests
+    # leave, so it must not pace them.
+    unpaced = LiteLLMClient(max_preparing=1)
+    responses = _burst(unpaced, fake_server, ANTHROPIC)
+    assert len(responses) == 13 and all(r.content for r in responses)
+    stats = unpaced.send_statistics()
+    assert stats is not None and (stats.paced_targets, stats.max_preparing) == (0, 0)
+
+
+def test_mock_calls_never_pass_the_send_gate() -> None:
+    mocked = LiteLLMClient(max_preparing=1)
+    request = LLMRequest(
+        model=OPENAI, messages=(Message("user", "hi"),), max_tokens=5, timeout=5, mock_response="ok"
+    )
+
+    async def go() -> None:
+        try:
+            await asyncio.gather(*(mocked.complete(request) for _ in range(5)))
+        finally:
+            await mocked.aclose()
+
+    asyncio.run(go())
+    assert mocked.send_statistics() is None
