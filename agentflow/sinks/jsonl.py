@@ -187,6 +187,23 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
+def _record(event: Event, ts: str, run_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The line's object: the envelope, then the data keys (`data_<key>` where one collides)."""
+    record: dict[str, Any] = {
+        "v": EVENT_FORMAT_VERSION,
+        "seq": event.seq,
+        "ts": ts,
+        "run_id": run_id,
+        "event": event.event,
+        "workflow": event.workflow,
+        "instance": event.instance,
+        "agent": event.agent,
+    }
+    for key, value in data.items():
+        record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
+    return record
+
+
 class JsonlSink:
     """Appends each event to `path` as one redacted JSON line.
 
@@ -208,47 +225,25 @@ class JsonlSink:
         self._redactor = _Redactor()
 
     def handle(self, event: Event) -> None:
-        record: dict[str, Any] = {
-            "v": EVENT_FORMAT_VERSION,
-            "seq": event.seq,
-            "ts": self._iso(event.ts),
-            "run_id": event.run_id,
-            "event": event.event,
-            "workflow": event.workflow,
-            "instance": event.instance,
-            "agent": event.agent,
-        }
-        data = event.data
-        if ENVELOPE_KEYS.isdisjoint(data):
-            record.update(data)
-        else:
-            for key, value in data.items():
-                record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
+        ts = self._iso(event.ts)
         # Most lines hold nothing secret-shaped: encode once, and walk the values only when
         # the encoded line contains a substring some secret needs (every string of the
         # record appears in it verbatim, JSON escapes never touching those letters).
         try:
-            line = self._encoder.encode(record)
+            line: str | None = self._encoder.encode(_record(event, ts, event.run_id, event.data))
         except (ValueError, TypeError, RecursionError):
             line = None
         if line is None or may_hold_secret(line):
-            line = self._redacted_line(event, record)
+            redactor = self._redactor
+            record = _record(event, ts, redactor.text(event.run_id), redactor.value(event.data))
+            try:
+                line = self._encoder.encode(record)
+            except (ValueError, TypeError, RecursionError):
+                line = self._encoder.encode(_json_safe(record))
         self._file.write(line + "\n")
         self._file.flush()
         if event.event in TERMINAL_EVENTS:
             os.fsync(self._file.fileno())
-
-    def _redacted_line(self, event: Event, record: dict[str, Any]) -> str:
-        redactor = self._redactor
-        record["run_id"] = redactor.text(event.run_id)
-        for key in tuple(record)[len(ENVELOPE_KEYS) :]:
-            del record[key]
-        for key, value in redactor.value(event.data).items():
-            record[f"data_{key}" if key in ENVELOPE_KEYS else key] = value
-        try:
-            return self._encoder.encode(record)
-        except (ValueError, TypeError, RecursionError):
-            return self._encoder.encode(_json_safe(record))
 
     def close(self) -> None:
         if self._file.closed:
