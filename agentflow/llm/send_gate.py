@@ -52,10 +52,10 @@ class SendGateStatistics:
 class _Ticket:
     __slots__ = ("_gate", "_target", "held")
 
-    def __init__(self, gate: SendGate, target: Hashable, held: bool) -> None:
+    def __init__(self, gate: SendGate, target: Hashable) -> None:
         self._gate = gate
         self._target = target
-        self.held = held
+        self.held = False  # True while it occupies one of the gate's places
 
     def reached_pool(self) -> None:
         self._gate._paced.add(self._target)
@@ -102,16 +102,14 @@ class SendGate:
     @contextlib.asynccontextmanager
     async def preparing(self, target: Hashable) -> AsyncIterator[None]:
         """Hold a place while the request for `target` is prepared (see the module docstring)."""
-        ticket = _Ticket(self, target, held=target in self._paced)
-        if ticket.held:
+        ticket = _Ticket(self, target)
+        if target in self._paced:
             self._waiting += 1
             try:
                 await self._slots.acquire()
-            except BaseException:
-                ticket.held = False
-                raise
             finally:
                 self._waiting -= 1
+            ticket.held = True
             self._preparing += 1
             self._max_preparing = max(self._max_preparing, self._preparing)
         token = _CURRENT.set(ticket)

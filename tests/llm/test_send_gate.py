@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,12 @@ class Trace:
                 self.reached.append(number)
             await asyncio.sleep(0.01)  # waiting for the answer: not counted as preparing
 
+    async def burst(self, gate: SendGate, count: int, **options: Any) -> None:
+        """`count` requests started together, numbered 0..count-1."""
+        async with asyncio.TaskGroup() as group:
+            for n in range(count):
+                group.create_task(self.request(gate, n, **options))
+
 
 async def _learn(gate: SendGate, trace: Trace) -> None:
     await trace.request(gate, -1)
@@ -50,9 +57,7 @@ async def _learn(gate: SendGate, trace: Trace) -> None:
 def test_a_target_is_not_paced_until_one_of_its_requests_reaches_the_pool() -> None:
     async def main() -> Trace:
         gate, trace = SendGate(2), Trace()
-        async with asyncio.TaskGroup() as group:
-            for n in range(10):
-                group.create_task(trace.request(gate, n))
+        await trace.burst(gate, 10)
         return trace
 
     trace = asyncio.run(main())
@@ -64,9 +69,7 @@ def test_a_paced_target_prepares_at_most_size_requests_and_sends_them_in_arrival
         gate, trace = SendGate(2), Trace()
         await _learn(gate, trace)
         trace.reached.clear()
-        async with asyncio.TaskGroup() as group:
-            for n in range(20):
-                group.create_task(trace.request(gate, n))
+        await trace.burst(gate, 20)
         return trace, gate
 
     trace, gate = asyncio.run(main())
@@ -85,12 +88,8 @@ def test_requests_that_never_use_the_pool_are_never_held_back() -> None:
     async def main() -> Trace:
         gate, trace = SendGate(1), Trace()
         other = ("bedrock/some-model", None)
-        async with asyncio.TaskGroup() as group:
-            for n in range(8):
-                group.create_task(trace.request(gate, n, target=other, uses_pool=False))
-        async with asyncio.TaskGroup() as group:
-            for n in range(8):
-                group.create_task(trace.request(gate, n, target=other, uses_pool=False))
+        await trace.burst(gate, 8, target=other, uses_pool=False)
+        await trace.burst(gate, 8, target=other, uses_pool=False)
         return trace
 
     assert asyncio.run(main()).most_preparing == 8
@@ -101,9 +100,7 @@ def test_pacing_one_target_does_not_hold_back_another() -> None:
         gate, trace = SendGate(1), Trace()
         await _learn(gate, trace)
         other = ("anthropic/claude-sonnet-4-5", None)
-        async with asyncio.TaskGroup() as group:
-            for n in range(6):
-                group.create_task(trace.request(gate, n, target=other))
+        await trace.burst(gate, 6, target=other)
         return trace
 
     assert asyncio.run(main()).most_preparing == 6
