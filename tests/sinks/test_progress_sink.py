@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 
 import pytest
 from rich.console import Console
@@ -110,17 +109,14 @@ def big_run(instances: int = 100, agents: int = 5) -> list[Event]:
     return out
 
 
-def test_large_runs_show_a_bounded_number_of_rows_and_stay_cheap_per_event() -> None:
+def test_large_runs_show_a_bounded_number_of_rows() -> None:
     events = big_run()
     sink = ProgressSink(Console(file=io.StringIO()), FakeTime())
-    started = time.perf_counter()
     for e in events:
         sink.handle(e)
-    per_event = (time.perf_counter() - started) / len(events)
     text = text_of(sink)
 
     assert len(events) > 3000
-    assert per_event < 50e-6  # a few microseconds in practice; 50 µs leaves room for slow CI
     assert "500/500 done · 5 failed" in text
     assert "wf[0]/a0" not in text  # no per-agent rows past 30 agents
     assert text.count("\nwf[") == 20  # instance rows are capped ...
