@@ -9,6 +9,7 @@ from jsonschema, and say what would be right:
     max_tokens must be an integer, got string '600'
     agent 'screen' has no 'prompt'
     timeout must be a number of seconds or a string like '500ms', '90s', '2m', '1h'; got '5 minutes'
+    timeout must be greater than 0, got '0s' (a timeout of 0 would fail every call before it starts)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from jsonschema.exceptions import best_match
 
 from agentflow.errors import Diagnostic
 from agentflow.loading.document import Document
+from agentflow.model.durations import duration_seconds
 from agentflow.model.types import KeyPath, Position, format_path
 from agentflow.schema.fastcheck import TYPE_TESTS
 from agentflow.schema.resources import load_schema
@@ -33,6 +35,13 @@ from agentflow.schema.suggest import did_you_mean
 from agentflow.schema.workflow import SCHEMA_NAME
 
 _DURATION_HINT = "a number of seconds or a string like '500ms', '90s', '2m', '1h'"
+
+# Why a zero duration is refused, by key, for the message that refuses it.
+_ZERO_HINTS = {
+    "timeout": " (a timeout of 0 would fail every call before it starts)",
+    "initial_delay": " (to retry almost at once, write '1ms')",
+    "max_delay": " (it caps every delay between attempts; to retry almost at once, write '1ms')",
+}
 
 # What each name pattern of the schema allows, said for people.
 _PATTERN_RULES = {
@@ -215,8 +224,7 @@ def _alternatives(error: ValidationError, doc: Document, path: KeyPath) -> list[
     instance: Any = error.instance
     field = _field(path)
     if schema.get("title") == "Duration":
-        message = f"{field} must be {_DURATION_HINT}; got {_show(instance)}"
-        return [_at_value(doc, path, message, "duration")]
+        return [_at_value(doc, path, _duration_message(path, field, instance), "duration")]
     branches: Any = error.validator_value
     choices = _exclusive_keys(branches)
     if choices is not None:
@@ -262,6 +270,14 @@ def _fits(branch: Any, instance: Any) -> bool:
     if "enum" in branch:
         return any(type(choice) is type(instance) for choice in branch["enum"])
     return True
+
+
+def _duration_message(path: KeyPath, field: str, instance: Any) -> str:
+    seconds = duration_seconds(instance)
+    if seconds is not None and not seconds > 0:  # zero in any spelling, negative, .nan
+        key = str(path[-1]) if path else ""
+        return f"{field} must be greater than 0, got {_show(instance)}{_ZERO_HINTS.get(key, '')}"
+    return f"{field} must be {_DURATION_HINT}; got {_show(instance)}"
 
 
 def _exclusive_keys(branches: Any) -> list[str] | None:
