@@ -31,7 +31,7 @@ from agentflow.model.durations import duration_seconds
 from agentflow.model.types import KeyPath, Position, format_path
 from agentflow.schema.fastcheck import TYPE_TESTS
 from agentflow.schema.resources import load_schema
-from agentflow.schema.suggest import did_you_mean
+from agentflow.schema.suggest import did_you_mean, suggest_key
 from agentflow.schema.workflow import SCHEMA_NAME
 
 _DURATION_HINT = "a number of seconds or a string like '500ms', '90s', '2m', '1h'"
@@ -192,7 +192,7 @@ def _unknown_keys(
     for key in instance:
         if key in allowed:
             continue
-        guess = did_you_mean(key, allowed)
+        guess = suggest_key(str(key), allowed)
         hint = f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(allowed)}"
         message = f"unknown key '{key}' in {owner}; {hint}"
         out.append(_at_key(doc, (*path, key), message, "unknown_key"))

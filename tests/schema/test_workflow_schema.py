@@ -155,6 +155,21 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
     assert "prompt" in diag.message and "max_tokens" in diag.message
 
 
+@pytest.mark.parametrize("key", ["depends_on", "dependencies", "after", "Depends-On"])
+def test_another_tools_name_for_needs_suggests_needs(key: str) -> None:
+    diag = only(BASE + f"    {key}: [other]\n")
+    assert diag.message == f"unknown key '{key}' in agent 'screen'; did you mean 'needs'?"
+    assert diag.path == f"agents.screen.{key}"
+    assert (diag.line, diag.column) == (7, 5)
+
+
+def test_an_alias_is_only_suggested_where_its_key_is_allowed() -> None:
+    # `needs` is not a key of defaults, so depends_on there gets no 'needs' hint.
+    diag = only(BASE + "defaults: {depends_on: [x]}\n")
+    assert "'needs'" not in diag.message
+    assert diag.message.startswith("unknown key 'depends_on' in defaults; ")
+
+
 def test_unknown_key_in_nested_and_top_level_objects() -> None:
     nested = only(BASE + "    retry: {backof: linear}\n")
     assert (
