@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from agentflow.model.types import Tool, freeze
 from agentflow.check.tools import check_tool_handler
+from agentflow.model.types import Tool, freeze
 from agentflow.run.tools import MAX_OUTPUT_BYTES, ToolOutcome, ToolRunner, import_tool_handler
 
 FIXTURES = Path(__file__).parent / "tool_fixtures"
