@@ -29,6 +29,7 @@ from agentflow.errors import Diagnostic
 from agentflow.loading.document import Document
 from agentflow.model.durations import duration_seconds
 from agentflow.model.types import KeyPath, Position, format_path
+from agentflow.schema.embedded import DRAFT_2020_12
 from agentflow.schema.fastcheck import TYPE_TESTS
 from agentflow.schema.resources import load_schema
 from agentflow.schema.suggest import did_you_mean, suggest_key
@@ -88,6 +89,27 @@ def explain_errors(doc: Document, data: Any) -> list[Diagnostic]:
             key = (diagnostic.line, diagnostic.column, diagnostic.path, diagnostic.message)
             found.setdefault(key, diagnostic)
     return [found[key] for key in sorted(found)]
+
+
+def explain_schema(
+    doc: Document, path: KeyPath, schema: Any, draft: str = DRAFT_2020_12
+) -> list[Diagnostic]:
+    """Diagnostics for every way `schema`, a JSON Schema written in `doc` at `path`, breaks
+    the metaschema of `draft` (a `$schema` URI jsonschema knows), sorted by position."""
+    found: dict[tuple[int, int, str, str], Diagnostic] = {}
+    for error in _metaschema_validator(draft.rstrip("#")).iter_errors(schema):
+        error.path.extendleft(reversed(path))  # its children's paths extend this one
+        for diagnostic in _explain(error, doc):
+            key = (diagnostic.line, diagnostic.column, diagnostic.path, diagnostic.message)
+            found.setdefault(key, diagnostic)
+    return [found[key] for key in sorted(found)]
+
+
+@cache
+def _metaschema_validator(draft: str) -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for({"$schema": draft}, default=Draft202012Validator)
+    # As `check_schema` does: formats asserted, so `pattern: "[a-"` is an error.
+    return cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
 
 
 @cache
@@ -167,6 +189,9 @@ def _explain(error: ValidationError, doc: Document) -> list[Diagnostic]:
             else f"{field} must have at least {value} {size}s"
         )
         return [_at_value(doc, path, message, "range")]
+    if keyword == "format" and value == "regex" and isinstance(instance, str):
+        message = f"{field} {_show(instance)} is not a valid regular expression"
+        return [_at_value(doc, path, message, "pattern")]
     if keyword == "uniqueItems" and isinstance(instance, list):
         message = f"{field} lists {_show(_first_repeat(instance))} more than once"
         return [_at_value(doc, path, message, "range")]
@@ -246,30 +271,29 @@ def _alternatives(error: ValidationError, doc: Document, path: KeyPath) -> list[
 
 
 def _closest(error: ValidationError) -> ValidationError | None:
-    """Of the errors of an anyOf/oneOf, the one from the branch meant for this kind of value."""
+    """Of the errors of an anyOf/oneOf, the one from the branch meant for this kind of value:
+    a branch whose type fits the value, else one that cannot tell (a bare `$ref`)."""
     if not error.context:
         return None
     branches: Any = error.validator_value
-    fitting = [
-        sub
-        for sub in error.context
-        if sub.relative_schema_path
-        and isinstance(sub.relative_schema_path[0], int)
-        and _fits(branches[sub.relative_schema_path[0]], error.instance)
-    ]
-    best: ValidationError | None = best_match(fitting or error.context)
+    by_fit: dict[bool | None, list[ValidationError]] = {True: [], None: [], False: []}
+    for sub in error.context:
+        if sub.relative_schema_path and isinstance(sub.relative_schema_path[0], int):
+            by_fit[_fits(branches[sub.relative_schema_path[0]], error.instance)].append(sub)
+    best: ValidationError | None = best_match(by_fit[True] or by_fit[None] or error.context)
     return best
 
 
-def _fits(branch: Any, instance: Any) -> bool:
+def _fits(branch: Any, instance: Any) -> bool | None:
+    """Whether `branch` is meant for values of `instance`'s kind; None when it cannot tell."""
     if not isinstance(branch, Mapping):
-        return True
+        return None
     if "type" in branch:
         names = branch["type"] if isinstance(branch["type"], list) else [branch["type"]]
         return any(TYPE_TESTS[str(n)](instance) for n in names if str(n) in TYPE_TESTS)
     if "enum" in branch:
         return any(type(choice) is type(instance) for choice in branch["enum"])
-    return True
+    return None
 
 
 def _duration_message(path: KeyPath, field: str, instance: Any) -> str:

@@ -6,10 +6,11 @@ import difflib
 from collections.abc import Iterable
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The choice closest to `word`, when one is close enough to be a likely typo; else None.
 
-    A choice that differs only in case wins outright.
+    A choice that differs only in case wins outright; `cutoff` (0 to 1) is how alike the
+    others must be.
 
         >>> did_you_mean("promt", ["prompt", "model", "system"])
         'prompt'
@@ -23,11 +24,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     for choice in options:
         if choice.casefold() == folded:
             return choice
-    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
     if matches:
         return matches[0]
     by_case = {c.casefold(): c for c in options}
-    matches = difflib.get_close_matches(folded, list(by_case), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(folded, list(by_case), n=1, cutoff=cutoff)
     return by_case[matches[0]] if matches else None
 
 
