@@ -209,3 +209,15 @@ def test_the_example_workflows_tools_pass_the_static_check() -> None:
     for example in examples:
         analysis = analyze(example)
         assert not [d for d in analysis.errors if d.code == "tool_handler"], example
+
+
+def test_the_run_command_imports_tool_modules_before_any_call(tmp_path: Path) -> None:
+    from tests.e2e.cli import run_cli
+
+    flow = exploding_workflow(tmp_path)
+    outcome = run_cli(flow, "--mock", "--no-progress", cwd=tmp_path)
+    assert outcome.returncode == 2, outcome.stderr
+    assert "importing module 'tools.hr' failed: RuntimeError" in outcome.stderr
+    assert (tmp_path / "tools" / "IMPORTED").exists()
+    # Stopped before the run started: no run log, so no call was made.
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
