@@ -287,7 +287,7 @@ _schemas = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_schemas)
 def test_a_schema_is_reported_exactly_when_jsonschema_rejects_it(schema: object) -> None:
     import jsonschema
