@@ -58,7 +58,7 @@ def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
         if not file.is_file():
             raise UsageError(f"{file}: no such workflow file")
         try:
-            workflows.append(load_workflow(file))
+            workflows.append(load_workflow(file, import_tools=True))
         except WorkflowInvalid as exc:
             problems.extend(exc.diagnostics)
     if problems:
