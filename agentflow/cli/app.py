@@ -44,6 +44,7 @@ class GraphFormat(StrEnum):
 class TableOrJson(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
 
 
 class TextOrJson(StrEnum):

@@ -6,16 +6,24 @@ duration reads the same in the progress display, the plain lines and the cost ta
 
 from __future__ import annotations
 
+import math
+
 
 def format_usd(value: float | None) -> str:
-    """$0.50, $12.34, $0.0042, $0.00015; "unknown" when the price is not known (never $0)."""
+    """$0.50, $12.34, $0.0042, $0.00015, $0.0000012; "unknown" when the price is not known.
+
+    Shared by the plan and every run sink, so an amount reads the same everywhere. Below a
+    cent at least two significant digits are kept, so a tiny amount never shows as $0.00.
+    """
     if value is None:
         return "unknown"
-    if abs(value) >= 1 or round(value, 2) == value:
+    if value == 0 or abs(value) >= 1 or round(value, 2) == value:
         return f"${value:,.2f}"
     if abs(value) >= 0.01:
         return f"${value:.4f}"
-    digits = f"{value:.6f}".rstrip("0")
+    # Six decimals, or more for an amount below a millionth: two significant digits at least.
+    decimals = max(6, 1 - math.floor(math.log10(abs(value))))
+    digits = f"{value:.{decimals}f}".rstrip("0")
     return "$" + digits.ljust(len(digits.split(".")[0]) + 5, "0")
 
 
