@@ -7,6 +7,7 @@ duration reads the same in the progress display, the plain lines and the cost ta
 from __future__ import annotations
 
 import math
+import re
 
 
 def format_usd(value: float | None) -> str:
@@ -45,3 +46,28 @@ def format_duration(seconds: float | None) -> str:
 def format_count(value: int | None) -> str:
     """12,345 (thousands separated); "-" when absent."""
     return "-" if value is None else f"{value:,}"
+
+
+# LiteLLM wraps a provider's message in its own names, sometimes twice:
+# "litellm.InternalServerError: InternalServerError: OpenAIException - Connection error."
+_LITELLM_NOISE = re.compile(
+    r"^\s*(?:litellm\.\w+:\s*(?:\w+(?:Error|Exception):\s*)*(?:\w+Exception\s*-\s*)?"
+    r"|\w+Exception\s*-\s*)"
+)
+
+
+def provider_message(text: object) -> str:
+    """A provider error as the provider said it, without LiteLLM's class-name prefixes.
+
+    For display only: the run log keeps the full text.
+    """
+    raw = str(text)
+    trimmed = _LITELLM_NOISE.sub("", raw, count=1)
+    return trimmed or raw
+
+
+def budget_words(scope: object) -> str:
+    """`run budget`, `workflow budget (hr#0)`, `agent budget (hr#0.screen)` for a ledger scope."""
+    name = str(scope or "run")
+    kind, sep, owner = name.partition(":")
+    return f"{kind} budget ({owner})" if sep else f"{name} budget"
