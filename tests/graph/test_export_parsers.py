@@ -6,6 +6,7 @@ once into tests/.node_modules_cache (git-ignored). DOT: Graphviz's `dot`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -52,7 +53,7 @@ def _workflows(ids: tuple[str, ...]) -> list[Workflow]:
         for i in ids
     ]
     chain = [_agent(ids[0])]
-    for previous, agent_id in zip(ids, ids[1:], strict=False):
+    for previous, agent_id in itertools.pairwise(ids):
         chain.append(_agent(agent_id, previous, needs=(ids[0],) if previous != ids[0] else ()))
     out.append(Workflow(name="w", path=Path("w.yaml"), agents=tuple(chain)))
     return out
