@@ -13,7 +13,7 @@ Colour follows the Console: a Console created normally honours NO_COLOR (and TER
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -493,7 +493,7 @@ class _Rows:
     """A table's cells, taken under the sink's lock; laid out later at the console's width."""
 
     columns: tuple[_Column, ...]
-    rows: list[tuple[Text, ...]]
+    rows: Sequence[tuple[Text, ...]]
     more: str | None
 
     def table(self, max_width: int, max_rows: int) -> tuple[Table, int]:
