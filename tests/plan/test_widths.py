@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 from syrupy.assertion import SnapshotAssertion
 
+from agentflow.core import load_workflow
 from agentflow.model.types import Budget
 from agentflow.plan.estimate import Plan, make_batch_plan, make_plan
 from agentflow.plan.pricing import load_price_book
@@ -42,6 +43,15 @@ def _batch() -> Plan:
         ("batch.jsonl:3", {"candidate": {**CANDIDATE, "languages": ["en"]}}),
     ]
     return make_batch_plan(wf, rows, load_price_book(wf.pricing), budget_usd=0.03)
+
+
+def _example() -> Plan:
+    # The shipped example: long model names and four-digit token counts, which clipped.
+    workflow = load_workflow(Path(__file__).parents[2] / "workflows" / "hr_onboarding.yaml")
+    return make_plan(workflow, None, load_price_book(workflow.pricing), budget_usd=0.002)
+
+
+PLANS = {"single": _single, "batch": _batch, "example": _example}
 
 
 def _text(plan: Plan, width: int) -> str:
@@ -81,12 +91,14 @@ def _cost_strings(doc: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("kind", ["single", "batch"])
+@pytest.mark.parametrize("kind", list(PLANS))
 def test_every_number_is_whole_and_equals_the_json(
     kind: str, width: int, snapshot: SnapshotAssertion
 ) -> None:
-    plan = _single() if kind == "single" else _batch()
+    plan = PLANS[kind]()
     doc = json.loads(json.dumps(plan_to_json(plan)))
+    if kind == "example":
+        doc["path"] = Path(doc["path"]).name
     text = _text(plan, width)
     assert "…" not in text
     assert all(len(line.rstrip()) <= width for line in text.splitlines())
