@@ -32,6 +32,7 @@ from agentflow.sinks import (
     format_usd,
     provider_message,
 )
+from agentflow.sinks.layout import WholeTable
 
 SUMMARY_FORMAT_VERSION = 1
 
@@ -300,8 +301,11 @@ def _table(title: str | None = None) -> Table:
     )
 
 
-def cost_table(summary: CostSummary) -> Table:
-    """Per-agent rows (grouped over instances), per-model rows, and the run total."""
+def cost_table(summary: CostSummary) -> WholeTable:
+    """Per-agent rows (grouped over instances), per-model rows, and the run total.
+
+    Whole at the console's width, or stacked row by row below it: no number is ever cut.
+    """
     table = _table(title="Cost")
     table.add_column("Agent", no_wrap=True)
     table.add_column("Model", no_wrap=True)
@@ -365,7 +369,7 @@ def cost_table(summary: CostSummary) -> Table:
     if notes:
         table.caption = Text("\n").join(notes)
         table.caption_justify = "left"
-    return table
+    return WholeTable(table)
 
 
 def _shorten(text: str | None, limit: int) -> str:
