@@ -123,6 +123,7 @@ class PlainSink:
         self._last_line_at: float | None = None
         self._cost = 0.0
         self._cancelled_agents = 0
+        self._item_retries: dict[tuple[str | None, int | None, str | None, str], int] = {}
         self._multi_instance = False
         self._closed = False
 
@@ -247,7 +248,15 @@ class PlainSink:
         fan_out = f", {_plural(items, 'item')}" if items is not None else ""
         return f"{self._where(e)} started ({e.data.get('model')}{fan_out})"
 
+    def _flush_item_retries(self, e: Event, now: float) -> None:
+        for key in [k for k in self._item_retries if k[:3] == (e.workflow, e.instance, e.agent)]:
+            more = self._item_retries.pop(key)
+            if more and not self._quiet:
+                retries = _plural(more, "more item retry", "more item retries")
+                self._write(now, f"{self._where(e)}: {retries} after {key[3]}")
+
     def _agent_completed(self, e: Event, now: float) -> str | None:
+        self._flush_item_retries(e, now)
         self._fan_outs.pop((e.workflow, e.instance, e.agent), None)
         if self._quiet:
             return None
@@ -259,6 +268,7 @@ class PlainSink:
         )
 
     def _agent_failed(self, e: Event, now: float) -> str | None:
+        self._flush_item_retries(e, now)
         d = e.data
         key = (e.workflow, e.instance, e.agent)
         fan_out = self._fan_outs.pop(key, None)
@@ -293,6 +303,14 @@ class PlainSink:
         if self._quiet:
             return None
         d = e.data
+        if d.get("index") is not None:
+            # A fan-out's items retry alike: the first retry of each kind is shown, the rest
+            # are counted in one line when the agent ends.
+            key = (e.workflow, e.instance, e.agent, str(d.get("error_class")))
+            if key in self._item_retries:
+                self._item_retries[key] += 1
+                return None
+            self._item_retries[key] = 0
         item = f" item {d['index']}" if d.get("index") is not None else ""
         return (
             f"{self._where(e)}{item} retry: attempt {d.get('attempt')} failed with "

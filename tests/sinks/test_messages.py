@@ -205,3 +205,17 @@ def test_the_heartbeat_interval_is_configurable_and_can_be_turned_off() -> None:
         "wf/each started",
         "wf/each completed in 3.00s: cost $0.30, - in / - out tokens, 300 calls",
     ]
+
+
+def test_retries_of_a_fan_outs_items_collapse_to_a_count() -> None:
+    retry = {"attempt": 1, "error_class": "rate_limit", "message": "slow down", "delay_s": 1.0}
+    events = _events(
+        ("agent.started", "each", {"model": "m", "items": 300}),
+        *[("llm.retry", "each", {**retry, "index": i}) for i in range(120)],
+        ("agent.completed", "each", {"duration_s": 9.0, "cost_usd": 0.1, "calls": 420}),
+    )
+    lines = _plain(events)
+    assert len(lines) == 4, lines
+    assert "wf/each item 0 retry: attempt 1 failed with rate_limit (slow down)" in lines[1]
+    assert lines[2].endswith("wf/each: 119 more item retries after rate_limit")
+    assert "completed" in lines[3]
