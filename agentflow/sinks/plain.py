@@ -6,7 +6,8 @@
 Never any ANSI codes. Per-call events (requests, responses, tool calls) are left to the JSONL log;
 rate-limit waits are aggregated to at most one line per limit key per `wait_interval` seconds.
 A refused budget reservation prints one line per budget; the calls refused after it are
-counted and said once, when the run ends. With `quiet=True` only warnings and failures are
+counted and said once, when the run ends. A fan-out's item retries show the first of each
+error class, then one count when the agent ends. With `quiet=True` only warnings and failures are
 printed. A heartbeat line (every `heartbeat` seconds at most; None turns it off) tells how far
 a run is while agents are running, for a cron mail that would otherwise show nothing between
 `started` and `completed`:
