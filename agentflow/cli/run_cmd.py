@@ -49,6 +49,7 @@ class RunOptions:
     format: str = "text"
     progress: bool = True
     quiet: bool = False
+    heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
 
 
 def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
@@ -120,7 +121,7 @@ def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink |
         return None
     from agentflow.sinks.plain import PlainSink
 
-    return PlainSink(sys.stderr, quiet=options.quiet)
+    return PlainSink(sys.stderr, quiet=options.quiet, heartbeat=options.heartbeat)
 
 
 def _rerun_command(options: RunOptions, run_id: str) -> str:
