@@ -381,13 +381,14 @@ def _bounded_run(
     source: str,
     context: Mapping[str, Any],
     cancel: threading.Event | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> Any:
-    with budget(MAX_STEPS, cancel):
+    with budget(max_steps, cancel):
         try:
             return _guarded(run, source, context)
         except StepBudgetSpent:
             raise TemplateRenderError(
-                f"template bound exceeded: the template does more than {MAX_STEPS:,} steps"
+                f"template bound exceeded: the template does more than {max_steps:,} steps"
                 " of work (lookups, calls, loop iterations)"
             ) from None
 
@@ -410,22 +411,22 @@ async def _off_loop(
         cancel.set()
 
 
-def render(source: str, context: Mapping[str, Any]) -> str:
+def render(source: str, context: Mapping[str, Any], *, max_steps: int = MAX_STEPS) -> str:
     """Render a template to text. Raises `TemplateRenderError` with a readable reason."""
     if "{" not in source:
         return source
     fast = _render_lookups(source, context)
     if fast is not None:
         return fast
-    text: str = _bounded_run(_jinja_render, source, context)
+    text: str = _bounded_run(_jinja_render, source, context, max_steps=max_steps)
     return text
 
 
-def evaluate(source: str, context: Mapping[str, Any]) -> Any:
+def evaluate(source: str, context: Mapping[str, Any], *, max_steps: int = MAX_STEPS) -> Any:
     """Evaluate a template: a lone `{{ expression }}` gives its native value, else text."""
     if _expression(source) is None:
-        return render(source, context)
-    return _bounded_run(_jinja_evaluate, source, context)
+        return render(source, context, max_steps=max_steps)
+    return _bounded_run(_jinja_evaluate, source, context, max_steps=max_steps)
 
 
 async def render_async(source: str, context: Mapping[str, Any]) -> str:
