@@ -306,9 +306,7 @@ class Engine:
                 for agent in workflow.agents:
                     if state.remaining[agent.id] == 0:
                         group.create_task(self._run_agent(state, agent, group, tools))
-            finished.append(
-                await self._complete_instance(state, self._clock.monotonic() - started)
-            )
+            finished.append(await self._complete_instance(state, self._clock.monotonic() - started))
 
     async def _complete_instance(self, state: _InstanceState, duration: float) -> InstanceResult:
         outputs, failed_outputs = await self._render_outputs(state)
@@ -585,9 +583,7 @@ class Engine:
             agent.id, status, usage=usage, duration_s=self._clock.monotonic() - started, **fields
         )
 
-    async def _prompts(
-        self, agent: Agent, context: Mapping[str, Any]
-    ) -> tuple[str | None, str]:
+    async def _prompts(self, agent: Agent, context: Mapping[str, Any]) -> tuple[str | None, str]:
         system = await render_async(agent.system, context) if agent.system else None
         return system, await render_async(agent.prompt, context)
 

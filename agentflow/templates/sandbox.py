@@ -317,14 +317,18 @@ def _check_indent(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     text = str(args[0]) if args else ""
     width = kwargs.get("width", args[1] if len(args) > 1 else 4)
     width = len(width) if isinstance(width, str) else int(width)
-    check_size(len(text) + (text.count("\n") + 1) * max(width, 0), "an indented string", "characters")
+    check_size(
+        len(text) + (text.count("\n") + 1) * max(width, 0), "an indented string", "characters"
+    )
 
 
 def _check_replace(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     if len(args) >= 3:
         text, old, new = (str(a) for a in args[:3])
         count = text.count(old) if old else len(text) + 1
-        check_size(len(text) + count * max(len(new) - len(old), 0), "a replaced string", "characters")
+        check_size(
+            len(text) + count * max(len(new) - len(old), 0), "a replaced string", "characters"
+        )
 
 
 def _check_join(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
