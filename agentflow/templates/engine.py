@@ -394,7 +394,10 @@ def _bounded_run(
 
 
 async def _off_loop(
-    run: Callable[[str, Mapping[str, Any]], Any], source: str, context: Mapping[str, Any]
+    run: Callable[[str, Mapping[str, Any]], Any],
+    source: str,
+    context: Mapping[str, Any],
+    max_steps: int,
 ) -> Any:
     """Run on the loop's thread while the work is small; a heavy render continues in a
     worker thread, so the loop (and its signal handlers) stay responsive. Cancelling the
@@ -406,7 +409,7 @@ async def _off_loop(
         pass  # templates are pure: rendering again from the start gives the same result
     cancel = threading.Event()
     try:
-        return await asyncio.to_thread(_bounded_run, run, source, context, cancel)
+        return await asyncio.to_thread(_bounded_run, run, source, context, cancel, max_steps)
     finally:
         cancel.set()
 
@@ -429,19 +432,23 @@ def evaluate(source: str, context: Mapping[str, Any], *, max_steps: int = MAX_ST
     return _bounded_run(_jinja_evaluate, source, context, max_steps=max_steps)
 
 
-async def render_async(source: str, context: Mapping[str, Any]) -> str:
+async def render_async(
+    source: str, context: Mapping[str, Any], *, max_steps: int = MAX_STEPS
+) -> str:
     """`render()` for the run engine: a heavy template does not block the event loop."""
     if "{" not in source:
         return source
     fast = _render_lookups(source, context)
     if fast is not None:
         return fast
-    text: str = await _off_loop(_jinja_render, source, context)
+    text: str = await _off_loop(_jinja_render, source, context, max_steps)
     return text
 
 
-async def evaluate_async(source: str, context: Mapping[str, Any]) -> Any:
+async def evaluate_async(
+    source: str, context: Mapping[str, Any], *, max_steps: int = MAX_STEPS
+) -> Any:
     """`evaluate()` for the run engine: a heavy template does not block the event loop."""
     if _expression(source) is None:
-        return await render_async(source, context)
-    return await _off_loop(_jinja_evaluate, source, context)
+        return await render_async(source, context, max_steps=max_steps)
+    return await _off_loop(_jinja_evaluate, source, context, max_steps)

@@ -41,7 +41,7 @@ MAX_OUTPUT = 1_000_000
 """Characters one render may produce (about 1 MB)."""
 MAX_INT_BITS = 100_000
 """Bits in an integer a template may compute (about 30,000 digits)."""
-MAX_STEPS = 5_000_000
+MAX_STEPS = 2_000_000
 """Steps (lookups, calls, iterations, items traversed) in one render."""
 
 _ITER_FILTER = "_af_counted"
