@@ -24,7 +24,7 @@ import re
 import string
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
@@ -398,6 +398,10 @@ _TEXT_FILTERS = frozenset(
 )
 
 
+_MATERIALIZED = frozenset({"join", "sum"})
+_SIZED = (str, list, tuple, Mapping)
+
+
 def _bounded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter or test that counts the items it traverses and checks what it builds."""
     pass_arg = getattr(func, "jinja_pass_arg", None)
@@ -406,6 +410,9 @@ def _bounded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     text_check = _check_value_text if name in _TEXT_FILTERS else None
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
+        if name in _MATERIALIZED and len(args) > skip and not isinstance(args[skip], _SIZED):
+            # Measured before it is built, so an iterator is read once, here.
+            args = (*args[:skip], list(args[skip]), *args[skip + 1 :])
         values = args[skip:]
         tick(1 + sum(_sized(a) for a in values))
         if text_check is not None:
@@ -530,7 +537,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             )
         return self.undefined(obj=obj, name=key)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
         method = _method_owner(__obj)
         if method is not None:
@@ -562,8 +569,10 @@ def make_environment() -> TemplateEnvironment:
     # the sandbox's own version, capped at MAX_RANGE items.)
     for name in ("lipsum", "cycler", "joiner", "namespace", "dict"):
         env.globals.pop(name, None)
-    env.filters = {name: _bounded(name, f) for name, f in env.filters.items()}  # type: ignore[assignment]
-    env.tests = {name: _bounded(name, f) for name, f in env.tests.items()}  # type: ignore[assignment]
+    for name, func in list(env.filters.items()):
+        env.filters[name] = _bounded(name, func)
+    for name, test in list(env.tests.items()):
+        env.tests[name] = _bounded(name, cast("Callable[..., Any]", test))
     env.filters[_ITER_FILTER] = _counted
     env.filters[_CONCAT_FILTER] = _concat
     return env

@@ -80,6 +80,11 @@ def test_up_to_the_bound_is_fine() -> None:
     assert render("{{ '%5d|%-3s|' % (42, 'a') }}{{ '{:>4}'.format(7) }}", {}) == "   42|a  |   7"
     assert render("{{ 'ab' | center(6) }}|{{ [1, 2] * 2 }}", {}) == "  ab  |[1, 2, 1, 2]"
     assert render("{{ range(3) | join(', ') }}", {}) == "0, 1, 2"
+    # Lazy values (map, select) are read once, measured, and given to the filter whole.
+    assert render("{{ range(4) | map('string') | join('-') }}", {}) == "0-1-2-3"
+    assert render("{{ range(4) | select('odd') | sum }}", {}) == "4"
+    assert render("{{ [[1], [2, 3]] | sum(start=[]) }}", {}) == "[1, 2, 3]"
+    assert render("{{ '-'.join(range(3) | map('string')) }}", {}) == "0-1-2"
 
 
 def test_work_is_counted_in_steps_and_stops_at_the_budget() -> None:
