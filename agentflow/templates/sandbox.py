@@ -122,6 +122,19 @@ def _check_sequence(kind: Any, size: int) -> None:
 
 # -- sizes of values ---------------------------------------------------------------------------
 
+_PLAIN_MAPPINGS = (dict, FrozenDict)
+_PLAIN_SIZED = (str, list, tuple, dict, FrozenDict)
+
+
+def _is_mapping(value: Any) -> bool:
+    # `isinstance(x, Mapping)` is an ABC check (slow); most values are plain types.
+    kind = type(value)
+    if kind in _PLAIN_MAPPINGS:
+        return True
+    if kind in (str, int, float, bool, list, tuple) or value is None:
+        return False
+    return isinstance(value, Mapping)
+
 
 def text_size(value: Any, limit: int = MAX_SIZE, indent: int = 0) -> int:
     """A lower bound of how many characters `value` prints as (JSON or `str()`), counted
@@ -186,7 +199,9 @@ def dumps(value: Any, indent: int | str | None = None) -> str:
 def finalize(value: Any) -> Any:
     """How a `{{ value }}` prints: data as JSON (true, null, {"a": 1}), the way a model reads
     it best; text as is. Counts what a render emits, even into `{% set %}` blocks."""
-    if value is None or isinstance(value, bool | Mapping | list | tuple):
+    if type(value) is not str and (
+        value is None or isinstance(value, bool | list | tuple) or _is_mapping(value)
+    ):
         value = dumps(value)
     current: _Budget | None = getattr(_local, "budget", None)
     if current is not None and isinstance(value, str):
@@ -302,7 +317,9 @@ def _counted(context: Any, iterable: Any) -> Iterator[Any]:
 
 
 def _sized(value: Any) -> int:
-    return len(value) if isinstance(value, str | list | tuple | Mapping | range) else 0
+    if type(value) in _PLAIN_SIZED or isinstance(value, str | list | tuple | range):
+        return len(value)
+    return len(value) if _is_mapping(value) else 0
 
 
 def _check_sum(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -501,7 +518,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         tick()
-        if isinstance(obj, Mapping):
+        if _is_mapping(obj):
             return self._key(obj, attribute)
         if isinstance(obj, list | tuple):
             return self._no_attribute(obj, attribute)
@@ -509,7 +526,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         tick()
-        if isinstance(obj, Mapping):
+        if _is_mapping(obj):
             return self._key(obj, argument)
         if isinstance(obj, list | tuple) and isinstance(argument, str):
             return self._no_attribute(obj, argument)
