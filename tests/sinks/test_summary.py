@@ -124,3 +124,11 @@ def test_cancelled_and_budget_stopped_runs_appear_in_the_failure_report() -> Non
     assert "Stopped by the run budget: $0.50 of $0.50 spent" in text
     assert "wf/a: budget (run budget exhausted)" in text
     assert "Cancelled by SIGINT: Ctrl-C" in text
+
+
+def test_an_output_whose_template_failed_appears_in_the_failure_report() -> None:
+    data = {"output": "total", "error_class": "template_error", "message": "undefined: 'totl'"}
+    summary = summarise([Event("workflow.output_failed", 0.0, "r", 1, "invoices", 0, None, data)])
+    text = render(failure_report(summary, "agentflow run x.yaml"))
+    assert "Outputs left null because their template failed:" in text
+    assert "invoices output total: undefined: 'totl'" in text
