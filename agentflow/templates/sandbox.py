@@ -10,9 +10,10 @@ this one environment, so they all read data the same way and stop at the same bo
   characters or items, an integer at most `MAX_INT_BITS` bits, and the text a render emits
   at most `MAX_OUTPUT` characters. The check runs before the value is built (`'x' * 10**8`
   is refused, not computed and then measured).
-- **Work is counted.** Lookups, calls, filters (by the size of what they traverse), outputs and
-  loop iterations are steps; a render that passes its step budget stops. A render running in
-  a worker thread also checks a cancel flag at every step, so a signal stops it at once.
+- **Work is counted.** Lookups, calls, filters and comparisons (by the size of what they
+  traverse), outputs and loop iterations are steps; a render that passes its step budget
+  stops. A render running in a worker thread also checks a cancel flag at every step, so a
+  signal stops it at once.
 
 Exceeding a bound raises `TemplateRenderError` (a `template_error`).
 """
@@ -46,7 +47,8 @@ MAX_STEPS = 2_000_000
 
 _ITER_FILTER = "_af_counted"
 _CONCAT_FILTER = "_af_concat"
-INTERNAL_FILTERS = frozenset({_ITER_FILTER, _CONCAT_FILTER})
+_MEASURE_FILTER = "_af_measured"
+INTERNAL_FILTERS = frozenset({_ITER_FILTER, _CONCAT_FILTER, _MEASURE_FILTER})
 
 
 # -- the step budget ---------------------------------------------------------------------------
@@ -313,6 +315,12 @@ def _counted(context: Any, iterable: Any) -> Iterator[Any]:
         yield item
 
 
+def _measured(value: Any) -> Any:
+    """An operand of a comparison: as many steps as the items it holds."""
+    tick(1 + _sized(value))
+    return value
+
+
 # -- filters -----------------------------------------------------------------------------------
 
 
@@ -481,12 +489,24 @@ def _method_owner(func: Any) -> tuple[Any, str] | None:
 # -- the environment ---------------------------------------------------------------------------
 
 
+def _measure(node: nodes.Expr) -> nodes.Expr:
+    return nodes.Filter(node, _MEASURE_FILTER, [], [], None, None, lineno=node.lineno)
+
+
 class _Bounds(NodeTransformer):
     """Routes `{% for %}` iterables and `~` through the bounded helpers above."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
         node.iter = nodes.Filter(node.iter, _ITER_FILTER, [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        # `a == b` and `x in y` walk their operands: each side counts by its size.
+        self.generic_visit(node)
+        node.expr = _measure(node.expr)
+        for operand in node.ops:
+            operand.expr = _measure(operand.expr)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
@@ -592,4 +612,5 @@ def make_environment() -> TemplateEnvironment:
         env.tests[name] = _bounded(name, cast("Callable[..., Any]", test))
     env.filters[_ITER_FILTER] = _counted
     env.filters[_CONCAT_FILTER] = _concat
+    env.filters[_MEASURE_FILTER] = _measured
     return env

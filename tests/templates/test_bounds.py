@@ -95,6 +95,12 @@ def test_work_is_counted_in_steps_and_stops_at_the_budget() -> None:
     macro = "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}"
     with pytest.raises(TemplateRenderError):
         render(macro, {}, max_steps=50_000)
+    # Comparisons count the items of their operands.
+    lists = {"inputs": {"a": list(range(10_000)), "b": list(range(10_000))}}
+    compare = "{% for i in range(100) %}{{ inputs.a == inputs.b }}{{ 3 in inputs.a }}{% endfor %}"
+    with pytest.raises(TemplateRenderError, match="steps"):
+        render(compare, lists, max_steps=50_000)
+    assert render("{{ 1 < 2 < 3 }} {{ 'b' in 'abc' }} {{ [1] != [2] }}", {}) == "true true true"
     # Filters count the items they traverse.
     with pytest.raises(TemplateRenderError, match="steps"):
         render(
