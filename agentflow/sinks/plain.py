@@ -377,6 +377,13 @@ class PlainSink:
             f"{format_duration(e.data.get('duration_s'))}: {_one_line(e.data.get('output', ''), 160)}"
         )
 
+    def _output_failed(self, e: Event, now: float) -> str | None:
+        d = e.data
+        return (
+            f"WARNING: {self._where(e)} output {d.get('output')} is null: its template failed "
+            f"({_one_line(d.get('message', ''), 200)})"
+        )
+
     def _workflow_completed(self, e: Event, now: float) -> str | None:
         self._instances_done += 1
         d = e.data
@@ -429,6 +436,7 @@ class PlainSink:
         "budget.warning": _budget_warning,
         "budget.exceeded": _budget_exceeded,
         "tool.result": _tool_result,
+        "workflow.output_failed": _output_failed,
         "workflow.completed": _workflow_completed,
         "run.completed": _run_completed,
         "run.cancelled": _run_cancelled,

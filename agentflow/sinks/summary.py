@@ -114,6 +114,7 @@ class CostSummary:
         self.duration_s: float | None = None
         self.cancelled: dict[str, Any] | None = None
         self.budget_exceeded: list[dict[str, Any]] = []
+        self.output_failures: list[tuple[str, str]] = []  # (where, message)
         self.agents: dict[AgentKey, AgentRecord] = {}
         self.models: dict[str, Usage] = {}
         self.workflows: dict[tuple[str | None, int | None], WorkflowRecord] = {}
@@ -173,6 +174,9 @@ class CostSummary:
             self.cancelled = {"signal": d.get("signal"), "reason": d.get("reason")}
         elif name == "budget.exceeded":
             self.budget_exceeded.append({"workflow": event.workflow, "agent": event.agent, **d})
+        elif name == "workflow.output_failed":
+            where = f"{event.workflow}[{event.instance}]" if event.instance else event.workflow
+            self.output_failures.append((f"{where} output {d.get('output')}", d.get("message", "")))
 
     def close(self) -> None:
         pass
@@ -415,7 +419,14 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     cancelled = [r for r in broken if r.skip_reason == "cancelled"]
     multi = summary.multi_instance
     parts: list[RenderableType] = []
-    if not failed and not broken and not summary.budget_exceeded and not summary.cancelled:
+    outputs = summary.output_failures
+    if (
+        not failed
+        and not broken
+        and not summary.budget_exceeded
+        and not summary.cancelled
+        and not outputs
+    ):
         return Text("No failures.")
 
     if failed or skipped or summary.budget_exceeded or not summary.cancelled:
@@ -447,6 +458,15 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
                 _shorten(provider_message(records[0].message or ""), 200),
             )
         parts.append(table)
+
+    if outputs:
+        lines = Text("Outputs left null because their template failed:\n")
+        for where, message in outputs[:10]:
+            lines.append(f"  {where}: {_shorten(message, 160)}\n")
+        if len(outputs) > 10:
+            lines.append(f"  … and {len(outputs) - 10} more\n")
+        lines.rstrip()
+        parts.append(lines)
 
     if skipped:
         lines = Text("Skipped because of failures:\n")

@@ -148,3 +148,11 @@ def test_the_cost_table_keeps_every_number_whole_at_any_width(
     for usage in summary.models.values():
         assert format_usd(usage.cost_usd) in words
     assert text == snapshot
+
+
+def test_an_output_whose_template_failed_appears_in_the_failure_report() -> None:
+    data = {"output": "total", "error_class": "template_error", "message": "undefined: 'totl'"}
+    summary = summarise([Event("workflow.output_failed", 0.0, "r", 1, "invoices", 0, None, data)])
+    text = render(failure_report(summary, "agentflow run x.yaml"))
+    assert "Outputs left null because their template failed:" in text
+    assert "invoices output total: undefined: 'totl'" in text
