@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
+from agentflow.cli.values import check_usd
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
 from agentflow.plan.estimate import Plan, make_plan
@@ -33,6 +34,10 @@ def plan_command(
     `--format json` prints one `agentflow.plan/v1` document per instance, one a line when
     there are several.
     """
+    try:
+        check_usd("--budget-usd", budget_usd)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (see 'agentflow plan --help')") from None
     if format not in ("table", "json"):
         raise UsageError(f"--format {format!r}: choose table or json")
     workflow = load_workflow(file)
