@@ -101,7 +101,7 @@ def run_app(app: Callable[..., object], args: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "agentflow"
-        message = _argument_message(exc, click.BadParameter)
+        message = _argument_message(exc, click.BadParameter, click.MissingParameter)
         out.print(f"[red]error[/red]: {escape(message)} (see '{escape(where)} --help')")
         return EXIT_INVALID
     except click.ClickException as exc:
@@ -123,9 +123,11 @@ _PLAIN_WORDS = (
 )
 
 
-def _argument_message(exc: Exception, bad_parameter: type[Exception]) -> str:
+def _argument_message(
+    exc: Exception, bad_parameter: type[Exception], missing: type[Exception]
+) -> str:
     """One line for a click usage error: `--budget-usd 'abc': expected a number`."""
-    if not isinstance(exc, bad_parameter):
+    if not isinstance(exc, bad_parameter) or isinstance(exc, missing):
         format_message = getattr(exc, "format_message", None)
         text = format_message() if callable(format_message) else str(exc)
         return " ".join(str(text).split()).rstrip(".")

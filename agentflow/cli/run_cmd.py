@@ -123,20 +123,29 @@ def _check_budget_prices(workflows: list[Workflow], budget_usd: float | None) ->
 
 
 def _check_keys(workflows: list[Workflow]) -> None:
-    """Fail before any work when a provider key is missing from the environment."""
-    from agentflow.llm.litellm_client import missing_keys
+    """Fail before any work when a key an agent will need is missing from the environment.
+
+    An agent with `api_key_env` needs that variable; one with `api_base` and no
+    `api_key_env` needs nothing (a placeholder key goes to a server that wants none);
+    any other agent needs its provider's key, as LiteLLM reads it.
+    """
+    import os
+
+    from agentflow.llm.litellm_client import provider_keys_missing
 
     needed: dict[str, list[str]] = {}
     for workflow in workflows:
         for agent in workflow.agents:
-            if agent.api_base is None and agent.model not in needed:
-                keys = [k for k in missing_keys(agent.model) if "KEY" in k or "TOKEN" in k]
-                needed[agent.model] = keys
-    missing = {model: keys for model, keys in needed.items() if keys}
+            if agent.api_key_env is not None:
+                if not os.environ.get(agent.api_key_env):
+                    needed.setdefault(f"agent '{agent.id}'", []).append(agent.api_key_env)
+            elif agent.api_base is None and agent.model not in needed:
+                needed[agent.model] = provider_keys_missing(agent.model)
+    missing = {who: keys for who, keys in needed.items() if keys}
     if missing:
-        listed = "; ".join(f"{model} needs {', '.join(keys)}" for model, keys in missing.items())
+        listed = "; ".join(f"{who} needs {', '.join(keys)}" for who, keys in missing.items())
         raise UsageError(
-            f"provider keys are missing from the environment: {listed} "
+            f"keys are missing from the environment: {listed} "
             "(export them, or try the workflow offline with --mock)"
         )
 
