@@ -11,13 +11,65 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperArgument, TyperCommand
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from agentflow import __version__
 from agentflow.cli.boundary import guarded, run_app
 
+# Flags take no value: no metavar (typer would show `<bool>`).
+FLAG = ""
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its metavar alone: `FILE...`, not `{files}...` and `<list[Path]>`."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    # Typer shows `<bool>` after flags (--help, --install-completion, ...); they take no value.
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = FLAG
+    return params
+
+
+class _Command(TyperCommand):
+    """Every command: plain argument names in its usage line and help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                param.__class__ = _PlainArgument
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    """The `agentflow` group: flags without a `<bool>` metavar."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
+
+
+def _examples(*lines: str) -> str:
+    """An "Examples" paragraph for a command's help (Rich keeps these lines as written)."""
+    return "\n\n[bold]Examples[/bold]\n\n" + "\n".join(f"  [dim]$[/dim] {line}" for line in lines)
+
+
 app = typer.Typer(
     name="agentflow",
+    cls=_Group,
     help="Validate, price and run declarative YAML workflows of LLM agents.",
     no_args_is_help=True,
     add_completion=True,
@@ -51,39 +103,6 @@ class TableOrJson(StrEnum):
 class TextOrJson(StrEnum):
     text = "text"
     json = "json"
-
-
-class _PlainArgument(TyperArgument):
-    """An argument shown by its metavar alone: `FILE...`, not `{files}...` and `<list[Path]>`."""
-
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return None
-
-    def _rich_display_name(self) -> str:
-        return self.display_name_raw + ("..." if self.nargs != 1 else "")
-
-    def _usage_display_name(self) -> str:
-        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
-        return name + ("..." if self.nargs != 1 else "")
-
-
-class _Command(TyperCommand):
-    """Every command: plain argument names in its usage line and help."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if isinstance(param, TyperArgument):
-                param.__class__ = _PlainArgument
-
-
-def _examples(*lines: str) -> str:
-    """An "Examples" paragraph for a command's help (Rich keeps these lines as written)."""
-    return "\n\n[bold]Examples[/bold]\n\n" + "\n".join(f"  [dim]$[/dim] {line}" for line in lines)
-
-
-# Flags take no value: no metavar (typer would show `<bool>`).
-FLAG = ""
 
 
 def _version(value: bool) -> None:

@@ -81,13 +81,17 @@ def guarded(action: Callable[[], int], console: Console | None = None) -> int:
         return EXIT_FAILED
 
 
-def run_app(app: Callable[..., object], args: list[str] | None = None) -> int:
+def run_app(
+    app: Callable[..., object], args: list[str] | None = None, prog_name: str | None = None
+) -> int:
     """Run the command-line app and return its exit code.
 
     Click would draw argument errors (an unknown option, a bad value, a missing argument)
     as a box in its own words; here each is one plain line, `error: ...`, with the help
     command to read, and exit 2, like every other usage error.
     """
+    import typer
+
     try:  # typer >= 0.20 carries its own copy of click
         from typer._click import exceptions as click
     except ImportError:  # pragma: no cover - older typer runs on click itself
@@ -95,7 +99,7 @@ def run_app(app: Callable[..., object], args: list[str] | None = None) -> int:
 
     out = stderr_console()
     try:
-        code = app(args=args, prog_name="agentflow", standalone_mode=False)
+        code = app(args=args, prog_name=prog_name, standalone_mode=False)
     except click.NoArgsIsHelpError as exc:
         exc.show()  # `agentflow` alone prints the help
         return exc.exit_code
@@ -107,7 +111,7 @@ def run_app(app: Callable[..., object], args: list[str] | None = None) -> int:
     except click.ClickException as exc:
         out.print(f"[red]error[/red]: {escape(' '.join(exc.format_message().split()))}")
         return exc.exit_code
-    except click.Abort:
+    except typer.Abort:
         out.print("[yellow]interrupted[/yellow]")
         return EXIT_SIGINT
     return code if isinstance(code, int) else EXIT_OK

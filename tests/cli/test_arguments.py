@@ -21,7 +21,7 @@ FLOW = str(REPO / "workflows" / "hr_onboarding.yaml")
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_app(app, list(args))
+    code = run_app(app, list(args), prog_name="agentflow")
     out, err = capsys.readouterr()
     return code, out, err
 
