@@ -229,6 +229,8 @@ def run_command(options: RunOptions) -> int:
         ):
             instances.append(Instance(workflow, index, values))
     _check_budget_prices(workflows, options.budget_usd)
+    if not options.mock:
+        _check_keys(workflows)  # before the log exists: a run that cannot start leaves none
 
     run_id = options.run_id or new_run_id()
     log_path = options.log_dir / f"{run_id}.jsonl"
@@ -249,8 +251,6 @@ def run_command(options: RunOptions) -> int:
         sinks.append(display)
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
-    if not options.mock:
-        _check_keys(workflows)
     engine = Engine(
         client=client,
         clock=SystemClock(),

@@ -78,6 +78,22 @@ def check_output_file(path: Path | None, flag: str = "--output") -> None:
     _check_creatable_folder(flag, path.parent, path)
 
 
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of `path`; else a `UsageError` whose text is what is wrong with it."""
+    if path.is_dir():
+        raise UsageError("it is a folder, not a file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError("no such file") from None
+    except PermissionError:
+        raise UsageError("permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(exc.strerror or str(exc)) from None
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename.
 

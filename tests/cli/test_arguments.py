@@ -194,3 +194,23 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_input_files_that_cannot_be_read_say_why(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "latin1.json").write_bytes(b'{"role": "caf\xe9"}')
+    code, _, err = _cli(capsys, "plan", FLOW, "--inputs", "batch")
+    assert code == 2
+    assert _one_error_line(err) == "error: batch: cannot read inputs: it is a folder, not a file"
+    code, _, err = _cli(capsys, "plan", FLOW, "--inputs", "latin1.json")
+    assert code == 2
+    assert _one_error_line(err) == (
+        "error: latin1.json: cannot read inputs: not UTF-8 text (byte 13)"
+    )
+    code, _, err = _cli(capsys, "plan", FLOW, "--input", "role=@batch")
+    assert code == 2
+    assert _one_error_line(err) == (
+        "error: --input role: cannot read batch: it is a folder, not a file"
+    )

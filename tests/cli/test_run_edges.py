@@ -30,6 +30,7 @@ def test_budget_zero_spends_nothing_and_plan_agrees(
     ran = run_cli(path, "--budget-usd", "0", "--no-progress", cwd=tmp_path)
     assert ran.returncode == 3, ran.describe()
     assert fake_server.requests == []
+    assert not (tmp_path / "logs").exists()
     errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         "error: --budget-usd 0 allows no spending, and edges.first, edges.second call priced "
@@ -106,6 +107,7 @@ def test_api_key_env_names_the_key_and_is_checked_before_the_run(
     missing = run_cli(path, "--no-progress", cwd=tmp_path)
     assert missing.returncode == 2, missing.describe()
     assert fake_server.requests == []
+    assert not (tmp_path / "logs").exists()  # a run that cannot start leaves no log
     assert (
         "error: keys are missing from the environment: agent 'first' needs LOCAL_LLM_KEY; "
         "agent 'second' needs LOCAL_LLM_KEY" in missing.stderr
