@@ -83,7 +83,7 @@ def test_argument_errors_are_one_plain_line_with_the_help_to_read(
         (["--mock-latency", "-1"], "--mock-latency -1: expected a finite number of seconds"),
         (["--mock-latency", "nan"], "--mock-latency nan"),
         (["--run-id", "../../escape"], "--run-id '../../escape': a run id is a plain name"),
-        (["--run-id", "/tmp/abs"], "--run-id '/tmp/abs'"),
+        (["--run-id", "ABSOLUTE"], "a run id is a plain name"),
         (["--run-id", "sub/../../x"], "--run-id 'sub/../../x'"),
         (["--run-id", ""], "--run-id ''"),
         (["--run-id", ".hidden"], "--run-id '.hidden'"),
@@ -95,6 +95,8 @@ def test_argument_errors_are_one_plain_line_with_the_help_to_read(
 def test_bad_values_stop_run_before_a_log_exists(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], says: str
 ) -> None:
+    absolute = tmp_path / "outside" / "abs"  # an absolute id, kept inside the test's folder
+    args = [str(absolute) if a == "ABSOLUTE" else a for a in args]
     code, out, err = _cli(capsys, "run", FLOW, "--mock", "--log-dir", "logs", *args)
     line = _one_error_line(err)
     assert code == 2
@@ -102,6 +104,7 @@ def test_bad_values_stop_run_before_a_log_exists(
     assert line.endswith("(see 'agentflow run --help')")
     assert out == ""
     assert not (tmp_path / "logs").exists()
+    assert not (tmp_path / "outside").exists()
     assert not list(tmp_path.parent.glob("escape*"))
 
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from agentflow.cli.app import app
+from agentflow.cli.boundary import run_app
+from agentflow.llm.litellm_client import api_base_for
 from tests.e2e.cli import answered, cli_env, run_cli, write_workflow
 from tests.fakeserver import FakeLLMServer
 
@@ -24,9 +29,11 @@ def _flow(server: FakeLLMServer, **agents: dict[str, object]) -> dict[str, objec
 
 
 def test_budget_zero_spends_nothing_and_plan_agrees(
-    fake_server: FakeLLMServer, tmp_path: Path
+    fake_server: FakeLLMServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_workflow(tmp_path, _flow(fake_server))
+    assert run_app(app, ["plan", str(path), "--budget-usd", "0", "-f", "json"]) == 3
+    assert json.loads(capsys.readouterr().out)["budget"]["verdict"] == "over"
     ran = run_cli(path, "--budget-usd", "0", "--no-progress", cwd=tmp_path)
     assert ran.returncode == 3, ran.describe()
     assert fake_server.requests == []
@@ -123,3 +130,10 @@ def test_api_key_env_names_the_key_and_is_checked_before_the_run(
     assert ran.returncode == 0, ran.describe()
     assert [r.status for r in fake_server.requests] == [200, 200]  # a wrong key gets 401
     assert "local-secret-1234" not in ran.stdout + ran.stderr
+
+
+def test_an_anthropic_api_base_is_accepted_with_or_without_v1() -> None:
+    claude = "anthropic/claude-3-5-haiku-20241022"
+    for spelling in ("http://h:8080", "http://h:8080/", "http://h:8080/v1", "http://h:8080/v1/"):
+        assert api_base_for(claude, spelling) == "http://h:8080"  # LiteLLM adds /v1/messages
+    assert api_base_for("openai/gpt-4o-mini", "http://h:8080/v1") == "http://h:8080/v1"
