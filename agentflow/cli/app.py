@@ -16,9 +16,6 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 from agentflow import __version__
 from agentflow.cli.boundary import guarded, run_app
 
-# Flags take no value: no metavar (typer would show `<bool>`).
-FLAG = ""
-
 
 class _PlainArgument(TyperArgument):
     """An argument shown by its metavar alone: `FILE...`, not `{files}...` and `<list[Path]>`."""
@@ -38,7 +35,7 @@ def _without_flag_metavars(params: list[Any]) -> list[Any]:
     # Typer shows `<bool>` after flags (--help, --install-completion, ...); they take no value.
     for param in params:
         if getattr(param, "is_flag", False):
-            param.metavar = FLAG
+            param.metavar = ""
     return params
 
 
@@ -120,7 +117,6 @@ def _root(
             "-V",
             callback=_version,
             is_eager=True,
-            metavar=FLAG,
             help="Show the version.",
         ),
     ] = False,
@@ -144,11 +140,10 @@ def validate(
         ),
     ],
     format: Annotated[
-        ValidateFormat, typer.Option("--format", "-f", metavar="FORMAT", help="Output format.")
+        ValidateFormat,
+        typer.Option("--format", "-f", metavar="text|json|github", help="Output format."),
     ] = ValidateFormat.text,
-    strict: Annotated[
-        bool, typer.Option("--strict", metavar=FLAG, help="Treat warnings as errors.")
-    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     exclude: Annotated[
         list[str] | None,
         typer.Option(
@@ -174,7 +169,8 @@ def validate(
 def graph(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A workflow file.")],
     format: Annotated[
-        GraphFormat, typer.Option("--format", "-f", metavar="FORMAT", help="Output format.")
+        GraphFormat,
+        typer.Option("--format", "-f", metavar="mermaid|dot|json", help="Output format."),
     ] = GraphFormat.mermaid,
 ) -> None:
     """Print the workflow's dependency graph (Mermaid, DOT or JSON)."""
@@ -252,7 +248,8 @@ def plan(
         ),
     ] = None,
     format: Annotated[
-        TableOrJson, typer.Option("--format", "-f", metavar="FORMAT", help="Output format.")
+        TableOrJson,
+        typer.Option("--format", "-f", metavar="table|json", help="Output format."),
     ] = TableOrJson.table,
 ) -> None:
     """Price and time a run before a cent is spent. Exit 3 when the expected cost is over budget."""
@@ -295,9 +292,7 @@ def run(
     mock: Annotated[
         bool,
         typer.Option(
-            "--mock",
-            metavar=FLAG,
-            help="No network, no keys: deterministic answers through LiteLLM's mock path.",
+            "--mock", help="No network, no keys: deterministic answers through LiteLLM's mock path."
         ),
     ] = False,
     mock_latency: Annotated[
@@ -347,15 +342,14 @@ def run(
     format: Annotated[
         TextOrJson,
         typer.Option(
-            "--format", "-f", metavar="FORMAT", help="text, or one JSON document on stdout."
+            "--format", "-f", metavar="text|json", help="text, or one JSON document on stdout."
         ),
     ] = TextOrJson.text,
     no_progress: Annotated[
-        bool, typer.Option("--no-progress", metavar=FLAG, help="No live progress display.")
+        bool, typer.Option("--no-progress", help="No live progress display.")
     ] = False,
     quiet: Annotated[
-        bool,
-        typer.Option("--quiet", "-q", metavar=FLAG, help="Only warnings, failures and the result."),
+        bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
     ] = False,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""

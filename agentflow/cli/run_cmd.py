@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import signal
 import sys
@@ -129,8 +130,6 @@ def _check_keys(workflows: list[Workflow]) -> None:
     `api_key_env` needs nothing (a placeholder key goes to a server that wants none);
     any other agent needs its provider's key, as LiteLLM reads it.
     """
-    import os
-
     from agentflow.llm.litellm_client import provider_keys_missing
 
     needed: dict[str, list[str]] = {}
@@ -138,7 +137,8 @@ def _check_keys(workflows: list[Workflow]) -> None:
         for agent in workflow.agents:
             if agent.api_key_env is not None:
                 if not os.environ.get(agent.api_key_env):
-                    needed.setdefault(f"agent '{agent.id}'", []).append(agent.api_key_env)
+                    who = f"agent '{workflow.name}.{agent.id}'"
+                    needed.setdefault(who, []).append(agent.api_key_env)
             elif agent.api_base is None and agent.model not in needed:
                 needed[agent.model] = provider_keys_missing(agent.model)
     missing = {who: keys for who, keys in needed.items() if keys}

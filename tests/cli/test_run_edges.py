@@ -116,8 +116,8 @@ def test_api_key_env_names_the_key_and_is_checked_before_the_run(
     assert fake_server.requests == []
     assert not (tmp_path / "logs").exists()  # a run that cannot start leaves no log
     assert (
-        "error: keys are missing from the environment: agent 'first' needs LOCAL_LLM_KEY; "
-        "agent 'second' needs LOCAL_LLM_KEY" in missing.stderr
+        "error: keys are missing from the environment: agent 'edges.first' needs LOCAL_LLM_KEY; "
+        "agent 'edges.second' needs LOCAL_LLM_KEY" in missing.stderr
     )
 
     ran = run_cli(
