@@ -130,3 +130,25 @@ def test_validate_reads_stdin_and_reports_stdin_positions(
     assert _validated(["-"], stdin=VALID) == ["<stdin>"]
     github = CliRunner().invoke(app, ["validate", "-f", "github", "-"], input=broken)
     assert github.stdout.startswith("::error file=<stdin>,line=6,col=5,")
+
+
+def test_shell_completion_completes_command_names() -> None:
+    import subprocess
+    import sys
+
+    # What bash's completion function asks the program when the user presses TAB.
+    script = "import sys; sys.argv[0] = 'agentflow'; from agentflow.cli.app import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "_AGENTFLOW_COMPLETE": "complete_bash",
+            "COMP_WORDS": "agentflow va",
+            "COMP_CWORD": "1",
+        },
+    )
+    assert result.stdout.split() == ["validate"], result.stderr
