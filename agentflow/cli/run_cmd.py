@@ -91,7 +91,7 @@ def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
         if file.is_dir() or not file.exists():
             raise UsageError(_not_a_workflow_file(file))
         try:
-            workflows.append(load_workflow(file))
+            workflows.append(load_workflow(file, import_tools=True))
         except WorkflowInvalid as exc:
             problems.extend(exc.diagnostics)
     if problems:
