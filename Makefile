@@ -19,6 +19,10 @@ demo: $(STAMP)
 	$(BIN)/agentflow validate workflows/
 	$(BIN)/agentflow plan workflows/hr_onboarding.yaml
 	$(BIN)/agentflow run workflows/hr_onboarding.yaml --mock
+	@echo
+	@echo "agentflow is installed in $(VENV)/, not on your PATH. Next:"
+	@echo "  . $(VENV)/bin/activate     # then: agentflow --help"
+	@echo "  (or: pipx install .        # a user-wide agentflow command)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

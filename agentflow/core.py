@@ -7,13 +7,14 @@ diagnostic; `load_workflow(path)` returns the frozen `Workflow` or raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from agentflow.check import check_semantics
 from agentflow.errors import Diagnostic, UsageError, WorkflowInvalid
-from agentflow.loading import load_document
+from agentflow.loading import load_document, load_text
 from agentflow.model.build import build_workflow
 from agentflow.model.types import Price, Workflow
 from agentflow.schema.workflow import validate_document
@@ -78,14 +79,15 @@ def _tool_problems(workflow: Workflow, *, import_modules: bool) -> list[Diagnost
     return out
 
 
-def analyze(path: Path, *, import_tools: bool = False) -> Analysis:
+def analyze(path: Path, text: str | bytes | None = None, *, import_tools: bool = False) -> Analysis:
     """Check one workflow file completely; never raises for a bad file.
 
+    With `text`, that is the file's content and `path` only names it (`<stdin>`).
     No user code runs: Python tool modules are parsed, not imported, unless `import_tools`
     (what `run` asks for, so that a module failing to import stops it before any call).
     """
     try:
-        doc = load_document(path)
+        doc = load_document(path) if text is None else load_text(text, str(path))
     except WorkflowInvalid as exc:
         return Analysis(path, None, tuple(exc.diagnostics))
     diagnostics = validate_document(doc)
@@ -113,11 +115,37 @@ def load_workflow(path: Path | str, *, import_tools: bool = False) -> Workflow:
     return analysis.workflow
 
 
-def collect_paths(paths: Iterable[Path]) -> list[Path]:
-    """Workflow files named directly, plus every *.yaml / *.yml under named folders."""
+STDIN = Path("-")
+"""The path `-`: one workflow read from standard input."""
+
+
+def _excluded(path: Path, globs: Sequence[str]) -> bool:
+    # PurePath.match compares from the right: "drafts/*" matches "workflows/drafts/a.yaml";
+    # a pattern that matches a folder on the way excludes everything under it.
+    candidates = (path, *(p for p in path.parents if p.name))
+    return any(PurePath(c).match(glob) for glob in globs for c in candidates)
+
+
+def collect_paths(paths: Iterable[Path], exclude: Sequence[str] = ()) -> list[Path]:
+    """Workflow files named directly, plus every *.yaml / *.yml under named folders.
+
+    Files matching an `exclude` glob are left out; a file reached twice (a folder and a
+    file in it, a symlink) is listed once, under the first path that reached it. `-`
+    stands for standard input and is kept as is.
+    """
     out: list[Path] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = "-" if path == STDIN else os.path.realpath(path)
+        if key not in seen and not _excluded(path, exclude):
+            seen.add(key)
+            out.append(path)
+
     for path in paths:
-        if path.is_dir():
+        if path == STDIN:
+            add(path)
+        elif path.is_dir():
             found = sorted(
                 p
                 for p in path.rglob("*")
@@ -127,9 +155,12 @@ def collect_paths(paths: Iterable[Path]) -> list[Path]:
             )
             if not found:
                 raise UsageError(f"{path}: no workflow files (*.yaml, *.yml) in this folder")
-            out.extend(found)
+            for file in found:
+                add(file)
         elif path.exists():
-            out.append(path)
+            add(path)
         else:
             raise UsageError(f"{path}: no such file or folder")
+    if not out:
+        raise UsageError("every workflow file was left out by --exclude")
     return out

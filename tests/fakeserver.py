@@ -27,7 +27,7 @@ Per request, markers in the last user message drive the answer::
     [[tools]]                          call every offered tool (until tool results exist)
 
 Server knobs (attributes, or `configure(...)`): `latency_s`, `p_429`, `p_500`, `p_hang`
-with `seed` (random faults), `script` (a queue of `Scripted` answers or faults used
+with `seed` (random faults), `api_key` (answer 401 to a request without that key), `script` (a queue of `Scripted` answers or faults used
 before anything else), `usage` (a fixed `(prompt, completion)` pair; otherwise both are
 counted from the text at four characters a token). `requests` records every call.
 """
@@ -108,6 +108,7 @@ class FakeLLMServer:
     usage: tuple[int, int] | None = None
     record_bodies: bool = True
     hang_limit_s: float = 300.0
+    api_key: str | None = None
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
@@ -177,6 +178,7 @@ class FakeLLMServer:
         self._rng = random.Random(0)
         self.usage = None
         self.record_bodies = True
+        self.api_key = None
         self.script.clear()
         self.requests.clear()
         self.max_in_flight = self.in_flight
@@ -230,6 +232,8 @@ class FakeLLMServer:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             plan = self._plan(wire.last_user_text(body))
+            if self.api_key is not None and _presented_key(request) != self.api_key:
+                plan.fail, plan.code = 401, "invalid_api_key"
             if plan.latency_s > 0:
                 await asyncio.sleep(plan.latency_s)
             if plan.hang:
@@ -275,8 +279,25 @@ class FakeLLMServer:
 
 
 _KNOBS = frozenset(
-    {"latency_s", "p_429", "p_500", "p_hang", "seed", "usage", "record_bodies", "hang_limit_s"}
+    {
+        "latency_s",
+        "p_429",
+        "p_500",
+        "p_hang",
+        "seed",
+        "usage",
+        "record_bodies",
+        "hang_limit_s",
+        "api_key",
+    }
 )
+
+
+def _presented_key(request: web.Request) -> str | None:
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        return bearer.removeprefix("Bearer ")
+    return request.headers.get("x-api-key")
 
 
 def _number(value: float) -> str:

@@ -8,18 +8,69 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from agentflow import __version__
-from agentflow.cli.boundary import guarded
+from agentflow.cli.boundary import guarded, run_app
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its metavar alone: `FILE...`, not `{files}...` and `<list[Path]>`."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    # Typer shows `<bool>` after flags (--help, --install-completion, ...); they take no value.
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """Every command: plain argument names in its usage line and help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                param.__class__ = _PlainArgument
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    """The `agentflow` group: flags without a `<bool>` metavar."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
+
+
+def _examples(*lines: str) -> str:
+    """An "Examples" paragraph for a command's help (Rich keeps these lines as written)."""
+    return "\n\n[bold]Examples[/bold]\n\n" + "\n".join(f"  [dim]$[/dim] {line}" for line in lines)
+
 
 app = typer.Typer(
     name="agentflow",
+    cls=_Group,
     help="Validate, price and run declarative YAML workflows of LLM agents.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -61,31 +112,66 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Show the version.",
+        ),
     ] = False,
 ) -> None:
     """Validate, price and run declarative YAML workflows of LLM agents."""
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow validate workflows/",
+        "agentflow validate --strict --format github workflows/ --exclude 'drafts/*'",
+        "cat flow.yaml | agentflow validate -",
+    ),
+)
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Workflow files or folders.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH", help="Workflow files or folders; - reads one file from stdin."
+        ),
+    ],
     format: Annotated[
-        ValidateFormat, typer.Option("--format", "-f", help="Output format.")
+        ValidateFormat,
+        typer.Option("--format", "-f", metavar="text|json|github", help="Output format."),
     ] = ValidateFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Skip files whose path matches GLOB (repeatable), e.g. 'drafts/*'.",
+        ),
+    ] = None,
 ) -> None:
     """Check workflow files: schema, references, cycles, templates, tools, prices. Exit 0 valid, 2 invalid."""
     from agentflow.cli.validate_cmd import validate as run_validate
 
-    raise typer.Exit(guarded(lambda: run_validate(paths, format.value, strict)))
+    raise typer.Exit(guarded(lambda: run_validate(paths, format.value, strict, exclude or ())))
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow graph workflows/hr_onboarding.yaml",
+        "agentflow graph flow.yaml -f dot | dot -Tsvg > graph.svg",
+    ),
+)
 def graph(
-    file: Annotated[Path, typer.Argument(help="A workflow file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A workflow file.")],
     format: Annotated[
-        GraphFormat, typer.Option("--format", "-f", help="Output format.")
+        GraphFormat,
+        typer.Option("--format", "-f", metavar="mermaid|dot|json", help="Output format."),
     ] = GraphFormat.mermaid,
 ) -> None:
     """Print the workflow's dependency graph (Mermaid, DOT or JSON)."""
@@ -102,10 +188,13 @@ def graph(
     raise typer.Exit(guarded(body))
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog=_examples("agentflow schema > workflow.schema.json", "agentflow schema run-event"),
+)
 def schema(
     name: Annotated[
-        str, typer.Argument(help="One of: " + ", ".join(SCHEMA_NAMES) + ".")
+        str, typer.Argument(metavar="NAME", help="One of: " + ", ".join(SCHEMA_NAMES) + ".")
     ] = "workflow",
 ) -> None:
     """Print a JSON Schema (default: the workflow file format)."""
@@ -122,28 +211,46 @@ def schema(
     raise typer.Exit(guarded(body))
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow plan workflows/hr_onboarding.yaml",
+        "agentflow plan invoices.yaml --inputs batch.jsonl --budget-usd 5 --format json",
+    ),
+)
 def plan(
-    file: Annotated[Path, typer.Argument(help="A workflow file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A workflow file.")],
     input: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="An input value, NAME=VALUE (repeatable)."),
+        typer.Option(
+            "--input", "-i", metavar="NAME=VALUE", help="An input value, NAME=VALUE (repeatable)."
+        ),
     ] = None,
     inputs: Annotated[
         Path | None,
-        typer.Option("--inputs", help="Inputs from F.json, or F.jsonl with one instance per line."),
+        typer.Option(
+            "--inputs",
+            metavar="FILE",
+            help="Inputs from F.json, or F.jsonl with one instance per line.",
+        ),
     ] = None,
     budget_usd: Annotated[
-        float | None, typer.Option("--budget-usd", help="A run budget in USD to check against.")
+        float | None,
+        typer.Option(
+            "--budget-usd", metavar="USD", help="A run budget in USD to check against (>= 0)."
+        ),
     ] = None,
     pricing: Annotated[
         Path | None,
         typer.Option(
-            "--pricing", help="Extra prices: JSON {model: {input, output}} per 1M tokens."
+            "--pricing",
+            metavar="FILE",
+            help="Extra prices: JSON {model: {input, output}} per 1M tokens.",
         ),
     ] = None,
     format: Annotated[
-        TableOrJson, typer.Option("--format", "-f", help="Output format.")
+        TableOrJson,
+        typer.Option("--format", "-f", metavar="table|json", help="Output format."),
     ] = TableOrJson.table,
 ) -> None:
     """Price and time a run before a cent is spent. Exit 3 when the expected cost is over budget."""
@@ -156,19 +263,31 @@ def plan(
     raise typer.Exit(guarded(body))
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow run workflows/hr_onboarding.yaml --mock",
+        "agentflow run invoices.yaml --inputs batch.jsonl --budget-usd 5 -o out.json",
+        "agentflow run flow.yaml --format json --no-progress | jq .totals",
+    ),
+)
 def run(
-    files: Annotated[list[Path], typer.Argument(help="Workflow files.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Workflow files.")],
     input: Annotated[
         list[str] | None,
         typer.Option(
-            "--input", "-i", help="An input value, NAME=VALUE (repeatable; @file reads it)."
+            "--input",
+            "-i",
+            metavar="NAME=VALUE",
+            help="An input value, NAME=VALUE (repeatable; @file reads it).",
         ),
     ] = None,
     inputs: Annotated[
         Path | None,
         typer.Option(
-            "--inputs", help="Inputs from F.json, or F.jsonl with one workflow instance per line."
+            "--inputs",
+            metavar="FILE",
+            help="Inputs from F.json, or F.jsonl with one workflow instance per line.",
         ),
     ] = None,
     mock: Annotated[
@@ -178,31 +297,54 @@ def run(
         ),
     ] = False,
     mock_latency: Annotated[
-        float, typer.Option("--mock-latency", help="Seconds each mock call takes.")
+        float,
+        typer.Option(
+            "--mock-latency", metavar="SECONDS", help="Seconds each mock call takes (>= 0)."
+        ),
     ] = 0.0,
     budget_usd: Annotated[
-        float | None, typer.Option("--budget-usd", help="A budget for the whole run, in USD.")
+        float | None,
+        typer.Option(
+            "--budget-usd",
+            metavar="USD",
+            help="A budget for the whole run, in USD (>= 0; 0 spends nothing).",
+        ),
     ] = None,
     max_concurrency: Annotated[
         int,
         typer.Option(
-            "--max-concurrency", min=1, help="Model calls in flight at once, over all workflows."
+            "--max-concurrency",
+            min=1,
+            metavar="N",
+            help="Model calls in flight at once, over all workflows.",
         ),
     ] = 512,
     max_workflows: Annotated[
-        int, typer.Option("--max-workflows", min=1, help="Workflow instances running at once.")
+        int,
+        typer.Option(
+            "--max-workflows", min=1, metavar="N", help="Workflow instances running at once."
+        ),
     ] = 100,
     log_dir: Annotated[
-        Path, typer.Option("--log-dir", help="Where the JSONL run log goes.")
+        Path, typer.Option("--log-dir", metavar="DIR", help="Where the JSONL run log goes.")
     ] = Path(".agentflow/runs"),
     run_id: Annotated[
-        str | None, typer.Option("--run-id", help="The run's id (default: time-based).")
+        str | None,
+        typer.Option(
+            "--run-id",
+            metavar="ID",
+            help="The run's id, a plain name: letters, digits, '.', '_', '-' (default: time-based).",
+        ),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the outputs to this JSON file.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the outputs to this JSON file."),
     ] = None,
     format: Annotated[
-        TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+        TextOrJson,
+        typer.Option(
+            "--format", "-f", metavar="text|json", help="text, or one JSON document on stdout."
+        ),
     ] = TextOrJson.text,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="No live progress display.")
@@ -249,4 +391,4 @@ def run(
 
 
 def main() -> None:
-    app()
+    raise SystemExit(run_app(app))

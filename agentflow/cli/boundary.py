@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -78,6 +79,80 @@ def guarded(action: Callable[[], int], console: Console | None = None) -> int:
             "(this is a bug in agentflow; AGENTFLOW_DEBUG=1 shows the traceback)"
         )
         return EXIT_FAILED
+
+
+def run_app(
+    app: Callable[..., object], args: list[str] | None = None, prog_name: str | None = None
+) -> int:
+    """Run the command-line app and return its exit code.
+
+    Click would draw argument errors (an unknown option, a bad value, a missing argument)
+    as a box in its own words; here each is one plain line, `error: ...`, with the help
+    command to read, and exit 2, like every other usage error.
+    """
+    import typer
+
+    try:  # typer >= 0.20 carries its own copy of click
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - older typer runs on click itself
+        from click import exceptions as click  # type: ignore[no-redef]
+
+    out = stderr_console()
+    try:
+        code = app(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()  # `agentflow` alone prints the help
+        return exc.exit_code
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "agentflow"
+        message = _argument_message(exc, click.BadParameter, click.MissingParameter)
+        out.print(f"[red]error[/red]: {escape(message)} (see '{escape(where)} --help')")
+        return EXIT_INVALID
+    except click.ClickException as exc:
+        out.print(f"[red]error[/red]: {escape(' '.join(exc.format_message().split()))}")
+        return exc.exit_code
+    except typer.Abort:
+        out.print("[yellow]interrupted[/yellow]")
+        return EXIT_SIGINT
+    return code if isinstance(code, int) else EXIT_OK
+
+
+# Typer checks values with pydantic; its wording is for programmers, not for a command line.
+_PLAIN_WORDS = (
+    (re.compile(r"^Value error, "), ""),
+    (re.compile(r"^Input should be a valid number.*"), "expected a number"),
+    (re.compile(r"^Input should be a valid integer.*"), "expected a whole number"),
+    (re.compile(r"^Input should be greater than or equal to (\S+)"), r"must be \1 or more"),
+    (re.compile(r"^Input should be less than or equal to (\S+)"), r"must be \1 or less"),
+)
+
+
+def _argument_message(
+    exc: Exception, bad_parameter: type[Exception], missing: type[Exception]
+) -> str:
+    """One line for a click usage error: `--budget-usd 'abc': expected a number`."""
+    if not isinstance(exc, bad_parameter) or isinstance(exc, missing):
+        format_message = getattr(exc, "format_message", None)
+        text = format_message() if callable(format_message) else str(exc)
+        return " ".join(str(text).split()).rstrip(".")
+    text = " ".join(str(getattr(exc, "message", exc)).split()).rstrip(".")
+    for pattern, plain in _PLAIN_WORDS:
+        text = pattern.sub(plain, text)
+    param = getattr(exc, "param", None)
+    opts = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+    name = opts[0] if opts else getattr(param, "metavar", None) or getattr(param, "name", "")
+    value = _given_value(exc)
+    shown = f" {value!r}" if value is not None and f"'{value}'" not in text else ""
+    return f"{name}{shown}: {text}" if name else text
+
+
+def _given_value(exc: Exception) -> str | None:
+    errors = getattr(exc.__cause__, "errors", None)
+    try:
+        given = errors()[0].get("input") if callable(errors) else None
+    except (IndexError, TypeError, AttributeError):
+        return None
+    return given if isinstance(given, str) else None
 
 
 def silence_stdout() -> None:

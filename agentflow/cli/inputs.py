@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentflow.cli.values import read_text_file
 from agentflow.errors import UsageError
 from agentflow.model.types import InputSpec, Workflow, thaw
 from agentflow.schema.instance import instance_errors
@@ -17,9 +18,9 @@ def _coerce(spec: InputSpec, raw: str, origin: str) -> Any:
     if raw.startswith("@"):
         file = Path(raw[1:])
         try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{origin}: cannot read {file}: {exc.strerror}") from None
+            text = read_text_file(file)
+        except UsageError as exc:
+            raise UsageError(f"{origin}: cannot read {file}: {exc}") from None
         if spec.schema.get("type") == "string":
             return text
         try:
@@ -39,8 +40,8 @@ def _coerce(spec: InputSpec, raw: str, origin: str) -> Any:
 
 def _read_instances(path: Path) -> list[tuple[str, dict[str, Any]]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text_file(path)
+    except UsageError as exc:
         raise UsageError(f"{path}: cannot read inputs: {exc}") from None
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".jsonl":

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
+from agentflow.cli.values import check_usd
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
 from agentflow.plan.estimate import make_batch_plan, make_plan
@@ -34,6 +35,10 @@ def plan_command(
     A JSONL batch is planned as one: per-instance rows, the batch total, and the run budget
     checked against that total. `--format json` prints one `agentflow.plan/v1` document.
     """
+    try:
+        check_usd("--budget-usd", budget_usd)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (see 'agentflow plan --help')") from None
     if format not in FORMATS:
         raise UsageError(f"--format {format!r}: choose table, json or markdown")
     workflow = load_workflow(file)

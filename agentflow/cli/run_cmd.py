@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
 import signal
 import sys
@@ -13,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-from agentflow.cli.boundary import silence_stdout, stderr_console
+from agentflow.cli.boundary import EXIT_FAILED, silence_stdout, stderr_console
 from agentflow.cli.inputs import parse_inputs
-from agentflow.core import load_workflow
-from agentflow.errors import Diagnostic, UsageError, WorkflowInvalid
+from agentflow.cli.values import (
+    check_log_dir,
+    check_output_file,
+    check_run_id,
+    check_seconds,
+    check_usd,
+    write_atomically,
+)
+from agentflow.core import WORKFLOW_SUFFIXES, load_workflow
+from agentflow.errors import BudgetExceeded, Diagnostic, UsageError, WorkflowInvalid
 from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
@@ -52,12 +62,35 @@ class RunOptions:
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
 
 
+def check_options(options: RunOptions) -> None:
+    """Every command-line value, before a file is loaded, a log created or a cent spent."""
+    try:
+        check_usd("--budget-usd", options.budget_usd)
+        check_seconds("--mock-latency", options.mock_latency)
+        check_run_id(options.run_id)
+        check_log_dir(options.log_dir)
+        check_output_file(options.output)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (see 'agentflow run --help')") from None
+
+
+def _not_a_workflow_file(file: Path) -> str:
+    if file.is_dir():
+        inside = sorted(p.name for p in file.iterdir() if p.suffix in WORKFLOW_SUFFIXES)
+        listed = f" (it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''})"
+        return (
+            f"{file} is a folder, not a workflow file; name the files to run, "
+            f"e.g. agentflow run {file / '*.yaml'}" + (listed if inside else "")
+        )
+    return f"{file}: no such workflow file"
+
+
 def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
     workflows: list[Workflow] = []
     problems: list[Diagnostic] = []
     for file in files:
-        if not file.is_file():
-            raise UsageError(f"{file}: no such workflow file")
+        if file.is_dir() or not file.exists():
+            raise UsageError(_not_a_workflow_file(file))
         try:
             workflows.append(load_workflow(file, import_tools=True))
         except WorkflowInvalid as exc:
@@ -70,31 +103,50 @@ def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
 def _check_budget_prices(workflows: list[Workflow], budget_usd: float | None) -> None:
     if budget_usd is None:
         return
+    paid: list[str] = []
     for workflow in workflows:
         book = load_price_book(workflow.pricing)
         for agent in workflow.agents:
-            if book.lookup(agent.model) is None:
+            price = book.lookup(agent.model)
+            if price is None:
                 raise UsageError(
                     f"{workflow.path}: model '{agent.model}' (agent '{agent.id}') has no known "
                     "price, so the run cannot keep --budget-usd; add it under pricing: in the file"
                 )
+            if price.input_per_token > 0 or price.output_per_token > 0:
+                paid.append(f"{workflow.name}.{agent.id}")
+    if budget_usd == 0 and paid:
+        # Every paid call would be refused: say so once instead of skipping each agent.
+        more = f" and {len(paid) - 3} more" if len(paid) > 3 else ""
+        raise BudgetExceeded(
+            f"--budget-usd 0 allows no spending, and {', '.join(paid[:3])}{more} call priced "
+            "models (--mock prices its calls too); nothing was run: raise the budget"
+        )
 
 
 def _check_keys(workflows: list[Workflow]) -> None:
-    """Fail before any work when a provider key is missing from the environment."""
-    from agentflow.llm.litellm_client import missing_keys
+    """Fail before any work when a key an agent will need is missing from the environment.
+
+    An agent with `api_key_env` needs that variable; one with `api_base` and no
+    `api_key_env` needs nothing (a placeholder key goes to a server that wants none);
+    any other agent needs its provider's key, as LiteLLM reads it.
+    """
+    from agentflow.llm.litellm_client import provider_keys_missing
 
     needed: dict[str, list[str]] = {}
     for workflow in workflows:
         for agent in workflow.agents:
-            if agent.api_base is None and agent.model not in needed:
-                keys = [k for k in missing_keys(agent.model) if "KEY" in k or "TOKEN" in k]
-                needed[agent.model] = keys
-    missing = {model: keys for model, keys in needed.items() if keys}
+            if agent.api_key_env is not None:
+                if not os.environ.get(agent.api_key_env):
+                    who = f"agent '{workflow.name}.{agent.id}'"
+                    needed.setdefault(who, []).append(agent.api_key_env)
+            elif agent.api_base is None and agent.model not in needed:
+                needed[agent.model] = provider_keys_missing(agent.model)
+    missing = {who: keys for who, keys in needed.items() if keys}
     if missing:
-        listed = "; ".join(f"{model} needs {', '.join(keys)}" for model, keys in missing.items())
+        listed = "; ".join(f"{who} needs {', '.join(keys)}" for who, keys in missing.items())
         raise UsageError(
-            f"provider keys are missing from the environment: {listed} "
+            f"keys are missing from the environment: {listed} "
             "(export them, or try the workflow offline with --mock)"
         )
 
@@ -169,6 +221,7 @@ async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunRes
 
 def run_command(options: RunOptions) -> int:
     """Run the workflows; returns the exit code (see DESIGN: 0, 1, 2, 3, 4, 130, 143)."""
+    check_options(options)
     workflows = _load_all(options.files)
     instances: list[Instance] = []
     for workflow in workflows:
@@ -177,6 +230,8 @@ def run_command(options: RunOptions) -> int:
         ):
             instances.append(Instance(workflow, index, values))
     _check_budget_prices(workflows, options.budget_usd)
+    if not options.mock:
+        _check_keys(workflows)  # before the log exists: a run that cannot start leaves none
 
     run_id = options.run_id or new_run_id()
     log_path = options.log_dir / f"{run_id}.jsonl"
@@ -197,8 +252,6 @@ def run_command(options: RunOptions) -> int:
         sinks.append(display)
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
-    if not options.mock:
-        _check_keys(workflows)
     engine = Engine(
         client=client,
         clock=SystemClock(),
@@ -220,23 +273,35 @@ def run_command(options: RunOptions) -> int:
         result = asyncio.run(_run(engine, instances, client))
     finally:
         bus.close()
+    written = _write_output(options.output, result)
     try:
         _render(options, result, summary, console, log_path)
     except BrokenPipeError:
         # `agentflow run ... | head`: the run is done and logged; its exit code still counts.
         silence_stdout()
+    if written is not None:
+        console.print(f"[red]error[/red]: {escape(written)}")
+        # The run's own failure code wins; an ok run whose outputs file is missing is not ok.
+        return result.exit_code or EXIT_FAILED
     return result.exit_code
+
+
+def _write_output(path: Path | None, result: RunResult) -> str | None:
+    """Write `-o FILE`; the reason when that failed (the outputs still go to stdout)."""
+    if path is None:
+        return None
+    text = json.dumps(_outputs_document(result), indent=2, default=str) + "\n"
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        return f"could not write --output {path}: {exc.strerror or exc}; the outputs are on stdout"
+    return None
 
 
 def _render(
     options: RunOptions, result: RunResult, summary: CostSummary, console: Console, log_path: Path
 ) -> None:
     outputs = _outputs_document(result)
-    if options.output is not None:
-        options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(
-            json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8"
-        )
     rerun = _rerun_command(options, result.run_id)
     if options.format == "json":
         document = {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
 from agentflow.cli.boundary import EXIT_INVALID, EXIT_OK, print_diagnostic, stderr_console
-from agentflow.core import Analysis, analyze, collect_paths
+from agentflow.core import STDIN, Analysis, analyze, collect_paths
 from agentflow.errors import Diagnostic
 
 VALIDATE_FORMAT = "agentflow.validate/v1"
@@ -48,9 +50,18 @@ def _as_json(results: list[Analysis], strict: bool) -> str:
     return json.dumps({"format": VALIDATE_FORMAT, "valid": valid, "files": files}, indent=2)
 
 
-def validate(paths: list[Path], fmt: str, strict: bool) -> int:
-    """Check every workflow file under `paths`; exit 2 when any has errors."""
-    results = [analyze(path) for path in collect_paths(paths)]
+STDIN_NAME = Path("<stdin>")
+
+
+def _analyze(path: Path) -> Analysis:
+    if path == STDIN:
+        return analyze(STDIN_NAME, sys.stdin.buffer.read())
+    return analyze(path)
+
+
+def validate(paths: list[Path], fmt: str, strict: bool, exclude: Sequence[str] = ()) -> int:
+    """Check every workflow file under `paths` (`-` is stdin); exit 2 when any has errors."""
+    results = [_analyze(path) for path in collect_paths(paths, exclude)]
     failed = [r for r in results if r.errors or (strict and r.warnings)]
     if fmt == "json":
         print(_as_json(results, strict))

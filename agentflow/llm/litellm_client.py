@@ -150,6 +150,7 @@ class LiteLLMClient:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._gate: SendGate | None = None
         self._providers: dict[str, bool] = {}
+        self._needs_key: dict[str, bool] = {}
 
     def _shared_session(self) -> tuple[Any, SendGate]:
         loop = asyncio.get_running_loop()
@@ -200,7 +201,10 @@ class LiteLLMClient:
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
         if request.api_base:
-            kwargs["api_base"] = request.api_base
+            kwargs["api_base"] = api_base_for(request.model, request.api_base)
+        key = self._api_key(request)
+        if key is not None:
+            kwargs["api_key"] = key
         if request.tools:
             kwargs["tools"] = [_tool_dict(t) for t in request.tools]
         if request.response_schema is not None:
@@ -217,6 +221,19 @@ class LiteLLMClient:
         if request.mock_response is not None:
             kwargs["mock_response"] = request.mock_response
         return kwargs
+
+    def _api_key(self, request: LLMRequest) -> str | None:
+        """The key to send when LiteLLM's own lookup is not the rule (see workflow-format.md)."""
+        if request.api_key_env:
+            return os.environ.get(request.api_key_env) or None  # checked before the run
+        if request.api_base and request.mock_response is None:
+            needs = self._needs_key.get(request.model)
+            if needs is None:
+                needs = self._needs_key[request.model] = bool(provider_keys_missing(request.model))
+            if needs:
+                # A local OpenAI-compatible server takes any key, but the SDK refuses none.
+                return NO_KEY_PLACEHOLDER
+        return None
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         kwargs = self.build_kwargs(request)
@@ -494,6 +511,27 @@ def _transport_cause(exc: BaseException) -> type[LLMError] | None:
             return LLMConnectionError
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+NO_KEY_PLACEHOLDER = "agentflow-no-key"
+"""Sent as the key to an `api_base` when neither `api_key_env` nor a provider key is set."""
+
+
+def api_base_for(model: str, api_base: str) -> str:
+    """`api_base` as LiteLLM wants it: for anthropic/ models without the trailing `/v1`.
+
+    LiteLLM appends `/v1/messages` to an Anthropic base URL, so `http://host/v1` would
+    become `/v1/v1/messages`; both spellings are accepted.
+    """
+    if model.startswith("anthropic/"):
+        base = api_base.rstrip("/")
+        return base.removesuffix("/v1") if base.endswith("/v1") else base
+    return api_base
+
+
+def provider_keys_missing(model: str) -> list[str]:
+    """The provider key variables `model` needs that are not set (not other settings)."""
+    return [k for k in missing_keys(model) if "KEY" in k or "TOKEN" in k]
 
 
 def missing_keys(model: str) -> list[str]:

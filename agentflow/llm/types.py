@@ -54,6 +54,7 @@ class LLMRequest:
     timeout: float
     temperature: float | None = None
     api_base: str | None = None
+    api_key_env: str | None = None  # the variable's name; the key is read at call time
     tools: tuple[ToolSpec, ...] = ()
     response_schema: FrozenDict | None = None
     json_mode: bool = False

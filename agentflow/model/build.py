@@ -38,6 +38,7 @@ _INHERITED = (
     "timeout",
     "retry",
     "api_base",
+    "api_key_env",
     "max_tool_rounds",
 )
 
@@ -102,6 +103,7 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         temperature=raw.get("temperature"),
         max_tokens=int(raw.get("max_tokens", DEFAULT_MAX_TOKENS)),
         api_base=raw.get("api_base"),
+        api_key_env=raw.get("api_key_env"),
     )
 
 

@@ -240,6 +240,7 @@ class Agent:
     temperature: float | None = None
     max_tokens: int = 1024
     api_base: str | None = None
+    api_key_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

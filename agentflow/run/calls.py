@@ -259,6 +259,7 @@ class CallRunner:
             timeout=agent.timeout,
             temperature=agent.temperature,
             api_base=agent.api_base,
+            api_key_env=agent.api_key_env,
             tools=specs,
             response_schema=agent.output.schema if agent.output.format == "json" else None,
             json_mode=agent.output.format == "json" and agent.output.schema is None,

@@ -233,7 +233,9 @@ class Engine:
             max_concurrency=self._settings.max_concurrency,
             rng=self._rng,
             run_budget=(
-                Budget(max_usd=self._settings.budget_usd) if self._settings.budget_usd else None
+                Budget(max_usd=self._settings.budget_usd)
+                if self._settings.budget_usd is not None  # 0 is a budget: spend nothing
+                else None
             ),
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)

@@ -67,3 +67,63 @@ def test_every_schema_key_is_documented() -> None:
     )
     missing = sorted(k for k in keys if f"`{k}`" not in FORMAT_DOC)
     assert missing == []
+
+
+# `pip install agentflow`, `pipx install agentflow==1.0`, `uv pip install "agentflow[x]"`: the
+# bare name resolves to an unrelated project on the package index. A path, a URL or a wheel
+# file (`./agentflow`, `org/agentflow@v1`, `dist/agentflow-0.1.0-...whl`) is fine.
+INDEX_INSTALL = re.compile(
+    r"\b(?:pip|pipx|uv pip|uv tool)\s+install\b[^\n`]*?(?<![\w/.@+:-])[\"']?agentflow"
+    r"(?:\[[^\]]*\])?(?:[=<>~!]=?[\w.*]+)?(?=[\s\"'`)]|$)",
+    flags=re.IGNORECASE,
+)
+
+
+def _user_docs() -> list[Path]:
+    return [
+        REPO / "README.md",
+        *sorted((REPO / "docs").glob("*.md")),
+        REPO / "workflows" / "README.md",
+    ]
+
+
+def test_the_index_pattern_tells_the_name_from_paths_and_urls() -> None:
+    for bad in (
+        "pip install agentflow",
+        'pipx install "agentflow==0.1"',
+        "pip install -U agentflow[dev]",
+    ):
+        assert INDEX_INSTALL.search(bad), bad
+    for good in (
+        "pip install .",
+        "pip install ./agentflow",
+        "pip install dist/agentflow-0.1.0-py3-none-any.whl",
+        'pip install "git+https://github.com/org/agentflow@v0.1.0"',
+        "pip install agentflow-tools",
+    ):
+        assert not INDEX_INSTALL.search(good), good
+
+
+def test_no_doc_installs_agentflow_by_name_from_the_package_index() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for path in _user_docs()
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if INDEX_INSTALL.search(line)
+    ]
+    assert found == []
+
+
+def test_the_readme_and_make_demo_say_how_to_reach_the_command() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert ". .venv/bin/activate" in readme and "pipx install ." in readme
+    demo = (
+        (REPO / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    )
+    assert "bin/activate" in demo and "not on your PATH" in demo
+
+
+def test_the_run_id_rule_is_documented_as_enforced() -> None:
+    from agentflow.cli.values import RUN_ID_PATTERN
+
+    assert f"`^{RUN_ID_PATTERN.pattern}$`" in CLI_DOC

@@ -332,6 +332,16 @@ def test_run_budget_is_never_exceeded_by_concurrent_calls_and_exits_3() -> None:
     assert reasons <= {"budget"}
 
 
+def test_a_run_budget_of_zero_refuses_every_paid_call() -> None:
+    # 0 is a budget ("spend nothing"), not "no budget".
+    agents = [agent(f"a{i}", prompt=f"task {i}", model="openai/gpt-4o") for i in range(3)]
+    result, recorder, client = run(workflow(*agents), budget_usd=0.0)
+    assert client.calls == []
+    assert recorder.named("llm.response") == []
+    assert (result.status, result.exit_code) == ("budget", 3)
+    assert {e.data["reason"] for e in recorder.named("agent.skipped")} == {"budget"}
+
+
 def test_skip_noncritical_budget_skips_optional_agents_and_keeps_critical_ones() -> None:
     book = load_price_book((Price("openai/gpt-4o-mini", 1000.0, 1000.0),))
     assert book.lookup("openai/gpt-4o-mini") is not None
