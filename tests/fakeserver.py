@@ -30,6 +30,8 @@ Server knobs (attributes, or `configure(...)`): `latency_s`, `p_429`, `p_500`, `
 with `seed` (random faults), `script` (a queue of `Scripted` answers or faults used
 before anything else), `usage` (a fixed `(prompt, completion)` pair; otherwise both are
 counted from the text at four characters a token). `requests` records every call.
+A `Scripted` fault with `message=` answers with that error message instead of "fake N: code";
+"{api_key}" in it becomes the key the request presented (as providers' 401s echo it).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Scripted:
     content: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
     latency_s: float | None = None
+    message: str | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +95,7 @@ class _Plan:
     tools: bool = False
     content: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
+    message: str | None = None
 
 
 @dataclass
@@ -230,6 +234,8 @@ class FakeLLMServer:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             plan = self._plan(wire.last_user_text(body))
+            if plan.message is not None:
+                plan.message = plan.message.replace("{api_key}", _presented_key(request))
             if plan.latency_s > 0:
                 await asyncio.sleep(plan.latency_s)
             if plan.hang:
@@ -256,6 +262,7 @@ class FakeLLMServer:
             item = self.script.popleft()
             plan.fail, plan.code, plan.hang = item.fail, item.code, item.hang
             plan.content, plan.tool_calls = item.content, item.tool_calls
+            plan.message = item.message
             if item.retry_after is not None:
                 plan.retry_after = _number(item.retry_after)
             if item.latency_s is not None:
@@ -277,6 +284,14 @@ class FakeLLMServer:
 _KNOBS = frozenset(
     {"latency_s", "p_429", "p_500", "p_hang", "seed", "usage", "record_bodies", "hang_limit_s"}
 )
+
+
+def _presented_key(request: web.Request) -> str:
+    """The API key a request carries (OpenAI: `Authorization: Bearer K`, Anthropic: `x-api-key`)."""
+    bearer = request.headers.get("authorization", "")
+    if bearer.lower().startswith("bearer "):
+        return bearer[7:]
+    return request.headers.get("x-api-key", "")
 
 
 def _number(value: float) -> str:
@@ -432,7 +447,8 @@ class _OpenAIWire(_Wire):
             429: "rate_limit_exceeded",
         }.get(status, "server_error")
         code = plan.code or kind
-        body = {"error": {"message": f"fake {status}: {code}", "type": kind, "code": code}}
+        message = plan.message if plan.message is not None else f"fake {status}: {code}"
+        body = {"error": {"message": message, "type": kind, "code": code}}
         return web.json_response(body, status=status, headers=_error_headers(plan))
 
 
@@ -519,7 +535,9 @@ class _AnthropicWire(_Wire):
             429: "rate_limit_error",
             529: "overloaded_error",
         }.get(status, "api_error")
-        message = f"fake {status}: {plan.code or kind}"
+        message = (
+            plan.message if plan.message is not None else f"fake {status}: {plan.code or kind}"
+        )
         body = {"type": "error", "error": {"type": kind, "message": message}}
         return web.json_response(body, status=status, headers=_error_headers(plan))
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from agentflow import __version__
-from agentflow.cli.boundary import guarded
+from agentflow.cli.boundary import guarded, install_redacting_streams, use_secret_env
 
 app = typer.Typer(
     name="agentflow",
@@ -27,6 +27,17 @@ app = typer.Typer(
 
 # The JSON Schemas agentflow ships (schemas/<name>.schema.json).
 SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
+
+
+# `--secret-env NAME`: one more environment variable whose value is redacted everywhere.
+SecretEnv = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret-env",
+        metavar="NAME",
+        help="Redact the value of this environment variable everywhere (repeatable).",
+    ),
+]
 
 
 class ValidateFormat(StrEnum):
@@ -73,9 +84,12 @@ def validate(
         ValidateFormat, typer.Option("--format", "-f", help="Output format.")
     ] = ValidateFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Check workflow files: schema, references, cycles, templates, tools, prices. Exit 0 valid, 2 invalid."""
     from agentflow.cli.validate_cmd import validate as run_validate
+
+    use_secret_env(secret_env)
 
     raise typer.Exit(guarded(lambda: run_validate(paths, format.value, strict)))
 
@@ -86,8 +100,10 @@ def graph(
     format: Annotated[
         GraphFormat, typer.Option("--format", "-f", help="Output format.")
     ] = GraphFormat.mermaid,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Print the workflow's dependency graph (Mermaid, DOT or JSON)."""
+    use_secret_env(secret_env)
 
     def body() -> int:
         from agentflow.core import load_workflow
@@ -144,8 +160,10 @@ def plan(
     format: Annotated[
         TableOrJson, typer.Option("--format", "-f", help="Output format.")
     ] = TableOrJson.table,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Price and time a run before a cent is spent. Exit 3 when the expected cost is over budget."""
+    use_secret_env(secret_env)
 
     def body() -> int:
         from agentflow.cli.plan_cmd import plan_command
@@ -209,8 +227,10 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
     ] = False,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
+    use_secret_env(secret_env)
 
     def body() -> int:
         from agentflow.cli.run_cmd import RunOptions, run_command
@@ -238,4 +258,5 @@ def run(
 
 
 def main() -> None:
+    install_redacting_streams()
     app()

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agentflow.cli.boundary import silence_stdout, stderr_console
+from agentflow.cli.boundary import print_json_data, silence_stdout, stderr_console
 from agentflow.cli.inputs import parse_inputs
 from agentflow.core import load_workflow
 from agentflow.errors import Diagnostic, UsageError, WorkflowInvalid
@@ -22,6 +22,7 @@ from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
+from agentflow.redaction import redact_value
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
@@ -234,7 +235,7 @@ def _render(
     if options.output is not None:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(
-            json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8"
+            json.dumps(redact_value(outputs), indent=2, default=str) + "\n", encoding="utf-8"
         )
     rerun = _rerun_command(options, result.run_id)
     if options.format == "json":
@@ -258,5 +259,5 @@ def _render(
     for item in outputs:
         if len(outputs) > 1:
             out.print(f"# {item['workflow']}#{item['instance']}: {item['status']}")
-        out.print_json(json.dumps(item["outputs"], default=str))
+        print_json_data(out, item["outputs"])
     console.print(f"[dim]run {result.run_id}: {result.status}; log: {log_path}[/dim]")

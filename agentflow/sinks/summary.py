@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.events.types import Event
+from agentflow.redaction import clean
 from agentflow.sinks import format_count, format_duration, format_usd
 
 SUMMARY_FORMAT_VERSION = 1
@@ -363,7 +364,9 @@ def cost_table(summary: CostSummary) -> Table:
 
 
 def _shorten(text: str | None, limit: int) -> str:
-    flat = " ".join((text or "").split())
+    # Text from outside (a provider's error, a tool's output): redacted before a table can
+    # fold it across lines, and no control character reaches the terminal.
+    flat = " ".join(clean(text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -409,7 +412,7 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     if skipped:
         lines = Text("Skipped because of failures:\n")
         for record in skipped[:10]:
-            detail = f" ({record.skip_detail})" if record.skip_detail else ""
+            detail = f" ({clean(record.skip_detail)})" if record.skip_detail else ""
             lines.append(f"  {record.label(with_instance=multi)}: {record.skip_reason}{detail}\n")
         if len(skipped) > 10:
             lines.append(f"  … and {len(skipped) - 10} more\n")
