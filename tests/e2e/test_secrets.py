@@ -153,7 +153,7 @@ sys.exit(3)
 IMPORT_FAILING_MODULE = """
 import os
 
-raise ImportError("no driver; tried token " + os.environ["WAREHOUSE_TOKEN"])
+raise ImportError("no driver\\x1b[2J; tried token " + os.environ["WAREHOUSE_TOKEN"])
 
 
 def lookup_invoice(invoice_id: str) -> dict:
@@ -220,7 +220,7 @@ def test_a_key_in_a_tool_exception_or_a_command_stderr_reaches_no_channel_nor_th
     )
 
 
-def test_a_key_in_a_tool_module_import_error_is_redacted_by_every_command(
+def test_a_key_in_a_tool_module_import_error_is_redacted_by_every_command_and_format(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "ledger_tools.py").write_text(IMPORT_FAILING_MODULE, encoding="utf-8")
@@ -256,8 +256,11 @@ def test_a_key_in_a_tool_module_import_error_is_redacted_by_every_command(
         channels[f"log {log.name}"] = log.read_text(encoding="utf-8")
 
     _assert_nowhere(WAREHOUSE_TOKEN, channels)
+    _assert_nowhere("\x1b", channels)  # the clear-screen in the message is shown, not obeyed
     # The run still says why the tool cannot be used (at load or when it is called).
-    assert "no driver; tried token [REDACTED]" in channels["run stderr"], channels["run stderr"]
+    assert "no driver\\x1b[2J; tried token [REDACTED]" in channels["run stderr"], channels[
+        "run stderr"
+    ]
     if "no driver" in channels["validate json stdout"]:
         json.loads(channels["validate json stdout"])
 
