@@ -251,6 +251,7 @@ def run(
                 format=format.value,
                 progress=not no_progress,
                 quiet=quiet,
+                secret_env=tuple(secret_env or ()),
             )
         )
 

@@ -50,6 +50,7 @@ class RunOptions:
     format: str = "text"
     progress: bool = True
     quiet: bool = False
+    secret_env: tuple[str, ...] = ()
 
 
 def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
@@ -134,6 +135,8 @@ def _rerun_command(options: RunOptions, run_id: str) -> str:
         argv += ["--budget-usd", f"{options.budget_usd:g}"]
     if options.mock:
         argv.append("--mock")
+    for name in options.secret_env:  # a re-run must hide the same secrets
+        argv += ["--secret-env", name]
     return shlex.join(argv)
 
 
