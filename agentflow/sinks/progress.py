@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.events.types import Event
+from agentflow.redaction import neutralise
 from agentflow.sinks import format_count, format_duration, format_usd
 
 _ICONS = {
@@ -387,7 +388,7 @@ class ProgressSink:
             table.add_row(
                 Text(icon, style=style),
                 agent.label,
-                agent.model or "-",
+                neutralise(agent.model) if agent.model else "-",
                 tokens,
                 agent.cost.text() if agent.cost is not None else "-",
                 format_duration(duration) if agent.status != "skipped" else "skipped",

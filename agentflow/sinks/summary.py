@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.events.types import Event
-from agentflow.redaction import clean
+from agentflow.redaction import clean, neutralise
 from agentflow.sinks import format_count, format_duration, format_usd
 
 SUMMARY_FORMAT_VERSION = 1
@@ -313,7 +313,7 @@ def cost_table(summary: CostSummary) -> Table:
             label = f"{label} x{len(records)}"
         table.add_row(
             label,
-            model or "-",
+            neutralise(model) if model else "-",
             _status_text(records),
             format_count(usage.calls),
             format_count(usage.input_tokens),
@@ -327,7 +327,7 @@ def cost_table(summary: CostSummary) -> Table:
             retries = f"{usage.retries} {'retry' if usage.retries == 1 else 'retries'}"
             table.add_row(
                 Text("by model", style="dim"),
-                model,
+                neutralise(model),
                 Text(retries if usage.retries else "", style="dim"),
                 format_count(usage.calls),
                 format_count(usage.input_tokens),

@@ -16,7 +16,8 @@ from agentflow.events.types import Event
 from agentflow.redaction import Redactor
 from agentflow.sinks.jsonl import JsonlSink
 from agentflow.sinks.plain import PlainSink
-from agentflow.sinks.summary import CostSummary, failure_report
+from agentflow.sinks.progress import ProgressSink
+from agentflow.sinks.summary import CostSummary, cost_table, failure_report
 
 KEY = "org-7Hq2Lx9Vb4Nm8Kp3Rt6Wz1Qe"
 ATTACK = "\x1b]0;pwned\x07\x1b[2J\x1b[31;7mRED\r\x08\x9b2J\u202eevil"
@@ -79,3 +80,27 @@ def test_the_log_keeps_the_value_and_escapes_what_a_terminal_would_obey(tmp_path
     text = (tmp_path / "r.jsonl").read_text(encoding="utf-8")
     assert KEY not in text and not [seq for seq in RAW if seq in text]
     assert json.loads(text)["message"] == f"bad [REDACTED] {ATTACK}"
+
+
+def test_a_model_name_from_the_file_cannot_drive_the_terminal_in_the_tables() -> None:
+    summary = CostSummary()
+    model = "openai/gpt\x1b[2J\x9b"
+    summary.handle(Event("llm.response", 0.0, "r1", 1, "w", 0, "a", {"model": model}))
+    summary.handle(Event("agent.completed", 0.0, "r1", 2, "w", 0, "a", {"model": model}))
+    summary.close()
+    out = io.StringIO()
+    Console(file=out, width=160, force_terminal=True).print(cost_table(summary))
+    assert "\x1b[2J" not in out.getvalue() and "\x9b" not in out.getvalue()
+    assert "openai/gpt\\x1b[2J\\x9b" in out.getvalue()
+
+
+def test_the_live_display_shows_a_hostile_model_name_escaped() -> None:
+    model = "openai/gpt\x1b[2J\x9b"
+    sink = ProgressSink(Console(file=io.StringIO()), lambda: 0.0)
+    sink.handle(Event("run.started", 0.0, "r1", 1, None, None, None, {"workflows": ["w"]}))
+    sink.handle(Event("workflow.started", 0.0, "r1", 2, "w", 0, None, {"agents": 1}))
+    sink.handle(Event("agent.started", 0.0, "r1", 3, "w", 0, "a", {"model": model}))
+    out = io.StringIO()
+    Console(file=out, width=160, force_terminal=True).print(sink.render())
+    assert "\x1b[2J" not in out.getvalue() and "\x9b" not in out.getvalue()
+    assert "openai/gpt\\x1b[2J\\x9b" in out.getvalue()
