@@ -44,9 +44,11 @@ __all__ = [
     "clean",
     "configure",
     "looks_like_credential",
+    "may_hold_shape",
     "neutralise",
     "neutralise_json",
     "redact",
+    "redact_shapes",
     "redact_value",
 ]
 
