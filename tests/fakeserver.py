@@ -30,6 +30,8 @@ Server knobs (attributes, or `configure(...)`): `latency_s`, `p_429`, `p_500`, `
 with `seed` (random faults), `api_key` (answer 401 to a request without that key), `script` (a queue of `Scripted` answers or faults used
 before anything else), `usage` (a fixed `(prompt, completion)` pair; otherwise both are
 counted from the text at four characters a token). `requests` records every call.
+A `Scripted` fault with `message=` answers with that error message instead of "fake N: code";
+"{api_key}" in it becomes the key the request presented (as providers' 401s echo it).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Scripted:
     content: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
     latency_s: float | None = None
+    message: str | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +95,7 @@ class _Plan:
     tools: bool = False
     content: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
+    message: str | None = None
 
 
 @dataclass
@@ -234,6 +238,8 @@ class FakeLLMServer:
             plan = self._plan(wire.last_user_text(body))
             if self.api_key is not None and _presented_key(request) != self.api_key:
                 plan.fail, plan.code = 401, "invalid_api_key"
+            if plan.message is not None:
+                plan.message = plan.message.replace("{api_key}", _presented_key(request))
             if plan.latency_s > 0:
                 await asyncio.sleep(plan.latency_s)
             if plan.hang:
@@ -260,6 +266,7 @@ class FakeLLMServer:
             item = self.script.popleft()
             plan.fail, plan.code, plan.hang = item.fail, item.code, item.hang
             plan.content, plan.tool_calls = item.content, item.tool_calls
+            plan.message = item.message
             if item.retry_after is not None:
                 plan.retry_after = _number(item.retry_after)
             if item.latency_s is not None:
@@ -293,11 +300,12 @@ _KNOBS = frozenset(
 )
 
 
-def _presented_key(request: web.Request) -> str | None:
-    bearer = request.headers.get("Authorization", "")
-    if bearer.startswith("Bearer "):
-        return bearer.removeprefix("Bearer ")
-    return request.headers.get("x-api-key")
+def _presented_key(request: web.Request) -> str:
+    """The API key a request carries (OpenAI: `Authorization: Bearer K`, Anthropic: `x-api-key`)."""
+    bearer = request.headers.get("authorization", "")
+    if bearer.lower().startswith("bearer "):
+        return bearer[7:]
+    return request.headers.get("x-api-key", "")
 
 
 def _number(value: float) -> str:
@@ -453,7 +461,8 @@ class _OpenAIWire(_Wire):
             429: "rate_limit_exceeded",
         }.get(status, "server_error")
         code = plan.code or kind
-        body = {"error": {"message": f"fake {status}: {code}", "type": kind, "code": code}}
+        message = plan.message if plan.message is not None else f"fake {status}: {code}"
+        body = {"error": {"message": message, "type": kind, "code": code}}
         return web.json_response(body, status=status, headers=_error_headers(plan))
 
 
@@ -540,7 +549,9 @@ class _AnthropicWire(_Wire):
             429: "rate_limit_error",
             529: "overloaded_error",
         }.get(status, "api_error")
-        message = f"fake {status}: {plan.code or kind}"
+        message = (
+            plan.message if plan.message is not None else f"fake {status}: {plan.code or kind}"
+        )
         body = {"type": "error", "error": {"type": kind, "message": message}}
         return web.json_response(body, status=status, headers=_error_headers(plan))
 

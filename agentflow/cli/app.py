@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from agentflow import __version__
-from agentflow.cli.boundary import guarded, run_app
+from agentflow.cli.boundary import guarded, install_redacting_streams, run_app, use_secret_env
 
 
 class _PlainArgument(TyperArgument):
@@ -78,6 +78,17 @@ app = typer.Typer(
 
 # The JSON Schemas agentflow ships (schemas/<name>.schema.json).
 SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
+
+
+# `--secret-env NAME`: one more environment variable whose value is redacted everywhere.
+SecretEnv = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret-env",
+        metavar="NAME",
+        help="Redact the value of this environment variable everywhere (repeatable).",
+    ),
+]
 
 
 class ValidateFormat(StrEnum):
@@ -153,9 +164,12 @@ def validate(
             help="Skip files whose path matches GLOB (repeatable), e.g. 'drafts/*'.",
         ),
     ] = None,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Check workflow files: schema, references, cycles, templates, tools, prices. Exit 0 valid, 2 invalid."""
     from agentflow.cli.validate_cmd import validate as run_validate
+
+    use_secret_env(secret_env)
 
     raise typer.Exit(guarded(lambda: run_validate(paths, format.value, strict, exclude or ())))
 
@@ -173,8 +187,10 @@ def graph(
         GraphFormat,
         typer.Option("--format", "-f", metavar="mermaid|dot|json", help="Output format."),
     ] = GraphFormat.mermaid,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Print the workflow's dependency graph (Mermaid, DOT or JSON)."""
+    use_secret_env(secret_env)
 
     def body() -> int:
         from agentflow.core import load_workflow
@@ -252,8 +268,10 @@ def plan(
         TableOrJson,
         typer.Option("--format", "-f", metavar="table|json", help="Output format."),
     ] = TableOrJson.table,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Price and time a run before a cent is spent. Exit 3 when the expected cost is over budget."""
+    use_secret_env(secret_env)
 
     def body() -> int:
         from agentflow.cli.plan_cmd import plan_command
@@ -361,8 +379,10 @@ def run(
             help="Off a terminal, a progress line at most this often while agents run (0: off).",
         ),
     ] = 30.0,
+    secret_env: SecretEnv = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
+    use_secret_env(secret_env)
 
     def body() -> int:
         from agentflow.cli.run_cmd import RunOptions, run_command
@@ -384,6 +404,7 @@ def run(
                 progress=not no_progress,
                 quiet=quiet,
                 heartbeat=heartbeat,
+                secret_env=tuple(secret_env or ()),
             )
         )
 
@@ -391,4 +412,5 @@ def run(
 
 
 def main() -> None:
+    install_redacting_streams()
     raise SystemExit(run_app(app))

@@ -1,17 +1,24 @@
-"""The one place where errors become a message and an exit code."""
+"""The one place where errors become a message and an exit code, and where the streams and
+consoles every command writes to are set up (redacted, see agentflow/redaction.py)."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import os
 import re
 import sys
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.highlighter import JSONHighlighter
 from rich.markup import escape
 
+from agentflow import redaction
 from agentflow.errors import AgentflowError, Diagnostic, WorkflowInvalid
+from agentflow.redaction import clean
 
 T = TypeVar("T")
 
@@ -38,13 +45,67 @@ def stderr_console() -> Console:
     return console
 
 
+def install_redacting_streams() -> None:
+    """Route everything written to sys.stdout and sys.stderr (print, typer.echo, Rich
+    consoles, tracebacks) through the process's redactor. Call once, at start-up."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or isinstance(stream, redaction.RedactingStream):
+            continue
+        wrapped = redaction.RedactingStream(stream)
+        setattr(sys, name, wrapped)
+        atexit.register(_drain, wrapped)
+
+
+def _drain(stream: redaction.RedactingStream) -> None:
+    # The reader may have gone away, or the stream be closed: nothing is left to protect.
+    with contextlib.suppress(OSError, ValueError):
+        stream.drain()
+
+
+def use_secret_env(names: Iterable[str] | None) -> None:
+    """Redact the values of the environment variables `names` too (`--secret-env NAME`).
+
+    A name that is unset, or whose value is too short to redact, gets a warning: the user
+    asked for a secret to be hidden and it will not be.
+    """
+    names = list(names or ())
+    redaction.configure(names)
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            problem = "is not set in the environment; there is nothing to redact"
+        elif len(value) < redaction.MIN_SECRET_LENGTH:
+            problem = (
+                f"is shorter than {redaction.MIN_SECRET_LENGTH} characters, "
+                "too short to redact without hiding ordinary words"
+            )
+        else:
+            continue
+        stderr_console().print(f"[yellow]warning[/yellow]: --secret-env {escape(name)} {problem}")
+
+
+def print_json_data(console: Console, data: Any) -> None:
+    """`data` as highlighted JSON (as Console.print_json shows it), redacted and with the
+    control characters JSON leaves raw (C1, bidirectional) written as \\u escapes.
+
+    Redaction happens before highlighting: on a terminal, styles could split a secret that
+    the stream would then no longer recognise.
+    """
+    document = json.dumps(redaction.redact_value(data), indent=2, ensure_ascii=False, default=str)
+    text = JSONHighlighter()(redaction.neutralise_json(document))
+    text.no_wrap = True
+    text.overflow = None
+    console.print(text, soft_wrap=True)
+
+
 def print_diagnostic(console: Console, diagnostic: Diagnostic) -> None:
     colour = "red" if diagnostic.severity == "error" else "yellow"
     kind = "error" if diagnostic.severity == "error" else "warning"
-    where = f" [dim]({escape(diagnostic.path)})[/dim]" if diagnostic.path else ""
+    where = f" [dim]({escape(clean(diagnostic.path))})[/dim]" if diagnostic.path else ""
     console.print(
-        f"[bold]{escape(diagnostic.location())}[/bold]: [{colour}]{kind}[/{colour}]: "
-        f"{escape(diagnostic.message)}{where}"
+        f"[bold]{escape(clean(diagnostic.location()))}[/bold]: [{colour}]{kind}[/{colour}]: "
+        f"{escape(clean(diagnostic.message))}{where}"
     )
 
 
@@ -62,7 +123,7 @@ def guarded(action: Callable[[], int], console: Console | None = None) -> int:
             print_diagnostic(out, diagnostic)
         return exc.exit_code
     except AgentflowError as exc:
-        out.print(f"[red]error[/red]: {escape(str(exc))}")
+        out.print(f"[red]error[/red]: {escape(clean(str(exc)))}")
         return exc.exit_code
     except BrokenPipeError:
         # The reader went away (`agentflow ... | head`): stop quietly, as Unix tools do.
@@ -75,7 +136,7 @@ def guarded(action: Callable[[], int], console: Console | None = None) -> int:
         if os.environ.get("AGENTFLOW_DEBUG"):
             raise
         out.print(
-            f"[red]internal error[/red]: {escape(type(exc).__name__)}: {escape(str(exc))} "
+            f"[red]internal error[/red]: {escape(type(exc).__name__)}: {escape(clean(str(exc)))} "
             "(this is a bug in agentflow; AGENTFLOW_DEBUG=1 shows the traceback)"
         )
         return EXIT_FAILED

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from agentflow.cli.boundary import EXIT_FAILED, silence_stdout, stderr_console
+from agentflow.cli.boundary import EXIT_FAILED, print_json_data, silence_stdout, stderr_console
 from agentflow.cli.inputs import parse_inputs
 from agentflow.cli.values import (
     check_log_dir,
@@ -32,6 +32,7 @@ from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
+from agentflow.redaction import redact_value
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
@@ -60,6 +61,7 @@ class RunOptions:
     progress: bool = True
     quiet: bool = False
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
+    secret_env: tuple[str, ...] = ()
 
 
 def check_options(options: RunOptions) -> None:
@@ -186,6 +188,8 @@ def _rerun_command(options: RunOptions, run_id: str) -> str:
         argv += ["--budget-usd", f"{options.budget_usd:g}"]
     if options.mock:
         argv.append("--mock")
+    for name in options.secret_env:  # a re-run must hide the same secrets
+        argv += ["--secret-env", name]
     return shlex.join(argv)
 
 
@@ -290,7 +294,7 @@ def _write_output(path: Path | None, result: RunResult) -> str | None:
     """Write `-o FILE`; the reason when that failed (the outputs still go to stdout)."""
     if path is None:
         return None
-    text = json.dumps(_outputs_document(result), indent=2, default=str) + "\n"
+    text = json.dumps(redact_value(_outputs_document(result)), indent=2, default=str) + "\n"
     try:
         write_atomically(path, text)
     except OSError as exc:
@@ -324,5 +328,5 @@ def _render(
     for item in outputs:
         if len(outputs) > 1:
             out.print(f"# {item['workflow']}#{item['instance']}: {item['status']}")
-        out.print_json(json.dumps(item["outputs"], default=str))
+        print_json_data(out, item["outputs"])
     console.print(f"[dim]run {result.run_id}: {result.status}; log: {log_path}[/dim]")

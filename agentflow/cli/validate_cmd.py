@@ -12,13 +12,14 @@ from rich.console import Console
 from agentflow.cli.boundary import EXIT_INVALID, EXIT_OK, print_diagnostic, stderr_console
 from agentflow.core import STDIN, Analysis, analyze, collect_paths
 from agentflow.errors import Diagnostic
+from agentflow.redaction import neutralise
 
 VALIDATE_FORMAT = "agentflow.validate/v1"
 
 
 def _github(d: Diagnostic) -> str:
     level = "error" if d.severity == "error" else "warning"
-    message = d.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    message = neutralise(d.message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return f"::{level} file={d.file},line={d.line},col={d.column},title=agentflow::{message}"
 
 

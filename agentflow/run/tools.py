@@ -39,6 +39,7 @@ from typing import Any
 from agentflow.check.tools import module_file, resolve_program, split_python_reference
 from agentflow.errors import ToolError
 from agentflow.model.types import Tool
+from agentflow.redaction import redact
 from agentflow.schema.instance import instance_errors
 
 __all__ = ["MAX_OUTPUT_BYTES", "ToolOutcome", "ToolRunner", "import_tool_handler"]
@@ -87,7 +88,11 @@ class ToolRunner:
         """Run tool `name` with `arguments_json` (the model's raw argument text)."""
         start = self._clock()
         ok, content = await self._call(name, arguments_json)
-        return ToolOutcome(ok=ok, content=content, duration_s=max(0.0, self._clock() - start))
+        # The content goes to the model's provider, the log and the screen: no secret in it,
+        # whether the tool printed one or an exception message carried it.
+        return ToolOutcome(
+            ok=ok, content=redact(content), duration_s=max(0.0, self._clock() - start)
+        )
 
     async def _call(self, name: str, arguments_json: str) -> tuple[bool, str]:
         tool = self._tools.get(name)
@@ -125,7 +130,7 @@ def import_tool_handler(tool: Tool) -> str | None:
     try:
         _load_function(tool)
     except ToolError as exc:
-        return str(exc)
+        return redact(str(exc))
     return None
 
 

@@ -1,8 +1,8 @@
 """The run log: one JSON object per line, append-only, described by schemas/run-event.schema.json.
 
 Guarantees (see docs/run-log.md): every line is flushed to the OS as it is written, the file is
-fsync'ed at terminal events and on close, and anything shaped like a credential is replaced by
-"[REDACTED]" before it reaches the disk.
+fsync'ed at terminal events and on close, and every credential (by value or by shape, see
+agentflow/redaction.py) is replaced by "[REDACTED]" before it reaches the disk.
 """
 
 from __future__ import annotations
@@ -10,150 +10,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from agentflow.events.types import EVENT_FORMAT_VERSION, TERMINAL_EVENTS, Event
-
-REDACTED = "[REDACTED]"
+from agentflow.redaction import Redactor, active, neutralise_json
 
 ENVELOPE_KEYS = frozenset(
     {"v", "seq", "ts", "run_id", "event", "workflow", "instance", "agent"},
 )
-
-# Names under which a secret is stored: `"api_key": "..."`, `api_key='...'`, `Authorization: ...`
-# (also inside JSON nested in a string, where the quotes arrive escaped as \").
-_SECRET_NAMES = (
-    r"(?:[a-z0-9]+[_-])*(?:api[_-]?key|api[_-]?secret|secret[_-]?key|secret[_-]?access[_-]?key"
-    r"|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret|password|passwd"
-    r"|authorization|x-api-key)"
-)
-_Q = r"""(?:\\*["'])"""  # an opening or closing quote, possibly escaped
-_VALUE = r"""(?:(?:bearer|basic|token)\s+)?[^"'\\\s,;&}\]]+"""
-_NAMED_SECRET = re.compile(
-    rf"(?i)(\b{_SECRET_NAMES}{_Q}?\s*(?::\s*{_Q}|=\s*{_Q}?)){_VALUE}",
-)
-# Credentials recognisable by their shape alone, wherever they appear.
-_SHAPED_SECRET = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:"
-    r"sk-[A-Za-z0-9_-]{16,}"  # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-), DeepSeek, ...
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
-    r"|(?:AKIA|ASIA|AIDA|AROA|AGPA)[0-9A-Z]{16}"  # AWS access key ids
-    r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
-    r"|gsk_[A-Za-z0-9]{20,}"  # Groq
-    r"|xai-[A-Za-z0-9]{20,}"  # xAI
-    r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
-    r"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub tokens
-    r")",
-)
-
-
-def redact(text: str) -> str:
-    """`text` with every credential-shaped substring replaced by "[REDACTED]".
-
-    Replacements never cross a quote or a backslash, so redacting JSON text keeps it valid.
-    """
-    text = _NAMED_SECRET.sub(rf"\1{REDACTED}", text)
-    return _SHAPED_SECRET.sub(REDACTED, text)
-
-
-# Lower-cased substrings of which every match of the two patterns above contains at least
-# one: a secret name holds "api", "secret", "access", "auth", "refresh" or "passw"; a shaped
-# credential starts with one of the rest. Text in which none occurs has nothing to redact.
-_TRIGGERS = (
-    "api",
-    "secret",
-    "access",
-    "auth",
-    "refresh",
-    "passw",
-    "sk-",
-    "bearer",
-    "akia",
-    "asia",
-    "aida",
-    "aroa",
-    "agpa",
-    "aiza",
-    "gsk_",
-    "xai-",
-    "hf_",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-)
-
-
-def may_hold_secret(text: str) -> bool:
-    """False only when `text` certainly has nothing `redact` (or a secret-named key) would hit.
-
-    Only ASCII text is cleared: Unicode case-insensitive matching knows letters outside
-    ASCII (the Kelvin sign matches "k"), so any other text counts as a possible hit.
-    """
-    if not text.isascii():
-        return True
-    lower = text.lower()
-    return any(trigger in lower for trigger in _TRIGGERS)
-
-
-_SECRET_KEY = re.compile(rf"(?i){_SECRET_NAMES}$")
-_CACHE_LIMIT = 4096
-
-
-class _Redactor:
-    """Redacts a JSON-like value: secret-named keys lose their string values, strings are
-    scanned. Short strings repeat constantly (model names, finish reasons, limit keys), so
-    their results are cached; that keeps redaction off the hot path of every line.
-    """
-
-    __slots__ = ("_keys", "_strings")
-
-    def __init__(self) -> None:
-        self._strings: dict[str, str] = {}
-        self._keys: dict[str, bool] = {}
-
-    def text(self, value: str) -> str:
-        if len(value) < 8:  # shorter than any credential shape or "name=value" pair
-            return value
-        if len(value) > 128:
-            return redact(value)
-        hit = self._strings.get(value)
-        if hit is None:
-            if len(self._strings) >= _CACHE_LIMIT:
-                self._strings.clear()
-            hit = self._strings[value] = redact(value)
-        return hit
-
-    def secret_key(self, key: str) -> bool:
-        hit = self._keys.get(key)
-        if hit is None:
-            if len(self._keys) >= _CACHE_LIMIT:
-                self._keys.clear()
-            hit = self._keys[key] = _SECRET_KEY.search(key) is not None
-        return hit
-
-    def value(self, value: Any, depth: int = 0) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if value is None or isinstance(value, int | float):
-            return value
-        if depth < 64 and isinstance(value, dict):
-            out = {}
-            for key, item in value.items():
-                key = self.text(key if isinstance(key, str) else str(key))
-                if isinstance(item, str) and self.secret_key(key):
-                    out[key] = REDACTED
-                else:
-                    out[key] = self.value(item, depth + 1)
-            return out
-        if depth < 64 and isinstance(value, list | tuple):
-            return [self.value(item, depth + 1) for item in value]
-        # Anything else is written as its str(), so that is what gets scanned.
-        return self.text(str(value))
 
 
 class _IsoUtc:
@@ -211,7 +77,7 @@ class JsonlSink:
     an envelope key is written as `data_<key>` so the envelope is never overwritten.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redactor: Redactor | None = None) -> None:
         self.path = Path(path)
         self.label = f"the run log {self.path}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,25 +88,28 @@ class JsonlSink:
             ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":")
         )
         self._iso = _IsoUtc()
-        self._redactor = _Redactor()
+        self._redactor = redactor if redactor is not None else active()
 
     def handle(self, event: Event) -> None:
         ts = self._iso(event.ts)
-        # Most lines hold nothing secret-shaped: encode once, and walk the values only when
-        # the encoded line contains a substring some secret needs (every string of the
-        # record appears in it verbatim, JSON escapes never touching those letters).
+        # Most lines hold no secret: encode once, and walk the values only when the encoded
+        # line contains a secret value (in any of its spellings, the JSON-escaped one too)
+        # or a substring some shape needs (every string of the record appears in it
+        # verbatim, JSON escapes never touching those letters).
+        redactor = self._redactor
         try:
             line: str | None = self._encoder.encode(_record(event, ts, event.run_id, event.data))
         except (ValueError, TypeError, RecursionError):
             line = None
-        if line is None or may_hold_secret(line):
-            redactor = self._redactor
+        if line is None or redactor.may_hold_secret(line):
             record = _record(event, ts, redactor.text(event.run_id), redactor.value(event.data))
             try:
                 line = self._encoder.encode(record)
             except (ValueError, TypeError, RecursionError):
                 line = self._encoder.encode(_json_safe(record))
-        self._file.write(line + "\n")
+        # `cat` or `tail -f` of the log must not let a provider's text drive the terminal:
+        # the C1 and bidirectional controls JSON leaves raw become \u escapes (same value).
+        self._file.write(neutralise_json(line) + "\n")
         self._file.flush()
         if event.event in TERMINAL_EVENTS:
             os.fsync(self._file.fileno())

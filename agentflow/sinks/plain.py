@@ -3,7 +3,8 @@
     2026-11-24T10:00:01Z run r1 started: hr_onboarding (1 instance), max concurrency 50, ...
     2026-11-24T10:00:04Z hr_onboarding/screen completed in 3.20s: $0.0002, 812 in / 95 out tokens, 2 calls
 
-Never any ANSI codes. Per-call events (requests, responses, tool calls) are left to the JSONL log;
+Never any ANSI codes: control characters in messages become visible escapes (`\\x1b`), and
+secrets are redacted. Per-call events (requests, responses, tool calls) are left to the JSONL log;
 rate-limit waits are aggregated to at most one line per limit key per `wait_interval` seconds.
 A refused budget reservation prints one line per budget; the calls refused after it are
 counted and said once, when the run ends. A fan-out's item retries show the first of each
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from agentflow.events.types import Event
+from agentflow.redaction import clean
 from agentflow.sinks import (
     budget_words,
     format_count,
@@ -153,7 +155,9 @@ class PlainSink:
     # -- helpers ----------------------------------------------------------------------------
 
     def _write(self, now: float, text: str) -> None:
-        self._stream.write(f"{_stamp(now)} {text}\n")
+        # Lines carry text from outside (provider errors, tool output): no secret, and no
+        # control character that a terminal or a log viewer would act on.
+        self._stream.write(f"{_stamp(now)} {clean(text)}\n")
         self._stream.flush()
         self._last_line_at = now
 

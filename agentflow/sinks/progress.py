@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.events.types import Event
+from agentflow.redaction import neutralise
 from agentflow.sinks import format_count, format_duration, format_usd
 
 _ICONS = {
@@ -446,7 +447,7 @@ class ProgressSink:
             row = [
                 Text(icon, style=style),
                 Text(agent.label),
-                Text(agent.model or "-"),
+                Text(neutralise(agent.model) if agent.model else "-"),
                 *([Text(items)] if fan_outs else []),
                 Text(tokens),
                 Text(agent.cost.text() if agent.cost is not None else "-"),

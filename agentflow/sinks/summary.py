@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.events.types import Event
+from agentflow.redaction import clean, neutralise
 from agentflow.sinks import (
     budget_words,
     format_count,
@@ -326,7 +327,7 @@ def cost_table(summary: CostSummary) -> WholeTable:
             label = f"{label} x{len(records)}"
         table.add_row(
             label,
-            model or "-",
+            neutralise(model) if model else "-",
             _status_text(records),
             format_count(usage.calls),
             format_count(usage.input_tokens),
@@ -340,7 +341,7 @@ def cost_table(summary: CostSummary) -> WholeTable:
             retries = f"{usage.retries} {'retry' if usage.retries == 1 else 'retries'}"
             table.add_row(
                 Text("by model", style="dim"),
-                model,
+                neutralise(model),
                 Text(retries if usage.retries else "", style="dim"),
                 format_count(usage.calls),
                 format_count(usage.input_tokens),
@@ -377,7 +378,9 @@ def cost_table(summary: CostSummary) -> WholeTable:
 
 
 def _shorten(text: str | None, limit: int) -> str:
-    flat = " ".join((text or "").split())
+    # Text from outside (a provider's error, a tool's output): redacted before a table can
+    # fold it across lines, and no control character reaches the terminal.
+    flat = " ".join(clean(text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -471,7 +474,7 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     if skipped:
         lines = Text("Skipped because of failures:\n")
         for record in skipped[:10]:
-            detail = f" ({record.skip_detail})" if record.skip_detail else ""
+            detail = f" ({clean(record.skip_detail)})" if record.skip_detail else ""
             lines.append(f"  {record.label(with_instance=multi)}: {record.skip_reason}{detail}\n")
         if len(skipped) > 10:
             lines.append(f"  … and {len(skipped) - 10} more\n")

@@ -11,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from agentflow import redaction
 from agentflow.events.bus import EventBus
 from agentflow.events.types import Event
+from agentflow.redaction import Redactor
 from agentflow.sinks import jsonl
-from agentflow.sinks.jsonl import JsonlSink, redact
+from agentflow.sinks.jsonl import JsonlSink
 
 TS = datetime(2026, 11, 24, 10, 0, 1, 234000, tzinfo=UTC).timestamp()
 
@@ -196,7 +198,7 @@ def test_authorization_headers_and_named_secrets_are_redacted_and_json_stays_val
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
-    assert redact(text) == text
+    assert Redactor().redact(text) == text
 
 
 def test_the_log_file_is_created_with_its_parent_directories_through_the_bus(
@@ -269,16 +271,16 @@ def test_every_line_of_a_whole_run_matches_the_schema(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(jsonl._NAMED_SECRET) | st.from_regex(jsonl._SHAPED_SECRET))
+@given(st.from_regex(redaction._NAMED_SECRET) | st.from_regex(redaction._SHAPED_SECRET))
 def test_every_text_redaction_would_change_is_flagged_for_the_full_walk(text: str) -> None:
-    assert redact(text) != text
-    assert jsonl.may_hold_secret(text)
+    assert Redactor().redact(text) != text
+    assert Redactor().may_hold_secret(text)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.from_regex(jsonl._SECRET_KEY))
+@given(st.from_regex(redaction._SECRET_KEY))
 def test_every_secret_named_key_is_flagged_for_the_full_walk(key: str) -> None:
-    assert jsonl.may_hold_secret(key)
+    assert Redactor().may_hold_secret(key)
 
 
 @pytest.mark.parametrize(
@@ -286,8 +288,9 @@ def test_every_secret_named_key_is_flagged_for_the_full_walk(key: str) -> None:
     ["Here is a short response; no blocking issues were found.", '{"input_tokens":21}'],
 )
 def test_plain_ascii_lines_skip_the_walk_and_other_text_never_does(text: str) -> None:
-    assert not jsonl.may_hold_secret(text)
-    assert jsonl.may_hold_secret(text + " \u212a")  # non-ASCII: always walked
+    assert not Redactor(["wh-9f8e7d6c5b4a3210"]).may_hold_secret(text)
+    assert Redactor().may_hold_secret(text + " \u212a")  # non-ASCII: always walked
+    assert Redactor([text[3:20]]).may_hold_secret(text)  # holds a secret value
 
 
 _PLAIN = st.text(
@@ -301,6 +304,13 @@ _DATA = st.recursive(
 )
 
 
+class _AlwaysWalk(Redactor):
+    __slots__ = ()
+
+    def may_hold_secret(self, text: str) -> bool:
+        return True
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.dictionaries(_PLAIN, _DATA, max_size=6))
 def test_a_line_written_without_the_walk_is_the_line_the_walk_writes(
@@ -308,14 +318,10 @@ def test_a_line_written_without_the_walk_is_the_line_the_walk_writes(
 ) -> None:
     # Text without an "a" holds no trigger ("api", "auth", ...), so it takes the fast path.
     folder = tmp_path_factory.mktemp("fast")
-    fast, walked = JsonlSink(folder / "fast.jsonl"), JsonlSink(folder / "walked.jsonl")
+    fast = JsonlSink(folder / "fast.jsonl", Redactor(["wh-9f8e7d6c5b4a3210"]))
+    walked = JsonlSink(folder / "walked.jsonl", _AlwaysWalk(["wh-9f8e7d6c5b4a3210"]))
     fast.handle(event(**{f"k_{k}": v for k, v in data.items()}))
-    original = jsonl.may_hold_secret
-    jsonl.may_hold_secret = lambda text: True
-    try:
-        walked.handle(event(**{f"k_{k}": v for k, v in data.items()}))
-    finally:
-        jsonl.may_hold_secret = original
+    walked.handle(event(**{f"k_{k}": v for k, v in data.items()}))
     fast.close()
     walked.close()
     assert (folder / "fast.jsonl").read_text() == (folder / "walked.jsonl").read_text()
