@@ -415,16 +415,11 @@ class StateStore:
     def clear_cache(self, older_than_s: float | None, now: float) -> int:
         """Delete cached answers (all, or those created more than `older_than_s` ago, and
         expired ones); returns how many went."""
-        if older_than_s is None:
-            where, args = "", ()
-        else:
-            where, args = (
-                " WHERE created_at <= ? OR (expires_at IS NOT NULL AND expires_at <= ?)",
-                (
-                    now - older_than_s,
-                    now,
-                ),
-            )
+        where = ""
+        args: tuple[float, ...] = ()
+        if older_than_s is not None:
+            where = " WHERE created_at <= ? OR (expires_at IS NOT NULL AND expires_at <= ?)"
+            args = (now - older_than_s, now)
         before = self._read("SELECT COUNT(*) FROM cache", ())[0][0]
         self._write("DELETE FROM cache" + where, args)
         after = self._read("SELECT COUNT(*) FROM cache", ())[0][0]

@@ -123,7 +123,7 @@ def test_cache_clear_older_than_keeps_fresh_entries(tmp_path: Path) -> None:
 def test_a_damaged_database_is_a_clear_error_not_a_silent_re_pay(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StateError, match="damaged.*Move it aside"):
+    with pytest.raises(StateError, match=r"damaged.*Move it aside"):
         StateStore.open(path)
 
 
