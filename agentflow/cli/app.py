@@ -26,7 +26,7 @@ app = typer.Typer(
 
 
 # The JSON Schemas agentflow ships (schemas/<name>.schema.json).
-SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
+SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph", "runs")
 
 
 class ValidateFormat(StrEnum):
@@ -232,6 +232,118 @@ def run(
                 progress=not no_progress,
                 quiet=quiet,
             )
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+DEFAULT_LOG_DIR = Path(".agentflow/runs")
+
+
+def state_path(log_dir: Path, state: Path | None) -> Path:
+    """The state database: `--state`, else `state.db` beside the log dir."""
+    return state if state is not None else log_dir.parent / "state.db"
+
+
+@app.command()
+def runs(
+    log_dir: Annotated[
+        Path, typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
+    ] = DEFAULT_LOG_DIR,
+    workflow: Annotated[
+        str | None,
+        typer.Option(
+            "--workflow", "-w", metavar="NAME", help="Only runs of this workflow, and its trend."
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Only runs that ended so: ok, failed, partial, budget, cancelled, unfinished (repeatable).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only runs started since: 7d, 12h, or a date (2026-11-30).",
+        ),
+    ] = None,
+    last: Annotated[
+        int | None, typer.Option("--last", "-n", min=1, metavar="N", help="Only the newest N.")
+    ] = None,
+    format: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+    ] = TextOrJson.text,
+) -> None:
+    """List past runs (id, parent, start, workflows, status, duration, cost, calls).
+
+    With --workflow, also that workflow's cost and duration over its runs.
+
+    Examples: agentflow runs --since 7d;  agentflow runs -w invoices --format json
+    """
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.runs_cmd import runs_command
+
+        return runs_command(
+            log_dir,
+            workflow=workflow,
+            statuses=tuple(status or ()),
+            since=since,
+            limit=last,
+            format=format.value,
+            out=stdout_console(),
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command()
+def cache(
+    action: Annotated[str, typer.Argument(metavar="stats|clear", help="stats, or clear.")],
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="clear: only answers cached longer ago than this (7d, 12h).",
+        ),
+    ] = None,
+    log_dir: Annotated[
+        Path,
+        typer.Option(
+            "--log-dir", metavar="DIR", help="The log dir; the state database is beside it."
+        ),
+    ] = DEFAULT_LOG_DIR,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            metavar="PATH",
+            help="The state database (default: state.db beside the log dir).",
+        ),
+    ] = None,
+    format: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+    ] = TextOrJson.text,
+) -> None:
+    """Show what the response cache holds, or clear it (all, or --older-than AGE)."""
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.cache_cmd import cache_command
+
+        return cache_command(
+            action,
+            state_path(log_dir, state),
+            older_than=older_than,
+            format=format.value,
+            out=stdout_console(),
         )
 
     raise typer.Exit(guarded(body))

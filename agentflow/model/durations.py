@@ -1,11 +1,11 @@
-"""Durations as written in workflow files: seconds, or "500ms", "90s", "2m", "1h"."""
+"""Durations as written in workflow files: seconds, or "500ms", "90s", "2m", "1h", "7d"."""
 
 from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d|w)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def parse_duration(value: float | int | str) -> float:

@@ -255,6 +255,61 @@ def workflow_trend(record: RunRecord, workflow: str) -> WorkflowRun:
     return WorkflowRun(workflow, count, None if unknown else cost, longest)
 
 
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """One run of a workflow, for its trend."""
+
+    run_id: str
+    started: datetime
+    status: str
+    share: WorkflowRun
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """A workflow's cost and duration over its runs, oldest first."""
+
+    workflow: str
+    points: tuple[TrendPoint, ...]
+
+    def change(self, field: str) -> float | None:
+        """Relative change of `cost_usd` or `duration_s` from the first run to the last
+        (0.25 is 25% more), over runs where it is known; None with fewer than two."""
+        values = [getattr(p.share, field) for p in self.points]
+        known = [v for v in values if v is not None]
+        if len(known) < 2 or not known[0]:
+            return None
+        return float((known[-1] - known[0]) / known[0])
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "cost_change": self.change("cost_usd"),
+            "duration_change": self.change("duration_s"),
+            "runs": [
+                {
+                    "run_id": p.run_id,
+                    "started": _iso(p.started),
+                    "status": p.status,
+                    "instances": p.share.instances,
+                    "cost_usd": p.share.cost_usd,
+                    "duration_s": p.share.duration_s,
+                }
+                for p in self.points
+            ],
+        }
+
+
+def trend(records: Sequence[RunRecord], workflow: str) -> Trend:
+    """The trend of `workflow` over `records` (runs that did not run it are passed over)."""
+    points = tuple(
+        TrendPoint(r.run_id, r.started, r.status, workflow_trend(r, workflow))
+        for r in records
+        if workflow in r.workflows
+    )
+    return Trend(workflow, points)
+
+
 def _workflow_lines(path: Path, workflow: str) -> Iterable[dict[str, Any]]:
     for event in iter_events(path):
         if event.get("event") == "workflow.completed" and event.get("workflow") == workflow:
