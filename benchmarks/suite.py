@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.durable import history
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
@@ -917,4 +918,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "B6": b6,
     "faults": faults,
     "budget": budget,
+    "history": history,
 }

@@ -38,7 +38,7 @@ def cache_command(
         if format == "json":
             print(json.dumps({"state": str(state), "entries": 0, "removed": 0}))
         else:
-            out.print(f"no state database at {state}: the cache is empty")
+            out.out(f"no state database at {state}: the cache is empty")
         return 0
     store = StateStore.open(state)
     try:
@@ -48,7 +48,7 @@ def cache_command(
             if format == "json":
                 print(json.dumps({"state": str(state), "removed": removed}))
             else:
-                out.print(
+                out.out(
                     f"removed {removed} cached answer{'s' if removed != 1 else ''} from {state}"
                 )
             return 0
@@ -72,10 +72,10 @@ def cache_command(
             )
         )
         return 0
-    out.print(f"cache in {stats.path}")
-    out.print(f"  entries   {stats.entries} ({stats.expired} expired)")
-    out.print(f"  size      {stats.bytes / 1024:.1f} KiB of answers")
-    out.print(f"  hits      {stats.hits}, saving ${stats.saved_usd:.4f}")
-    out.print(f"  oldest    {_when(stats.oldest)}")
-    out.print(f"  newest    {_when(stats.newest)}")
+    out.out(f"cache in {stats.path}")
+    out.out(f"  entries   {stats.entries} ({stats.expired} expired)")
+    out.out(f"  size      {stats.bytes / 1024:.1f} KiB of answers")
+    out.out(f"  hits      {stats.hits}, saving ${stats.saved_usd:.4f}")
+    out.out(f"  oldest    {_when(stats.oldest)}")
+    out.out(f"  newest    {_when(stats.newest)}")
     return 0
