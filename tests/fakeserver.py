@@ -27,7 +27,8 @@ Per request, markers in the last user message drive the answer::
     [[tools]]                          call every offered tool (until tool results exist)
 
 Server knobs (attributes, or `configure(...)`): `latency_s`, `p_429`, `p_500`, `p_hang`
-with `seed` (random faults), `script` (a queue of `Scripted` answers or faults used
+with `seed` (random faults), `fail_on` ({text: status}: fail requests that mention
+text), `script` (a queue of `Scripted` answers or faults used
 before anything else), `usage` (a fixed `(prompt, completion)` pair; otherwise both are
 counted from the text at four characters a token). `requests` records every call.
 """
@@ -108,6 +109,9 @@ class FakeLLMServer:
     usage: tuple[int, int] | None = None
     record_bodies: bool = True
     hang_limit_s: float = 300.0
+    # Fail any request whose last user message contains one of these texts with its status
+    # (a fault that a test can lift between two runs, unlike a marker in the prompt).
+    fail_on: dict[str, int] = field(default_factory=dict)
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
@@ -177,6 +181,7 @@ class FakeLLMServer:
         self._rng = random.Random(0)
         self.usage = None
         self.record_bodies = True
+        self.fail_on = {}
         self.script.clear()
         self.requests.clear()
         self.max_in_flight = self.in_flight
@@ -263,6 +268,9 @@ class FakeLLMServer:
             return plan
         if "[[" in text:
             _apply_markers(plan, text)
+        for needle, status in self.fail_on.items():
+            if needle in text:
+                plan.fail = status
         if plan.fail is None and not plan.hang and (self.p_429 or self.p_500 or self.p_hang):
             roll = self._rng.random()
             if roll < self.p_429:
@@ -275,7 +283,17 @@ class FakeLLMServer:
 
 
 _KNOBS = frozenset(
-    {"latency_s", "p_429", "p_500", "p_hang", "seed", "usage", "record_bodies", "hang_limit_s"}
+    {
+        "latency_s",
+        "p_429",
+        "p_500",
+        "p_hang",
+        "seed",
+        "usage",
+        "record_bodies",
+        "hang_limit_s",
+        "fail_on",
+    }
 )
 
 

@@ -209,6 +209,22 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
     ] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            metavar="PATH",
+            help="The state database: journal and cache (default: state.db beside the log dir).",
+        ),
+    ] = None,
+    cache: Annotated[
+        bool | None,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Reuse identical earlier answers at $0 for every agent, or for none "
+            "(default: as each agent's cache: says).",
+        ),
+    ] = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
 
@@ -231,10 +247,161 @@ def run(
                 format=format.value,
                 progress=not no_progress,
                 quiet=quiet,
+                state=state,
+                cache=cache,
+                argv=_argv(),
             )
         )
 
     raise typer.Exit(guarded(body))
+
+
+def _argv() -> tuple[str, ...]:
+    """The command line as typed (the log redacts secrets in it)."""
+    import sys
+
+    return ("agentflow", *sys.argv[1:])
+
+
+def _continue(
+    mode: str,
+    run_id: str,
+    *,
+    log_dir: Path,
+    state: Path | None,
+    budget_usd: float | None,
+    allow_changed: bool,
+    select: list[str] | None,
+    new_run_id: str | None,
+    output: Path | None,
+    format: TextOrJson,
+    no_progress: bool,
+    quiet: bool,
+) -> None:
+    def body() -> int:
+        from agentflow.cli.continue_cmd import ContinueOptions, continue_command
+
+        return continue_command(
+            ContinueOptions(
+                mode=mode,
+                run_id=run_id,
+                log_dir=log_dir,
+                state=state,
+                budget_usd=budget_usd,
+                allow_changed=allow_changed,
+                select=tuple(select or ()),
+                new_run_id=new_run_id,
+                output=output,
+                format=format.value,
+                progress=not no_progress,
+                quiet=quiet,
+                argv=_argv(),
+            )
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+_RUN_ID_ARG = typer.Argument(
+    metavar="RUN_ID", help="The run to continue (agentflow runs lists them)."
+)
+_LOG_DIR_OPT = typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
+_STATE_OPT = typer.Option(
+    "--state", metavar="PATH", help="The state database (default: as the run recorded it)."
+)
+_BUDGET_OPT = typer.Option(
+    "--budget-usd", metavar="USD", help="The run budget, over this run and the ones before it."
+)
+_CHANGED_OPT = typer.Option(
+    "--allow-changed", help="Go on even though a workflow or inputs file changed since."
+)
+_NEW_ID_OPT = typer.Option("--run-id", metavar="ID", help="The new run's id (default: time-based).")
+_OUTPUT_OPT = typer.Option(
+    "--output", "-o", metavar="FILE", help="Write the outputs to this JSON file."
+)
+_FORMAT_OPT = typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+_NO_PROGRESS_OPT = typer.Option("--no-progress", help="No live progress display.")
+_QUIET_OPT = typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, _RUN_ID_ARG],
+    log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
+    state: Annotated[Path | None, _STATE_OPT] = None,
+    budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
+    allow_changed: Annotated[bool, _CHANGED_OPT] = False,
+    new_run_id: Annotated[str | None, _NEW_ID_OPT] = None,
+    output: Annotated[Path | None, _OUTPUT_OPT] = None,
+    format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
+    no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
+    quiet: Annotated[bool, _QUIET_OPT] = False,
+) -> None:
+    """Continue a run that was killed, cancelled or stopped by a budget.
+
+    Finished agents are reused, answers already paid for are replayed at $0, only the
+    rest is called. Same files (refused when changed), same inputs and settings.
+
+    Example: agentflow resume 20261201T060000Z-1a2b3c --budget-usd 5
+    """
+    _continue(
+        "resume",
+        run_id,
+        log_dir=log_dir,
+        state=state,
+        budget_usd=budget_usd,
+        allow_changed=allow_changed,
+        select=None,
+        new_run_id=new_run_id,
+        output=output,
+        format=format,
+        no_progress=no_progress,
+        quiet=quiet,
+    )
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, _RUN_ID_ARG],
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            "-s",
+            metavar="AGENT[+]",
+            help="Re-run this agent (AGENT+ : and its dependants) instead of what failed (repeatable).",
+        ),
+    ] = None,
+    log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
+    state: Annotated[Path | None, _STATE_OPT] = None,
+    budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
+    allow_changed: Annotated[bool, _CHANGED_OPT] = False,
+    new_run_id: Annotated[str | None, _NEW_ID_OPT] = None,
+    output: Annotated[Path | None, _OUTPUT_OPT] = None,
+    format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
+    no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
+    quiet: Annotated[bool, _QUIET_OPT] = False,
+) -> None:
+    """Re-run what failed in a past run, and what was skipped because of it.
+
+    Everything else that completed is reused; the failed agents are asked afresh.
+
+    Examples: agentflow retry latest-run-id;  agentflow retry RUN_ID --select extract+
+    """
+    _continue(
+        "retry",
+        run_id,
+        log_dir=log_dir,
+        state=state,
+        budget_usd=budget_usd,
+        allow_changed=allow_changed,
+        select=select,
+        new_run_id=new_run_id,
+        output=output,
+        format=format,
+        no_progress=no_progress,
+        quiet=quiet,
+    )
 
 
 DEFAULT_LOG_DIR = Path(".agentflow/runs")

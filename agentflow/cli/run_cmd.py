@@ -27,8 +27,12 @@ from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
 from agentflow.sinks.jsonl import JsonlSink
 from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
+from agentflow.state.journal import CacheChoice, RunJournal
+from agentflow.state.lineage import Continuation, sha256_of
+from agentflow.state.store import StateStore
 
 RUN_FORMAT = "agentflow.run/v1"
+DEFAULT_LOG_DIR = Path(".agentflow/runs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +47,16 @@ class RunOptions:
     budget_usd: float | None = None
     max_concurrency: int = 512
     max_workflows: int = 100
-    log_dir: Path = Path(".agentflow/runs")
+    log_dir: Path = DEFAULT_LOG_DIR
     run_id: str | None = None
     output: Path | None = None
     format: str = "text"
     progress: bool = True
     quiet: bool = False
+    state: Path | None = None
+    cache: bool | None = None  # --cache / --no-cache; None: as each agent's `cache:` says
+    continuation: Continuation | None = None  # set by resume and retry
+    argv: tuple[str, ...] = ()
 
 
 def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
@@ -123,17 +131,52 @@ def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink |
     return PlainSink(sys.stderr, quiet=options.quiet)
 
 
-def _rerun_command(options: RunOptions, run_id: str) -> str:
-    argv = ["agentflow", "run", *map(str, options.files)]
-    for pair in options.input_pairs:
-        argv += ["--input", pair]
-    if options.inputs_file:
-        argv += ["--inputs", str(options.inputs_file)]
-    if options.budget_usd is not None:
-        argv += ["--budget-usd", f"{options.budget_usd:g}"]
-    if options.mock:
-        argv.append("--mock")
+def _rerun_command(options: RunOptions, result: RunResult) -> str:
+    """The command that continues this run: resume what a stop cut off, retry what failed."""
+    verb = "resume" if result.status in ("cancelled", "budget") else "retry"
+    argv = ["agentflow", verb, result.run_id]
+    if options.log_dir != DEFAULT_LOG_DIR:
+        argv += ["--log-dir", str(options.log_dir)]
+    if options.state is not None:
+        argv += ["--state", str(options.state)]
+    if verb == "resume" and result.status == "budget" and options.budget_usd is not None:
+        argv += ["--budget-usd", "<more than " + f"{options.budget_usd:g}>"]
     return shlex.join(argv)
+
+
+def state_path(options: RunOptions) -> Path:
+    """`--state`, else `state.db` beside the log dir (`.agentflow/state.db` by default)."""
+    return options.state if options.state is not None else options.log_dir.parent / "state.db"
+
+
+def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any]:
+    """What run.started records so that resume and retry can run the same thing again."""
+    from agentflow import __version__
+
+    inputs_file = None
+    if options.inputs_file is not None:
+        inputs_file = {
+            "path": str(options.inputs_file.resolve()),
+            "sha256": sha256_of(options.inputs_file),
+        }
+    return {
+        "agentflow_version": __version__,
+        "command": list(options.argv),
+        "files": [
+            {"path": str(wf.path.resolve()), "sha256": sha256_of(wf.path)} for wf in workflows
+        ],
+        "settings": {
+            "input_pairs": list(options.input_pairs),
+            "inputs_file": inputs_file,
+            "mock": options.mock,
+            "mock_latency": options.mock_latency,
+            "budget_usd": options.budget_usd,
+            "max_concurrency": options.max_concurrency,
+            "max_workflows": options.max_workflows,
+            "cache": options.cache,
+        },
+        "state_path": str(state_path(options)),
+    }
 
 
 def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
@@ -181,6 +224,8 @@ def run_command(options: RunOptions) -> int:
     log_path = options.log_dir / f"{run_id}.jsonl"
     if log_path.exists():
         raise UsageError(f"{log_path} exists already; choose another --run-id")
+    # The journal opens first: a run that cannot keep it must not start (it could pay twice).
+    store = StateStore.open(state_path(options))
     console = stderr_console()
     summary = CostSummary()
     try:
@@ -194,11 +239,21 @@ def run_command(options: RunOptions) -> int:
     display = _display(options, console, lambda: holder["engine"].statistics().summary())
     if display is not None:
         sinks.append(display)
+    continuation = options.continuation
+    journal = RunJournal(
+        store,
+        run_id=run_id,
+        lineage=continuation.lineage if continuation else (),
+        fresh=continuation.fresh if continuation else (),
+        cache=CacheChoice(options.cache),
+    )
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
     if not options.mock:
         _check_keys(workflows)
     engine = Engine(
+        journal=journal,
+        reuse=continuation.reuse if continuation else None,
         client=client,
         clock=SystemClock(),
         bus=bus,
@@ -209,6 +264,9 @@ def run_command(options: RunOptions) -> int:
             max_workflows=options.max_workflows,
             mock=options.mock,
             log_path=str(log_path),
+            parent_run_id=continuation.parent.run_id if continuation else None,
+            spent_before_usd=continuation.spent_usd if continuation else 0.0,
+            provenance=_provenance(options, workflows),
         ),
     )
     holder["engine"] = engine
@@ -219,6 +277,7 @@ def run_command(options: RunOptions) -> int:
         result = asyncio.run(_run(engine, instances, client))
     finally:
         bus.close()
+        store.close()
     try:
         _render(options, result, summary, console, log_path)
     except BrokenPipeError:
@@ -236,7 +295,7 @@ def _render(
         options.output.write_text(
             json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8"
         )
-    rerun = _rerun_command(options, result.run_id)
+    rerun = _rerun_command(options, result)
     if options.format == "json":
         document = {
             "format": RUN_FORMAT,
