@@ -33,6 +33,8 @@ from agentflow.state.store import StateStore
 
 RUN_FORMAT = "agentflow.run/v1"
 DEFAULT_LOG_DIR = Path(".agentflow/runs")
+DEFAULT_MAX_CONCURRENCY = 512
+DEFAULT_MAX_WORKFLOWS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,8 @@ class RunOptions:
     mock: bool = False
     mock_latency: float = 0.0
     budget_usd: float | None = None
-    max_concurrency: int = 512
-    max_workflows: int = 100
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_workflows: int = DEFAULT_MAX_WORKFLOWS
     log_dir: Path = DEFAULT_LOG_DIR
     run_id: str | None = None
     output: Path | None = None
@@ -131,17 +133,44 @@ def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink |
     return PlainSink(sys.stderr, quiet=options.quiet)
 
 
-def _rerun_command(options: RunOptions, result: RunResult) -> str:
-    """The command that continues this run: resume what a stop cut off, retry what failed."""
+def _rerun_command(options: RunOptions) -> str:
+    """The command that runs the same workflows with the same inputs and settings again."""
+    argv = ["agentflow", "run", *map(str, options.files)]
+    for pair in options.input_pairs:
+        argv += ["--input", pair]
+    if options.inputs_file:
+        argv += ["--inputs", str(options.inputs_file)]
+    if options.budget_usd is not None:
+        argv += ["--budget-usd", f"{options.budget_usd:g}"]
+    if options.mock:
+        argv.append("--mock")
+    if options.max_workflows != DEFAULT_MAX_WORKFLOWS:
+        argv += ["--max-workflows", str(options.max_workflows)]
+    if options.max_concurrency != DEFAULT_MAX_CONCURRENCY:
+        argv += ["--max-concurrency", str(options.max_concurrency)]
+    if options.log_dir != DEFAULT_LOG_DIR:
+        argv += ["--log-dir", str(options.log_dir)]
+    if options.output is not None:
+        argv += ["--output", str(options.output)]
+    return shlex.join(argv)
+
+
+def _continue_command(options: RunOptions, result: RunResult) -> str | None:
+    """The command that goes on from this run: resume after a stop, retry after failures."""
+    if result.status == "ok":
+        return None
     verb = "resume" if result.status in ("cancelled", "budget") else "retry"
     argv = ["agentflow", verb, result.run_id]
     if options.log_dir != DEFAULT_LOG_DIR:
         argv += ["--log-dir", str(options.log_dir)]
     if options.state is not None:
         argv += ["--state", str(options.state)]
-    if verb == "resume" and result.status == "budget" and options.budget_usd is not None:
-        argv += ["--budget-usd", "<more than " + f"{options.budget_usd:g}>"]
-    return shlex.join(argv)
+    if options.output is not None:
+        argv += ["--output", str(options.output)]
+    text = shlex.join(argv)
+    if verb == "resume" and result.status == "budget":
+        text += " --budget-usd <more>"
+    return text
 
 
 def state_path(options: RunOptions) -> Path:
@@ -295,7 +324,8 @@ def _render(
         options.output.write_text(
             json.dumps(outputs, indent=2, default=str) + "\n", encoding="utf-8"
         )
-    rerun = _rerun_command(options, result)
+    rerun = _rerun_command(options)
+    going_on = _continue_command(options, result)
     if options.format == "json":
         document = {
             "format": RUN_FORMAT,
@@ -306,13 +336,14 @@ def _render(
             "results": outputs,
             **{k: v for k, v in summary_json(summary).items() if k != "version"},
             "rerun_command": rerun,
+            "continue_command": going_on,
         }
         print(json.dumps(document, indent=2, default=str))
         return
     if not options.quiet:
         console.print(cost_table(summary))
     if result.status != "ok":
-        console.print(failure_report(summary, rerun))
+        console.print(failure_report(summary, going_on or rerun))
     out = Console(highlight=False, soft_wrap=True)
     for item in outputs:
         if len(outputs) > 1:

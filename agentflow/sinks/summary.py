@@ -438,7 +438,7 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
             f"Cancelled{' by ' + signal if signal else ''}: {summary.cancelled.get('reason')}\n",
             style="yellow",
         )
-    facts.append("Re-run: ")
+    facts.append("Go on with: ")
     facts.append(rerun_command, style="bold")
     parts.append(facts)
     return Group(*parts)

@@ -75,7 +75,7 @@ def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _first_line(handle: Any) -> dict[str, Any] | None:
+def first_event(handle: Any) -> dict[str, Any] | None:
     line = handle.readline()
     try:
         record = json.loads(line)
@@ -141,7 +141,7 @@ def read_run(path: Path) -> RunRecord | None:
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
-            first = _first_line(handle)
+            first = first_event(handle)
             if first is None or first.get("event") != "run.started":
                 return None
             last = _last_line(handle, size)

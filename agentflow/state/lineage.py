@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.errors import UsageError
-from agentflow.state.history import LOG_SUFFIX, RunRecord, iter_events, read_run
+from agentflow.state.history import LOG_SUFFIX, RunRecord, first_event, iter_events, read_run
 
 AgentKey = tuple[str, int, str]  # workflow, instance, agent
 
@@ -69,9 +69,8 @@ def sha256_of(path: Path) -> str:
 
 
 def _run_started(path: Path) -> dict[str, Any]:
-    for event in iter_events(path):
-        return event
-    return {}
+    with path.open("rb") as handle:
+        return first_event(handle) or {}
 
 
 def lineage_of(log_dir: Path, run_id: str) -> list[tuple[RunRecord, dict[str, Any]]]:
