@@ -131,4 +131,12 @@ def continue_command(options: ContinueOptions) -> int:
                 "to go on with it as it is now"
             )
         run_options = _run_options(options, plan)
+        if plan.in_flight_at_stop:
+            count = plan.in_flight_at_stop
+            print(
+                f"run '{plan.parent.run_id}' stopped with {count} call{'s' if count != 1 else ''} "
+                "in flight: their answers never arrived (the provider may have billed them), so "
+                "they are asked again",
+                file=sys.stderr,
+            )
         return run_command(run_options)

@@ -24,12 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.errors import UsageError
-from agentflow.state.history import LOG_SUFFIX, RunRecord, first_event, iter_events, read_run
+from agentflow.state.history import (
+    LOG_SUFFIX,
+    UNFINISHED,
+    RunRecord,
+    first_event,
+    iter_events,
+    read_run,
+)
 
 AgentKey = tuple[str, int, str]  # workflow, instance, agent
 
-# Skips that a resume runs again: work that was cut off, not decided.
-_UNFINISHED_SKIPS = frozenset({"budget", "cancelled"})
+# Run statuses after which calls may have been in flight, unanswered.
+UNSETTLED = frozenset({UNFINISHED, "cancelled", "budget"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,29 @@ class Continuation:
     fresh: frozenset[AgentKey]
     spent_usd: float
     changed_files: tuple[str, ...]
+    in_flight_at_stop: int = 0
+
+
+def unanswered(path: Path) -> int:
+    """Calls a log shows sent and never answered: in flight when the run stopped."""
+    open_calls: set[tuple[Any, ...]] = set()
+    for event in iter_events(path):
+        name = event.get("event")
+        if name not in ("llm.request", "llm.response", "llm.retry", "agent.failed"):
+            continue
+        where = (event.get("workflow"), event.get("instance"), event.get("agent"))
+        if name == "agent.failed":
+            open_calls = {c for c in open_calls if c[:3] != where}
+            continue
+        key = (*where, event.get("index"), event.get("round"), event.get("attempt"))
+        if name == "llm.request":
+            open_calls.add(key)
+        elif name == "llm.response" and not (event.get("replayed") or event.get("cached")):
+            open_calls.discard(key)
+        elif name == "llm.retry":
+            # A retry line names the attempt that failed; its round is not on the line.
+            open_calls = {c for c in open_calls if not (c[:4] == key[:4] and c[5] == key[5])}
+    return len(open_calls)
 
 
 def sha256_of(path: Path) -> str:
@@ -226,4 +256,5 @@ def continue_run(
         fresh=frozenset(fresh),
         spent_usd=round(spent, 10),
         changed_files=changed,
+        in_flight_at_stop=unanswered(parent.path) if parent.status in UNSETTLED else 0,
     )

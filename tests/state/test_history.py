@@ -162,3 +162,23 @@ def test_a_long_last_line_does_not_hide_run_completed(tmp_path: Path) -> None:
         )
     record = find_run(tmp_path, "big")
     assert record is not None and (record.status, record.cost_usd) == ("ok", 1.5)
+
+
+def test_calls_in_flight_at_a_stop_are_counted_from_the_log(tmp_path: Path) -> None:
+    from agentflow.state.lineage import unanswered
+
+    ts = "2026-11-01T10:00:00.000Z"
+    common = {"workflow": "wf", "instance": 0}
+    text = line(1, ts, "r", "run.started", workflows=["wf"], instances=1)
+    text += line(2, ts, "r", "llm.request", **common, agent="a", index=None, round=0, attempt=1)
+    text += line(3, ts, "r", "llm.response", **common, agent="a", index=None, round=0, attempt=1)
+    text += line(4, ts, "r", "llm.request", **common, agent="b", index=0, round=0, attempt=1)
+    text += line(5, ts, "r", "llm.retry", **common, agent="b", index=0, attempt=1)
+    text += line(6, ts, "r", "llm.request", **common, agent="b", index=0, round=0, attempt=2)
+    text += line(7, ts, "r", "llm.request", **common, agent="b", index=1, round=0, attempt=1)
+    text += line(8, ts, "r", "llm.request", **common, agent="c", index=None, round=0, attempt=1)
+    text += line(9, ts, "r", "agent.failed", **common, agent="c", error_class="bad_request")
+    path = tmp_path / "r.jsonl"
+    path.write_text(text)
+    # b's second attempt of item 0 and its item 1 were sent and never answered.
+    assert unanswered(path) == 2
