@@ -217,6 +217,13 @@ def run(
             help="The state database: journal and cache (default: state.db beside the log dir).",
         ),
     ] = None,
+    log_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--log-prompts",
+            help="Also record each rendered prompt and raw answer in the run log (redacted).",
+        ),
+    ] = False,
     cache: Annotated[
         bool | None,
         typer.Option(
@@ -249,6 +256,7 @@ def run(
                 quiet=quiet,
                 state=state,
                 cache=cache,
+                log_prompts=log_prompts,
                 argv=_argv(),
             )
         )

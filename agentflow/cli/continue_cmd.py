@@ -102,6 +102,7 @@ def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
         quiet=options.quiet,
         state=state,
         cache=settings.get("cache"),
+        log_prompts=bool(settings.get("log_prompts")),
         continuation=plan,
         argv=options.argv,
     )

@@ -58,6 +58,7 @@ class RunOptions:
     state: Path | None = None
     cache: bool | None = None  # --cache / --no-cache; None: as each agent's `cache:` says
     continuation: Continuation | None = None  # set by resume and retry
+    log_prompts: bool = False
     argv: tuple[str, ...] = ()
 
 
@@ -203,6 +204,7 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
             "max_concurrency": options.max_concurrency,
             "max_workflows": options.max_workflows,
             "cache": options.cache,
+            "log_prompts": options.log_prompts,
         },
         "state_path": str(state_path(options)),
     }
@@ -294,6 +296,7 @@ def run_command(options: RunOptions) -> int:
             mock=options.mock,
             log_path=str(log_path),
             parent_run_id=continuation.parent.run_id if continuation else None,
+            log_prompts=options.log_prompts,
             spent_before_usd=continuation.spent_usd if continuation else 0.0,
             provenance=_provenance(options, workflows),
         ),

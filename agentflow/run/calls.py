@@ -88,9 +88,11 @@ class CallRunner:
         rng: random.Random,
         run_budget: Budget | None,
         journal: RunJournal | None = None,
+        log_prompts: bool = False,
     ) -> None:
         self._client = client
         self._journal = journal
+        self._log_prompts = log_prompts
         self._clock = clock
         self._bus = bus
         self._limiter = limiter
@@ -266,6 +268,36 @@ class CallRunner:
             journal.record_tool(place, call.name, call.arguments, outcome.ok, outcome.content)
         return outcome.ok, outcome.content, outcome.duration_s
 
+    # -- --log-prompts ----------------------------------------------------------------------
+
+    def _prompt_fields(self, request: LLMRequest) -> dict[str, Any]:
+        """With --log-prompts, the messages sent (the log redacts secrets in them)."""
+        if not self._log_prompts:
+            return {}
+        return {
+            "messages": [
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    **(
+                        {"tool_calls": [[c.name, c.arguments] for c in m.tool_calls]}
+                        if m.tool_calls
+                        else {}
+                    ),
+                }
+                for m in request.messages
+            ]
+        }
+
+    def _answer_fields(self, response: LLMResponse) -> dict[str, Any]:
+        """With --log-prompts, the raw answer: its text and the tool calls it asked for."""
+        if not self._log_prompts:
+            return {}
+        return {
+            "content": response.content,
+            "requested_tools": [[c.name, c.arguments] for c in response.tool_calls],
+        }
+
     # -- answers from the journal or the cache ----------------------------------------------
 
     def _reused(
@@ -437,6 +469,7 @@ class CallRunner:
                         index=index,
                         prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
+                        **self._prompt_fields(request),
                     )
                     self._in_flight += 1
                     ctx.usage.calls += 1
@@ -491,6 +524,7 @@ class CallRunner:
                 latency_s=round(latency, 6),
                 finish_reason=response.finish_reason,
                 tool_calls=len(response.tool_calls),
+                **self._answer_fields(response),
             )
             return response, cost
         finally:

@@ -62,6 +62,7 @@ class RunSettings:
     seed: int | None = None
     log_path: str | None = None
     parent_run_id: str | None = None
+    log_prompts: bool = False  # record rendered prompts and raw answers in the log
     # What the parents of a resumed or retried run spent: it counts against the run budget.
     spent_before_usd: float = 0.0
     # For run.started: version, command line, files and their sha256, input sources.
@@ -241,6 +242,7 @@ class Engine:
                 Budget(max_usd=self._settings.budget_usd) if self._settings.budget_usd else None
             ),
             journal=self._journal,
+            log_prompts=self._settings.log_prompts,
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}

@@ -230,3 +230,47 @@ def test_resume_refuses_a_changed_file_and_a_second_resumer(
 
     missing = _cli("resume", "r-nope", "--log-dir", logs, cwd=tmp_path)
     assert missing.returncode == 2 and "no run 'r-nope'" in missing.stderr
+
+
+def test_log_prompts_records_prompts_and_answers_with_secrets_redacted(
+    fake_server: FakeLLMServer, tmp_path: Path
+) -> None:
+    from tests.e2e.cli import OPENAI_KEY
+
+    document = {
+        "name": "prompts",
+        "inputs": {"note": {"type": "string"}},
+        "defaults": {
+            "model": "openai/gpt-4o-mini",
+            "max_tokens": 50,
+            "api_base": fake_server.base_url,
+        },
+        "agents": {"summarise": {"prompt": "Summarise tag-p: {{ inputs.note }}"}},
+    }
+    flow = write_workflow(tmp_path, document)
+    logs = tmp_path / "logs"
+    note = f"the key is {OPENAI_KEY}"
+    plain = _cli(
+        "run", flow, "--input", f"note={note}", "--log-dir", logs, "--run-id", "plain", cwd=tmp_path
+    )
+    logged = _cli(
+        "run",
+        flow,
+        "--input",
+        f"note={note}",
+        "--log-prompts",
+        "--log-dir",
+        logs,
+        "--run-id",
+        "logged",
+        cwd=tmp_path,
+    )
+    assert plain.returncode == 0 and logged.returncode == 0, logged.stderr
+
+    assert "messages" not in of(read_log(logs / "plain.jsonl"), "llm.request")[0]
+    text = (logs / "logged.jsonl").read_text()
+    assert OPENAI_KEY not in text
+    request = of(read_log(logs / "logged.jsonl"), "llm.request")[0]
+    assert "Summarise tag-p: the key is [REDACTED]" in request["messages"][-1]["content"]
+    response = of(read_log(logs / "logged.jsonl"), "llm.response")[0]
+    assert isinstance(response["content"], str) and response["content"]
