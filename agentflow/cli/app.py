@@ -44,6 +44,7 @@ class GraphFormat(StrEnum):
 class TableOrJson(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
 
 
 class TextOrJson(StrEnum):
@@ -232,6 +233,15 @@ def run(
             "(default: as each agent's cache: says).",
         ),
     ] = None,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat",
+            min=0,
+            metavar="SECONDS",
+            help="Off a terminal, a progress line at most this often while agents run (0: off).",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
 
@@ -258,6 +268,7 @@ def run(
                 cache=cache,
                 log_prompts=log_prompts,
                 argv=_argv(),
+                heartbeat=heartbeat,
             )
         )
 

@@ -60,6 +60,7 @@ class RunOptions:
     continuation: Continuation | None = None  # set by resume and retry
     log_prompts: bool = False
     argv: tuple[str, ...] = ()
+    heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
 
 
 def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
@@ -69,7 +70,7 @@ def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
         if not file.is_file():
             raise UsageError(f"{file}: no such workflow file")
         try:
-            workflows.append(load_workflow(file))
+            workflows.append(load_workflow(file, import_tools=True))
         except WorkflowInvalid as exc:
             problems.extend(exc.diagnostics)
     if problems:
@@ -131,7 +132,7 @@ def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink |
         return None
     from agentflow.sinks.plain import PlainSink
 
-    return PlainSink(sys.stderr, quiet=options.quiet)
+    return PlainSink(sys.stderr, quiet=options.quiet, heartbeat=options.heartbeat)
 
 
 def _rerun_command(options: RunOptions) -> str:
