@@ -10,6 +10,7 @@ exceptions are translated into them at exactly one place each (litellm in
     ├── WorkflowInvalid                 a workflow file has errors (carries diagnostics) exit 2
     ├── RunFailed                       a run ended with a critical failure              exit 1
     ├── BudgetExceeded                  a budget refused a reservation                  exit 3
+    ├── StateError                      the state database cannot be used               exit 2
     ├── AgentError                      one agent failed (recorded, never escapes a run)
     │   ├── TemplateRenderError         a template could not be rendered at run time
     │   ├── OutputInvalid               the model's answer did not parse / match the schema
@@ -94,6 +95,15 @@ class BudgetExceeded(AgentflowError):
     def __init__(self, message: str, *, scope: str = "run") -> None:
         super().__init__(message)
         self.scope = scope
+
+
+class StateError(AgentflowError):
+    """Raised when the state database (journal, cache) is damaged, locked or unwritable; exit 2.
+
+    A run never goes on without the journal it was asked to keep: that could pay twice.
+    """
+
+    exit_code = 2
 
 
 class AgentError(AgentflowError):

@@ -10,8 +10,8 @@ caches and peak RSS of one measurement out of the next.
 - `bare-dag`: the same DAG with a minimal readiness scheduler, one `litellm.acompletion`
   per agent after awaiting its dependencies' events; the reference for B1.
 - `throughput`: independent calls at a fixed concurrency, alternating bare
-  `litellm.acompletion`, the same with the heap frozen as the engine freezes it, and the
-  engine, on one event loop per round (B6).
+  `litellm.acompletion`, the same with the heap frozen as the engine freezes it, the
+  engine, and the engine journaling every answer, on one event loop per round (B6, B11).
 """
 
 from __future__ import annotations
@@ -42,17 +42,26 @@ def vm_kb(field: str) -> int:
 
 
 async def _engine_run(
-    client: Any, workflow: Any, log_dir: Path, run_id: str, max_concurrency: int
+    client: Any,
+    workflow: Any,
+    log_dir: Path,
+    run_id: str,
+    max_concurrency: int,
+    state: Path | None = None,
 ) -> dict[str, Any]:
     from agentflow.events.bus import EventBus
     from agentflow.run.clock import SystemClock
     from agentflow.run.engine import Engine, Instance, RunSettings
     from agentflow.sinks.jsonl import JsonlSink
     from agentflow.sinks.summary import CostSummary
+    from agentflow.state.journal import RunJournal
+    from agentflow.state.store import StateStore
 
     log_path = log_dir / f"{run_id}.jsonl"
     bus = EventBus(run_id, time.time, [JsonlSink(log_path), CostSummary()])
+    store = StateStore.open(state) if state is not None else None
     engine = Engine(
+        journal=RunJournal(store, run_id=run_id) if store is not None else None,
         client=client,
         clock=SystemClock(),
         bus=bus,
@@ -69,6 +78,8 @@ async def _engine_run(
         makespan = time.perf_counter() - started
     finally:
         bus.close()
+        if store is not None:
+            store.close()
         await client.aclose()
     completed = sum(
         1 for i in result.instances for a in i.agents.values() if a.status == "completed"
@@ -199,6 +210,8 @@ def task_throughput(args: dict[str, Any]) -> dict[str, Any]:
     bare: list[float] = []
     bare_frozen: list[float] = []
     engine: list[float] = []
+    journaled: list[float] = []
+    state = log_dir / "state.db"
     for index in range(int(args["rounds"])):
         bare.append(count / asyncio.run(_bare_many(litellm, count, concurrency, api_base)))
         # The engine freezes the heap it starts with (agentflow.run.heap); the same for the
@@ -211,7 +224,15 @@ def task_throughput(args: dict[str, Any]) -> dict[str, Any]:
         if record["completed"] != count:
             raise RuntimeError(f"engine completed {record['completed']} of {count} agents")
         engine.append(count / record["makespan_s"])
+        # The same with every answer committed to the journal, as `agentflow run` does.
+        record = asyncio.run(
+            _engine_run(client, workflow, log_dir, run_id + "-journal", concurrency, state)
+        )
+        if record["completed"] != count:
+            raise RuntimeError(f"engine completed {record['completed']} of {count} agents")
+        journaled.append(count / record["makespan_s"])
     return {
+        "engine_journal_calls_per_s": journaled,
         "calls": count,
         "bare_calls_per_s": bare,
         "bare_frozen_calls_per_s": bare_frozen,

@@ -27,7 +27,9 @@ Per request, markers in the last user message drive the answer::
     [[tools]]                          call every offered tool (until tool results exist)
 
 Server knobs (attributes, or `configure(...)`): `latency_s`, `p_429`, `p_500`, `p_hang`
-with `seed` (random faults), `api_key` (answer 401 to a request without that key), `script` (a queue of `Scripted` answers or faults used
+with `seed` (random faults), `api_key` (answer 401 to a request without that key),
+`fail_on` ({text: status}: fail requests that mention text), `script` (a queue of
+`Scripted` answers or faults used
 before anything else), `usage` (a fixed `(prompt, completion)` pair; otherwise both are
 counted from the text at four characters a token). `requests` records every call.
 A `Scripted` fault with `message=` answers with that error message instead of "fake N: code";
@@ -113,6 +115,9 @@ class FakeLLMServer:
     record_bodies: bool = True
     hang_limit_s: float = 300.0
     api_key: str | None = None
+    # Fail any request whose last user message contains one of these texts with its status
+    # (a fault that a test can lift between two runs, unlike a marker in the prompt).
+    fail_on: dict[str, int] = field(default_factory=dict)
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
@@ -183,6 +188,7 @@ class FakeLLMServer:
         self.usage = None
         self.record_bodies = True
         self.api_key = None
+        self.fail_on = {}
         self.script.clear()
         self.requests.clear()
         self.max_in_flight = self.in_flight
@@ -274,6 +280,9 @@ class FakeLLMServer:
             return plan
         if "[[" in text:
             _apply_markers(plan, text)
+        for needle, status in self.fail_on.items():
+            if needle in text:
+                plan.fail = status
         if plan.fail is None and not plan.hang and (self.p_429 or self.p_500 or self.p_hang):
             roll = self._rng.random()
             if roll < self.p_429:
@@ -296,6 +305,7 @@ _KNOBS = frozenset(
         "record_bodies",
         "hang_limit_s",
         "api_key",
+        "fail_on",
     }
 )
 

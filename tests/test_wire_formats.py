@@ -59,6 +59,7 @@ def test_run_json_document_matches_its_schema(tmp_path: Path) -> None:
     jsonschema.validate(document, _schema("run-result"))
     assert document["log_path"] == str(tmp_path / "wire.jsonl")
     assert document["rerun_command"].startswith("agentflow run ")
+    assert document["continue_command"] is None  # an ok run has nothing to go on with
 
 
 def test_validate_and_graph_json_documents_match_their_schemas(tmp_path: Path) -> None:

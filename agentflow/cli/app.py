@@ -77,7 +77,7 @@ app = typer.Typer(
 
 
 # The JSON Schemas agentflow ships (schemas/<name>.schema.json).
-SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph")
+SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph", "runs")
 
 
 # `--secret-env NAME`: one more environment variable whose value is redacted everywhere.
@@ -370,6 +370,29 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
     ] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            metavar="PATH",
+            help="The state database: journal and cache (default: state.db beside the log dir).",
+        ),
+    ] = None,
+    log_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--log-prompts",
+            help="Also record each rendered prompt and raw answer in the run log (redacted).",
+        ),
+    ] = False,
+    cache: Annotated[
+        bool | None,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Reuse identical earlier answers at $0 for every agent, or for none "
+            "(default: as each agent's cache: says).",
+        ),
+    ] = None,
     heartbeat: Annotated[
         float,
         typer.Option(
@@ -403,9 +426,273 @@ def run(
                 format=format.value,
                 progress=not no_progress,
                 quiet=quiet,
+                state=state,
+                cache=cache,
+                log_prompts=log_prompts,
+                argv=_argv(),
                 heartbeat=heartbeat,
                 secret_env=tuple(secret_env or ()),
             )
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+def _argv() -> tuple[str, ...]:
+    """The command line as typed (the log redacts secrets in it)."""
+    import sys
+
+    return ("agentflow", *sys.argv[1:])
+
+
+def _continue(
+    mode: str,
+    run_id: str,
+    *,
+    log_dir: Path,
+    state: Path | None,
+    budget_usd: float | None,
+    allow_changed: bool,
+    select: list[str] | None,
+    new_run_id: str | None,
+    output: Path | None,
+    format: TextOrJson,
+    no_progress: bool,
+    quiet: bool,
+) -> None:
+    def body() -> int:
+        from agentflow.cli.continue_cmd import ContinueOptions, continue_command
+
+        return continue_command(
+            ContinueOptions(
+                mode=mode,
+                run_id=run_id,
+                log_dir=log_dir,
+                state=state,
+                budget_usd=budget_usd,
+                allow_changed=allow_changed,
+                select=tuple(select or ()),
+                new_run_id=new_run_id,
+                output=output,
+                format=format.value,
+                progress=not no_progress,
+                quiet=quiet,
+                argv=_argv(),
+            )
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+_RUN_ID_ARG = typer.Argument(
+    metavar="RUN_ID", help="The run to continue (agentflow runs lists them)."
+)
+_LOG_DIR_OPT = typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
+_STATE_OPT = typer.Option(
+    "--state", metavar="PATH", help="The state database (default: as the run recorded it)."
+)
+_BUDGET_OPT = typer.Option(
+    "--budget-usd", metavar="USD", help="The run budget, over this run and the ones before it."
+)
+_CHANGED_OPT = typer.Option(
+    "--allow-changed", help="Go on even though a workflow or inputs file changed since."
+)
+_NEW_ID_OPT = typer.Option("--run-id", metavar="ID", help="The new run's id (default: time-based).")
+_OUTPUT_OPT = typer.Option(
+    "--output", "-o", metavar="FILE", help="Write the outputs to this JSON file."
+)
+_FORMAT_OPT = typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+_NO_PROGRESS_OPT = typer.Option("--no-progress", help="No live progress display.")
+_QUIET_OPT = typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, _RUN_ID_ARG],
+    log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
+    state: Annotated[Path | None, _STATE_OPT] = None,
+    budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
+    allow_changed: Annotated[bool, _CHANGED_OPT] = False,
+    new_run_id: Annotated[str | None, _NEW_ID_OPT] = None,
+    output: Annotated[Path | None, _OUTPUT_OPT] = None,
+    format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
+    no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
+    quiet: Annotated[bool, _QUIET_OPT] = False,
+) -> None:
+    """Continue a run that was killed, cancelled or stopped by a budget.
+
+    Finished agents are reused, answers already paid for are replayed at $0, only the
+    rest is called. Same files (refused when changed), same inputs and settings.
+
+    Example: agentflow resume 20261201T060000Z-1a2b3c --budget-usd 5
+    """
+    _continue(
+        "resume",
+        run_id,
+        log_dir=log_dir,
+        state=state,
+        budget_usd=budget_usd,
+        allow_changed=allow_changed,
+        select=None,
+        new_run_id=new_run_id,
+        output=output,
+        format=format,
+        no_progress=no_progress,
+        quiet=quiet,
+    )
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, _RUN_ID_ARG],
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            "-s",
+            metavar="AGENT[+]",
+            help="Re-run this agent (AGENT+ : and its dependants) instead of what failed (repeatable).",
+        ),
+    ] = None,
+    log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
+    state: Annotated[Path | None, _STATE_OPT] = None,
+    budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
+    allow_changed: Annotated[bool, _CHANGED_OPT] = False,
+    new_run_id: Annotated[str | None, _NEW_ID_OPT] = None,
+    output: Annotated[Path | None, _OUTPUT_OPT] = None,
+    format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
+    no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
+    quiet: Annotated[bool, _QUIET_OPT] = False,
+) -> None:
+    """Re-run what failed in a past run, and what was skipped because of it.
+
+    Everything else that completed is reused; the failed agents are asked afresh.
+
+    Examples: agentflow retry latest-run-id;  agentflow retry RUN_ID --select extract+
+    """
+    _continue(
+        "retry",
+        run_id,
+        log_dir=log_dir,
+        state=state,
+        budget_usd=budget_usd,
+        allow_changed=allow_changed,
+        select=select,
+        new_run_id=new_run_id,
+        output=output,
+        format=format,
+        no_progress=no_progress,
+        quiet=quiet,
+    )
+
+
+DEFAULT_LOG_DIR = Path(".agentflow/runs")
+
+
+def state_path(log_dir: Path, state: Path | None) -> Path:
+    """The state database: `--state`, else `state.db` beside the log dir."""
+    return state if state is not None else log_dir.parent / "state.db"
+
+
+@app.command()
+def runs(
+    log_dir: Annotated[
+        Path, typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
+    ] = DEFAULT_LOG_DIR,
+    workflow: Annotated[
+        str | None,
+        typer.Option(
+            "--workflow", "-w", metavar="NAME", help="Only runs of this workflow, and its trend."
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Only runs that ended so: ok, failed, partial, budget, cancelled, unfinished (repeatable).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only runs started since: 7d, 12h, or a date (2026-11-30).",
+        ),
+    ] = None,
+    last: Annotated[
+        int | None, typer.Option("--last", "-n", min=1, metavar="N", help="Only the newest N.")
+    ] = None,
+    format: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+    ] = TextOrJson.text,
+) -> None:
+    """List past runs (id, parent, start, workflows, status, duration, cost, calls).
+
+    With --workflow, also that workflow's cost and duration over its runs.
+
+    Examples: agentflow runs --since 7d;  agentflow runs -w invoices --format json
+    """
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.runs_cmd import runs_command
+
+        return runs_command(
+            log_dir,
+            workflow=workflow,
+            statuses=tuple(status or ()),
+            since=since,
+            limit=last,
+            format=format.value,
+            out=stdout_console(),
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command()
+def cache(
+    action: Annotated[str, typer.Argument(metavar="stats|clear", help="stats, or clear.")],
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="clear: only answers cached longer ago than this (7d, 12h).",
+        ),
+    ] = None,
+    log_dir: Annotated[
+        Path,
+        typer.Option(
+            "--log-dir", metavar="DIR", help="The log dir; the state database is beside it."
+        ),
+    ] = DEFAULT_LOG_DIR,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            metavar="PATH",
+            help="The state database (default: state.db beside the log dir).",
+        ),
+    ] = None,
+    format: Annotated[
+        TextOrJson, typer.Option("--format", "-f", help="text, or one JSON document on stdout.")
+    ] = TextOrJson.text,
+) -> None:
+    """Show what the response cache holds, or clear it (all, or --older-than AGE)."""
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.cache_cmd import cache_command
+
+        return cache_command(
+            action,
+            state_path(log_dir, state),
+            older_than=older_than,
+            format=format.value,
+            out=stdout_console(),
         )
 
     raise typer.Exit(guarded(body))

@@ -99,6 +99,14 @@ def print_json_data(console: Console, data: Any) -> None:
     console.print(text, soft_wrap=True)
 
 
+def stdout_console() -> Console:
+    """Data on stdout: as wide as the terminal, or PLAIN_WIDTH in a pipe, never wrapped soft."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = PLAIN_WIDTH
+    return console
+
+
 def print_diagnostic(console: Console, diagnostic: Diagnostic) -> None:
     colour = "red" if diagnostic.severity == "error" else "yellow"
     kind = "error" if diagnostic.severity == "error" else "warning"

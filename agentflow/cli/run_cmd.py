@@ -38,8 +38,14 @@ from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
 from agentflow.sinks.jsonl import JsonlSink
 from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
+from agentflow.state.journal import CacheChoice, RunJournal
+from agentflow.state.lineage import Continuation, sha256_of
+from agentflow.state.store import StateStore
 
 RUN_FORMAT = "agentflow.run/v1"
+DEFAULT_LOG_DIR = Path(".agentflow/runs")
+DEFAULT_MAX_CONCURRENCY = 512
+DEFAULT_MAX_WORKFLOWS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +58,19 @@ class RunOptions:
     mock: bool = False
     mock_latency: float = 0.0
     budget_usd: float | None = None
-    max_concurrency: int = 512
-    max_workflows: int = 100
-    log_dir: Path = Path(".agentflow/runs")
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_workflows: int = DEFAULT_MAX_WORKFLOWS
+    log_dir: Path = DEFAULT_LOG_DIR
     run_id: str | None = None
     output: Path | None = None
     format: str = "text"
     progress: bool = True
     quiet: bool = False
+    state: Path | None = None
+    cache: bool | None = None  # --cache / --no-cache; None: as each agent's `cache:` says
+    continuation: Continuation | None = None  # set by resume and retry
+    log_prompts: bool = False
+    argv: tuple[str, ...] = ()
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
     secret_env: tuple[str, ...] = ()
 
@@ -178,7 +189,8 @@ def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink |
     return PlainSink(sys.stderr, quiet=options.quiet, heartbeat=options.heartbeat)
 
 
-def _rerun_command(options: RunOptions, run_id: str) -> str:
+def _rerun_command(options: RunOptions) -> str:
+    """The command that runs the same workflows with the same inputs and settings again."""
     argv = ["agentflow", "run", *map(str, options.files)]
     for pair in options.input_pairs:
         argv += ["--input", pair]
@@ -190,7 +202,70 @@ def _rerun_command(options: RunOptions, run_id: str) -> str:
         argv.append("--mock")
     for name in options.secret_env:  # a re-run must hide the same secrets
         argv += ["--secret-env", name]
+    if options.max_workflows != DEFAULT_MAX_WORKFLOWS:
+        argv += ["--max-workflows", str(options.max_workflows)]
+    if options.max_concurrency != DEFAULT_MAX_CONCURRENCY:
+        argv += ["--max-concurrency", str(options.max_concurrency)]
+    if options.log_dir != DEFAULT_LOG_DIR:
+        argv += ["--log-dir", str(options.log_dir)]
+    if options.output is not None:
+        argv += ["--output", str(options.output)]
     return shlex.join(argv)
+
+
+def _continue_command(options: RunOptions, result: RunResult) -> str | None:
+    """The command that goes on from this run: resume after a stop, retry after failures."""
+    if result.status == "ok":
+        return None
+    verb = "resume" if result.status in ("cancelled", "budget") else "retry"
+    argv = ["agentflow", verb, result.run_id]
+    if options.log_dir != DEFAULT_LOG_DIR:
+        argv += ["--log-dir", str(options.log_dir)]
+    if options.state is not None:
+        argv += ["--state", str(options.state)]
+    if options.output is not None:
+        argv += ["--output", str(options.output)]
+    text = shlex.join(argv)
+    if verb == "resume" and result.status == "budget":
+        text += " --budget-usd <more>"
+    return text
+
+
+def state_path(options: RunOptions) -> Path:
+    """`--state`, else `state.db` beside the log dir (`.agentflow/state.db` by default)."""
+    return options.state if options.state is not None else options.log_dir.parent / "state.db"
+
+
+def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any]:
+    """What run.started records so that resume and retry can run the same thing again."""
+    from agentflow import __version__
+
+    inputs_file = None
+    if options.inputs_file is not None:
+        inputs_file = {
+            "path": str(options.inputs_file.resolve()),
+            "sha256": sha256_of(options.inputs_file),
+        }
+    return {
+        "agentflow_version": __version__,
+        "command": list(options.argv),
+        "files": [
+            {"path": str(wf.path.resolve()), "sha256": sha256_of(wf.path)} for wf in workflows
+        ],
+        "settings": {
+            "input_pairs": list(options.input_pairs),
+            "inputs_file": inputs_file,
+            "mock": options.mock,
+            "mock_latency": options.mock_latency,
+            "budget_usd": options.budget_usd,
+            "max_concurrency": options.max_concurrency,
+            "max_workflows": options.max_workflows,
+            "cache": options.cache,
+            "log_prompts": options.log_prompts,
+            "secret_env": list(options.secret_env),  # names only: resume hides the same values
+        },
+        "state_path": str(state_path(options)),
+    }
 
 
 def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
@@ -241,6 +316,8 @@ def run_command(options: RunOptions) -> int:
     log_path = options.log_dir / f"{run_id}.jsonl"
     if log_path.exists():
         raise UsageError(f"{log_path} exists already; choose another --run-id")
+    # The journal opens first: a run that cannot keep it must not start (it could pay twice).
+    store = StateStore.open(state_path(options))
     console = stderr_console()
     summary = CostSummary()
     try:
@@ -254,9 +331,19 @@ def run_command(options: RunOptions) -> int:
     display = _display(options, console, lambda: holder["engine"].statistics().summary())
     if display is not None:
         sinks.append(display)
+    continuation = options.continuation
+    journal = RunJournal(
+        store,
+        run_id=run_id,
+        lineage=continuation.lineage if continuation else (),
+        fresh=continuation.fresh if continuation else (),
+        cache=CacheChoice(options.cache),
+    )
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
     engine = Engine(
+        journal=journal,
+        reuse=continuation.reuse if continuation else None,
         client=client,
         clock=SystemClock(),
         bus=bus,
@@ -267,6 +354,10 @@ def run_command(options: RunOptions) -> int:
             max_workflows=options.max_workflows,
             mock=options.mock,
             log_path=str(log_path),
+            parent_run_id=continuation.parent.run_id if continuation else None,
+            log_prompts=options.log_prompts,
+            spent_before_usd=continuation.spent_usd if continuation else 0.0,
+            provenance=_provenance(options, workflows),
         ),
     )
     holder["engine"] = engine
@@ -277,6 +368,7 @@ def run_command(options: RunOptions) -> int:
         result = asyncio.run(_run(engine, instances, client))
     finally:
         bus.close()
+        store.close()
     written = _write_output(options.output, result)
     try:
         _render(options, result, summary, console, log_path)
@@ -306,7 +398,8 @@ def _render(
     options: RunOptions, result: RunResult, summary: CostSummary, console: Console, log_path: Path
 ) -> None:
     outputs = _outputs_document(result)
-    rerun = _rerun_command(options, result.run_id)
+    rerun = _rerun_command(options)
+    going_on = _continue_command(options, result)
     if options.format == "json":
         document = {
             "format": RUN_FORMAT,
@@ -317,13 +410,14 @@ def _render(
             "results": outputs,
             **{k: v for k, v in summary_json(summary).items() if k != "version"},
             "rerun_command": rerun,
+            "continue_command": going_on,
         }
         print(json.dumps(document, indent=2, default=str))
         return
     if not options.quiet:
         console.print(cost_table(summary))
     if result.status != "ok":
-        console.print(failure_report(summary, rerun))
+        console.print(failure_report(summary, going_on or rerun))
     out = Console(highlight=False, soft_wrap=True)
     for item in outputs:
         if len(outputs) > 1:

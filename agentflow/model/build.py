@@ -14,6 +14,7 @@ from agentflow.model.durations import parse_duration
 from agentflow.model.types import (
     Agent,
     Budget,
+    CachePolicy,
     InputSpec,
     Limit,
     OutputSpec,
@@ -40,6 +41,7 @@ _INHERITED = (
     "api_base",
     "api_key_env",
     "max_tool_rounds",
+    "cache",
 )
 
 
@@ -65,6 +67,15 @@ def _budget(raw: Mapping[str, Any] | None) -> Budget | None:
         warn_at=float(raw.get("warn_at", 0.8)),
         on_exceeded=raw.get("on_exceeded", "fail"),
     )
+
+
+def _cache(raw: bool | Mapping[str, Any] | None) -> CachePolicy | None:
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return CachePolicy()
+    ttl = raw.get("ttl")
+    return CachePolicy(ttl_s=None if ttl is None else parse_duration(ttl))
 
 
 def _merged(defaults: Mapping[str, Any], agent: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,6 +115,7 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         max_tokens=int(raw.get("max_tokens", DEFAULT_MAX_TOKENS)),
         api_base=raw.get("api_base"),
         api_key_env=raw.get("api_key_env"),
+        cache=_cache(raw.get("cache")),
     )
 
 
@@ -133,6 +145,7 @@ def _tools(raw: Mapping[str, Any], base_dir: Path) -> tuple[Tool, ...]:
             command=tuple(spec["command"]) if "command" in spec else None,
             timeout=parse_duration(spec.get("timeout", DEFAULT_TOOL_TIMEOUT_S)),
             base_dir=base_dir,
+            side_effects=bool(spec.get("side_effects", False)),
         )
         for name, spec in raw.items()
     )

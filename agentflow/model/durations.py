@@ -1,4 +1,4 @@
-"""Durations as written in workflow files: seconds, or "500ms", "90s", "2m", "1h".
+"""Durations as written in workflow files: seconds, or "500ms", "90s", "2m", "1h", "7d", "2w".
 
 Every duration in a workflow file is greater than 0, whatever its spelling: `0`, `0.0`,
 `"0s"`, `"0ms"` and `"0m"` are all refused (the workflow schema says so, and
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 
-_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d|w)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def duration_seconds(value: object) -> float | None:

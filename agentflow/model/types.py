@@ -201,6 +201,13 @@ class OutputSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """`cache:` of an agent: reuse identical earlier answers; `ttl_s` None keeps them until cleared."""
+
+    ttl_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Tool:
     """A function tool the model may call, implemented by a Python function or a command."""
 
@@ -211,6 +218,7 @@ class Tool:
     command: tuple[str, ...] | None = None
     timeout: float = 30.0
     base_dir: Path = Path(".")
+    side_effects: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +249,7 @@ class Agent:
     max_tokens: int = 1024
     api_base: str | None = None
     api_key_env: str | None = None
+    cache: CachePolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ failure releases the reservation (in `finally`), and a retryable one waits its b
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ from agentflow.run.output import json_instruction, parse_output
 from agentflow.run.results import Usage
 from agentflow.run.retry import backoff_delay, should_retry
 from agentflow.run.tools import ToolRunner
+from agentflow.state.fingerprint import fingerprint
+from agentflow.state.journal import RunJournal
+from agentflow.state.store import Journaled
 
 EVENT_TEXT_LIMIT = 2000
 DEFAULT_429_PAUSE_S = 1.0
@@ -57,6 +61,10 @@ class CallStatistics:
     rate_limited: int
 
 
+def _nothing() -> None:
+    return None
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
@@ -79,8 +87,12 @@ class CallRunner:
         max_concurrency: int,
         rng: random.Random,
         run_budget: Budget | None,
+        journal: RunJournal | None = None,
+        log_prompts: bool = False,
     ) -> None:
         self._client = client
+        self._journal = journal
+        self._log_prompts = log_prompts
         self._clock = clock
         self._bus = bus
         self._limiter = limiter
@@ -99,6 +111,11 @@ class CallRunner:
         self._bus.emit(
             event, workflow=ctx.workflow.name, instance=ctx.instance, agent=ctx.agent.id, **data
         )
+
+    @property
+    def run_scope(self) -> BudgetScope | None:
+        """The run-wide budget scope, when the run has a budget."""
+        return self._run_scope
 
     def statistics(self) -> CallStatistics:
         return CallStatistics(self._in_flight, self._queued, self._rate_limited)
@@ -173,9 +190,12 @@ class CallRunner:
             if t.name in agent.tools
         )
         for round_no in range(agent.max_tool_rounds + 1):
-            response = await self._call(ctx, tuple(messages), specs, round_no, index)
+            response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
             if not response.tool_calls:
-                return parse_output(agent.output, response.content)
+                output = parse_output(agent.output, response.content)
+                keep()  # only an answer that parsed is worth caching
+                return output
+            keep()
             if round_no == agent.max_tool_rounds:
                 raise ToolLoopExceeded(
                     f"the model still called tools after {agent.max_tool_rounds} rounds "
@@ -208,8 +228,7 @@ class CallRunner:
                     0.0,
                 )
             else:
-                outcome = await ctx.tools.call(call.name, call.arguments)
-                ok, content, duration = outcome.ok, outcome.content, outcome.duration_s
+                ok, content, duration = await self._tool_call(ctx, call, round_no, index)
             self._emit(
                 ctx,
                 "tool.result",
@@ -227,6 +246,91 @@ class CallRunner:
             for i, call in enumerate(calls):
                 group.create_task(one(i, call))
         return [m for m in results if m is not None]
+
+    async def _tool_call(
+        self, ctx: AgentContext, call: ToolCall, round_no: int, index: int | None
+    ) -> tuple[bool, str, float]:
+        """Run one tool call; a side-effecting tool's result is journaled, and replayed
+        instead of run again when an earlier run of this lineage completed it."""
+        assert ctx.tools is not None
+        journal = self._journal
+        tool = next((t for t in ctx.workflow.tools if t.name == call.name), None)
+        durable = journal is not None and tool is not None and tool.side_effects
+        if durable:
+            assert journal is not None
+            place = journal.place(ctx.workflow.name, ctx.instance, ctx.agent.id, index, round_no)
+            found = journal.replayed_tool(place, call.name, call.arguments)
+            if found is not None:
+                return found[0], found[1], 0.0
+        outcome = await ctx.tools.call(call.name, call.arguments)
+        if durable:
+            assert journal is not None
+            journal.record_tool(place, call.name, call.arguments, outcome.ok, outcome.content)
+        return outcome.ok, outcome.content, outcome.duration_s
+
+    # -- --log-prompts ----------------------------------------------------------------------
+
+    def _prompt_fields(self, request: LLMRequest) -> dict[str, Any]:
+        """With --log-prompts, the messages sent (the log redacts secrets in them)."""
+        if not self._log_prompts:
+            return {}
+        return {
+            "messages": [
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    **(
+                        {"tool_calls": [[c.name, c.arguments] for c in m.tool_calls]}
+                        if m.tool_calls
+                        else {}
+                    ),
+                }
+                for m in request.messages
+            ]
+        }
+
+    def _answer_fields(self, response: LLMResponse) -> dict[str, Any]:
+        """With --log-prompts, the raw answer: its text and the tool calls it asked for."""
+        if not self._log_prompts:
+            return {}
+        return {
+            "content": response.content,
+            "requested_tools": [[c.name, c.arguments] for c in response.tool_calls],
+        }
+
+    # -- answers from the journal or the cache ----------------------------------------------
+
+    def _reused(
+        self,
+        ctx: AgentContext,
+        found: Journaled,
+        source: str,
+        round_no: int,
+        index: int | None,
+    ) -> LLMResponse:
+        """Report an answer that costs nothing now: replayed from the journal or cached."""
+        response = found.response
+        if source == "replayed":
+            ctx.usage.replayed += 1
+        else:
+            ctx.usage.cached += 1
+        self._emit(
+            ctx,
+            "llm.response",
+            model=ctx.agent.model,
+            attempt=0,
+            round=round_no,
+            index=index,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            cost_usd=0.0,
+            latency_s=0.0,
+            finish_reason=response.finish_reason,
+            tool_calls=len(response.tool_calls),
+            **{source: True},
+            original_cost_usd=found.cost_usd,
+        )
+        return response
 
     # -- one call, with retries -------------------------------------------------------------
 
@@ -250,7 +354,8 @@ class CallRunner:
         specs: tuple[ToolSpec, ...],
         round_no: int,
         index: int | None,
-    ) -> LLMResponse:
+    ) -> tuple[LLMResponse, Callable[[], None]]:
+        """The answer to one request, and a function that caches it once it proved good."""
         agent = ctx.agent
         request = LLMRequest(
             model=agent.model,
@@ -264,14 +369,28 @@ class CallRunner:
             response_schema=agent.output.schema if agent.output.format == "json" else None,
             json_mode=agent.output.format == "json" and agent.output.schema is None,
         )
+        journal = self._journal
+        request_fp = None
+        if journal is not None:
+            request_fp = fingerprint(request)
+            place = journal.place(ctx.workflow.name, ctx.instance, agent.id, index, round_no)
+            found = journal.replayed(place, request_fp)
+            if found is not None:
+                return self._reused(ctx, found, "replayed", round_no, index), _nothing
+            found = journal.cached(agent, request_fp)
+            if found is not None:
+                return self._reused(ctx, found, "cached", round_no, index), _nothing
         prompt_tokens = self._estimate_prompt_tokens(agent.model, messages, specs)
         scopes = self._scopes_for(ctx)
         attempt = 1
         while True:
             try:
-                return await self._attempt(
-                    ctx, request, prompt_tokens, scopes, attempt, round_no, index
+                response, cost = await self._attempt(
+                    ctx, request, prompt_tokens, scopes, attempt, round_no, index, request_fp
                 )
+                if journal is None or request_fp is None:
+                    return response, _nothing
+                return response, functools.partial(journal.keep, agent, request_fp, response, cost)
             except LLMError as error:
                 if isinstance(error, RateLimited):
                     self._limiter.pause(agent.model, error.retry_after or DEFAULT_429_PAUSE_S)
@@ -301,7 +420,8 @@ class CallRunner:
         attempt: int,
         round_no: int,
         index: int | None,
-    ) -> LLMResponse:
+        request_fp: str | None = None,
+    ) -> tuple[LLMResponse, float | None]:
         agent = ctx.agent
         worst = ctx.price_book.cost(agent.model, prompt_tokens, agent.max_tokens)
         reservation = await self._reserve(scopes, worst or 0.0) if scopes else None
@@ -350,6 +470,7 @@ class CallRunner:
                         index=index,
                         prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
+                        **self._prompt_fields(request),
                     )
                     self._in_flight += 1
                     ctx.usage.calls += 1
@@ -384,6 +505,13 @@ class CallRunner:
                 usage.unknown_cost_calls += 1
             else:
                 usage.cost_usd += cost
+            if self._journal is not None and request_fp is not None:
+                # On disk before the event that reports it: a crash may lose the log line,
+                # never the paid answer.
+                place = self._journal.place(
+                    ctx.workflow.name, ctx.instance, agent.id, index, round_no
+                )
+                self._journal.record(place, request_fp, response, cost)
             self._emit(
                 ctx,
                 "llm.response",
@@ -397,8 +525,9 @@ class CallRunner:
                 latency_s=round(latency, 6),
                 finish_reason=response.finish_reason,
                 tool_calls=len(response.tool_calls),
+                **self._answer_fields(response),
             )
-            return response
+            return response, cost
         finally:
             if reservation is not None and not settled:
                 reservation.release()

@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
@@ -40,6 +40,8 @@ from agentflow.run.results import (
     worst_status,
 )
 from agentflow.run.tools import ToolRunner
+from agentflow.state.journal import RunJournal
+from agentflow.state.lineage import Outcome
 from agentflow.templates import (
     INLINE_STEPS,
     evaluate,
@@ -65,6 +67,12 @@ class RunSettings:
     mock: bool = False
     seed: int | None = None
     log_path: str | None = None
+    parent_run_id: str | None = None
+    log_prompts: bool = False  # record rendered prompts and raw answers in the log
+    # What the parents of a resumed or retried run spent: it counts against the run budget.
+    spent_before_usd: float = 0.0
+    # For run.started: version, command line, files and their sha256, input sources.
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +161,12 @@ class Engine:
         price_book_for: Callable[[Workflow], PriceBook] | None = None,
         rng: random.Random | None = None,
         tool_runner_for: Callable[[Workflow], ToolRunner] | None = None,
+        journal: RunJournal | None = None,
+        reuse: Mapping[tuple[str, int, str], Outcome] | None = None,
     ) -> None:
         self._client = client
+        self._journal = journal
+        self._reuse = reuse or {}
         self._clock = clock
         self._bus = bus
         self._settings = settings
@@ -237,6 +249,8 @@ class Engine:
                 if self._settings.budget_usd is not None  # 0 is a budget: spend nothing
                 else None
             ),
+            journal=self._journal,
+            log_prompts=self._settings.log_prompts,
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}
@@ -250,7 +264,12 @@ class Engine:
             max_concurrency=self._settings.max_concurrency,
             price_map=self._price_map(workflows),
             log_path=self._settings.log_path,
+            parent_run_id=self._settings.parent_run_id,
+            spent_before_usd=round(self._settings.spent_before_usd, 10),
+            reused_agents=len(self._reuse),
+            **self._settings.provenance,
         )
+        self._charge_parents()
         self._main = asyncio.current_task()
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
@@ -267,6 +286,17 @@ class Engine:
         finally:
             self._main = None
         return self._finish(states, finished, started)
+
+    def _charge_parents(self) -> None:
+        """A resumed run's budget already holds what its parents spent."""
+        spent = self._settings.spent_before_usd
+        calls = self._calls
+        if spent <= 0 or calls is None or calls.run_scope is None or self._ledger is None:
+            return
+        try:
+            self._ledger.reserve([calls.run_scope], spent).settle(spent)
+        except BudgetExceeded:
+            self._run_stopped_by_budget = True
 
     # -- instances --------------------------------------------------------------------------
 
@@ -455,6 +485,23 @@ class Engine:
             return
         usage = result.usage
         data: dict[str, Any]
+        if result.reused:
+            before = self._reuse[(state.instance.workflow.name, state.instance.index, agent.id)]
+            reused: dict[str, Any] = {"status": result.status}
+            if result.status == "completed":
+                reused["output"] = result.output
+            else:
+                reused.update(error_class=result.error_class, message=result.message)
+            self._bus.emit(
+                "agent.reused",
+                workflow=state.instance.workflow.name,
+                instance=state.instance.index,
+                agent=agent.id,
+                **reused,
+                from_run_id=before.run_id,
+                original_cost_usd=before.cost_usd,
+            )
+            return
         if result.status == "skipped":
             data = {"reason": result.reason, "detail": result.message or ""}
         else:
@@ -496,6 +543,17 @@ class Engine:
     async def _execute(
         self, state: _InstanceState, agent: Agent, tools: ToolRunner | None
     ) -> AgentResult:
+        reused = self._reuse.get((state.instance.workflow.name, state.instance.index, agent.id))
+        if reused is not None and reused.status == "failed":
+            return AgentResult(
+                agent.id,
+                "failed",
+                error_class=reused.error_class,
+                message=reused.message,
+                reused=True,
+            )
+        if reused is not None:
+            return AgentResult(agent.id, "completed", output=reused.output, reused=True)
         skip = self._skip_reason(state, agent)
         if skip is not None:
             return AgentResult(agent.id, "skipped", reason=skip[0], message=skip[1])
@@ -713,6 +771,8 @@ class Engine:
                 "output_tokens": self._usage.output_tokens,
                 "calls": self._usage.calls,
                 "retries": self._usage.retries,
+                "replayed": self._usage.replayed,
+                "cached": self._usage.cached,
                 "agents": counts,
                 "workflows": workflows,
             },

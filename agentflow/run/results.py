@@ -24,7 +24,8 @@ EXIT_CODES: Mapping[WorkflowStatus, int] = {
 class Usage:
     """Tokens, calls and cost of some work; cost excludes calls with an unknown price.
 
-    `calls` counts every call sent, failed ones included; `answered` those that returned.
+    `calls` counts every call sent, failed ones included; `answered` those that returned;
+    `replayed` and `cached` the answers that were not paid for again.
     """
 
     calls: int = 0
@@ -34,6 +35,8 @@ class Usage:
     cost_usd: float = 0.0
     unknown_cost_calls: int = 0
     retries: int = 0
+    replayed: int = 0  # answers taken from the journal of an earlier run, at $0
+    cached: int = 0  # answers taken from the response cache, at $0
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
@@ -43,6 +46,8 @@ class Usage:
         self.cost_usd += other.cost_usd
         self.unknown_cost_calls += other.unknown_cost_calls
         self.retries += other.retries
+        self.replayed += other.replayed
+        self.cached += other.cached
 
     def cost_or_none(self) -> float | None:
         """The cost, or None when every call had an unknown price."""
@@ -63,6 +68,7 @@ class AgentResult:
     reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     duration_s: float = 0.0
+    reused: bool = False  # completed in an earlier run of this lineage; not run again
 
 
 @dataclass(frozen=True, slots=True)

@@ -493,7 +493,7 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
         facts.append(f"Retries used: {retries}" + (f" ({by_class_text})" if retries else "") + "\n")
     for line in _budget_stops(summary):
         facts.append(line + "\n", style="yellow")
-    facts.append("Re-run: ")
+    facts.append("Go on with: ")
     facts.append(rerun_command, style="bold")
     parts.append(facts)
     return Group(*parts)

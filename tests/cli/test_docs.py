@@ -20,7 +20,17 @@ COMMANDS = sorted(ROOT.commands)  # type: ignore[attr-defined]
 
 
 def test_every_command_has_a_section() -> None:
-    assert COMMANDS == ["graph", "plan", "run", "schema", "validate"]
+    assert COMMANDS == [
+        "cache",
+        "graph",
+        "plan",
+        "resume",
+        "retry",
+        "run",
+        "runs",
+        "schema",
+        "validate",
+    ]
     for name in COMMANDS:
         assert f"\n## {name}\n" in CLI_DOC
         assert f"agentflow {name} " in CLI_DOC

@@ -36,6 +36,8 @@ sys.stderr.write(f"\\nLITELLM={'litellm' in sys.modules} EXIT={code}\\n")
         ["graph", "workflows/hr_onboarding.yaml", "-f", "dot"],
         ["schema"],
         ["run", "--help"],
+        ["runs", "--log-dir", "tests"],
+        ["cache", "stats", "--state", "tests/no-such-state.db"],
     ],
     ids=lambda argv: " ".join(argv),
 )

@@ -102,6 +102,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "WorkflowInvalid": False,
     "RunFailed": False,
     "BudgetExceeded": False,
+    "StateError": False,
     "AgentError": False,
     "TemplateRenderError": False,
     "OutputInvalid": False,

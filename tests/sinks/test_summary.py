@@ -41,7 +41,7 @@ def test_cost_table(synthetic_events: list[Event], snapshot: SnapshotAssertion) 
 def test_failure_report(synthetic_events: list[Event], snapshot: SnapshotAssertion) -> None:
     text = render(failure_report(summarise(synthetic_events), RERUN))
     assert text == snapshot
-    assert f"Re-run: {RERUN}" in text
+    assert f"Go on with: {RERUN}" in text
     assert "output_invalid" in text
     assert "hr_onboarding[1]/schedule: dependency_failed (screen failed)" in text
     assert "Cost spent on failed work: $0.0042" in text
