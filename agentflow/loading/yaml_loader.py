@@ -1,13 +1,16 @@
 """Read a workflow file into a `Document`: plain data plus the position of every key and value.
 
 This is the only module that imports ruamel.yaml, and the one place its errors become
-`WorkflowInvalid`. It reads parser *events* (from the libyaml C parser when it is installed,
-else from ruamel's pure-Python parser) and builds the data itself in one iterative pass, so
-that it decides everything that matters for safety and for messages:
+`WorkflowInvalid`. It reads parser *events* and builds the data itself in one iterative pass.
+The events come from ruamel's pure-Python parser, which reads YAML 1.2, or, when it is
+installed and the text has nothing it reads differently (`_PURE_ONLY`), from the faster libyaml
+C parser (YAML 1.1); whatever libyaml refuses is read again by the pure parser, so the result
+and every message are YAML 1.2's. It decides everything that matters for safety and messages:
 
 - scalars follow the YAML 1.2 core schema (`agentflow.loading.scalars`), whichever parser ran;
 - duplicate keys, non-string keys, unknown tags and merge keys are reported with positions;
 - nesting depth is bounded without recursion (deep input cannot overflow the stack);
+- a syntax error caused by indentation is said in plain words (`agentflow.loading.indentation`);
 - aliases are expanded with a running count of the nodes they add, so a "billion laughs"
   document is refused after a bounded amount of work instead of exhausting memory.
 
@@ -500,7 +503,7 @@ class _Builder:
         parent = self.stack[-1] if self.stack else None
         if parent is not None and parent.key is _NO_KEY and type(parent.container) is dict:
             # A collection used as a key: reported, built under a placeholder and dropped.
-            template = is_map and _char_at(self.text, line, column - 1) == "{"
+            template = is_map and column > 1 and _char_at(self.text, line, column - 1) == "{"
             if template:  # `prompt: {{ x }}` reads as a mapping inside a mapping
                 self.error(line, column - 1, _TEMPLATE_MESSAGE)
             else:

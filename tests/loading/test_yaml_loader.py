@@ -439,3 +439,14 @@ def test_a_colon_in_a_value_is_not_called_indentation(parser: str) -> None:
     diag = only_problem("name: x\nprompt: Answer: yes\n")
     assert "bad indentation" not in diag.message
     assert "put it in quotes" in diag.message
+
+
+def test_a_tagged_multiline_value_is_shown_on_one_line(parser: str) -> None:
+    diag = only_problem("a: !!int |\n  twelve\n  apples\n")
+    assert "'twelve\\napples\\n' is not an integer" in diag.message
+    assert "\n" not in diag.message
+
+
+def test_a_template_at_the_very_start_has_a_real_column(parser: str) -> None:
+    found = problems("{{ x }}: 1\nz: {")  # a file that ends with '{' once gave column 0
+    assert all(d.column >= 1 for d in found), found
