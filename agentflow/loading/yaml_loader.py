@@ -121,8 +121,8 @@ _PURE_ONLY = re.compile(
       [\t\x85\u2028\u2029\ufeff]  # tabs (libyaml takes them where ruamel does not); NEL, LS
                                 # and PS (line breaks in YAML 1.1 only); a BOM past the start
     | ^%                        # a directive: libyaml marks the document start elsewhere
-    | (?:^|[\s,\[\]{}]) !        # a tag: libyaml marks a node at its first property, ruamel
-                                # at its last
+    | (?:^|[\s,\[\]{}]) !(?!=)   # a tag (not `!=`): libyaml marks a node at its first
+                                # property, ruamel at its last
     | (?:^|[\s,\[\]{}]) [&*] [0-9A-Za-z_-]* [^0-9A-Za-z_\s,\[\]{}-]
                                 # an anchor or alias name with more than libyaml's letters
     | ["']:\S                   # a quoted key and ':' with no space (`["a":b]`: ruamel refuses)

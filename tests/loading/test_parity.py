@@ -177,6 +177,8 @@ TRICKY_DOCUMENTS = [
     "a: *b\nb: &b 1\n",
     "é: {ü: 1, b: 2}\n",
     "a:    # comment\n  - x # another\n# last\n",
+    "when: \"{{ agents.a.output.status != 'ok' }}\"\nb: x != y\nc: [a !=b]\n",
+    "a: x !y\nb: [!y]\n",
 ]
 
 
@@ -243,6 +245,10 @@ def test_a_left_out_value_is_where_its_key_is() -> None:
         doc = load_text(text, "wf.yaml")
         value, key = doc.source.value(("a", "b")), doc.source.key(("a", "b"))
         assert (value.line, value.column) == (key.line, key.column), text
+
+
+def test_a_comparison_in_a_template_keeps_the_fast_path() -> None:
+    assert assert_parity("when: \"{{ agents.a.output.status != 'ok' }}\"\n")
 
 
 def test_the_fast_path_reads_the_example_workflows() -> None:
