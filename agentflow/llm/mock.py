@@ -48,10 +48,11 @@ __all__ = [
 # Past this depth of nested schemas only what is required is generated, which keeps
 # recursive `$ref` schemas finite.
 _MAX_DEPTH = 8
-# Whole values tried before --mock says the schema cannot be met, and strings tried per
-# `pattern` (each with room for longer repetitions, for a `minLength`).
+# Whole values tried before --mock says the schema cannot be met.
 _ATTEMPTS: Final = 8
-_PATTERN_TRIES: Final = 12
+# Repetitions past each open quantifier's minimum, per try: short strings for a maxLength,
+# long ones for a minLength.
+_PATTERN_EXTRAS: Final = (3, 0, 1, 2, 3, 5, 0, 1, 8, 2, 13, 21)
 _MISSING: Final = object()
 
 _FIRST_NAMES = ("Avery", "Jordan", "Priya", "Mateo", "Hana", "Samuel", "Lena", "Omar", "Grace")
@@ -453,8 +454,8 @@ class _Sampler:
             except Unsupported as exc:
                 beyond = f"; the pattern is beyond the mock's generator ({exc})"
             else:
-                for attempt in range(_PATTERN_TRIES):
-                    candidates.append(compiled.sample(self.rng, extra=3 + 2 * attempt))
+                for extra in _PATTERN_EXTRAS:
+                    candidates.append(compiled.sample(self.rng, extra=extra))
         named = self.formatted(schema.get("format")) or self.named(name.lower())
         candidates.append(_sized(named, schema))
         for candidate in candidates:

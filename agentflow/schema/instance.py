@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from agentflow.model.types import FrozenDict, thaw
+from agentflow.model.types import thaw
 
 
 @lru_cache(maxsize=512)
-def _validator(schema: FrozenDict) -> Any:
+def _validator(key: str) -> Any:
     import jsonschema  # only when a value is checked: validate stays quick for valid files
 
-    plain = thaw(schema)
+    plain = json.loads(key)
     cls = jsonschema.validators.validator_for(plain, default=jsonschema.Draft202012Validator)
     return cls(plain)
 
 
 def instance_errors(schema: Mapping[str, Any], value: Any, *, limit: int = 5) -> list[str]:
     """Readable reasons `value` does not match `schema` (empty when it matches)."""
-    frozen = schema if isinstance(schema, FrozenDict) else FrozenDict(dict(schema))
-    errors = sorted(_validator(frozen).iter_errors(thaw(value)), key=lambda e: list(e.path))
+    # Cached by the schema's JSON text: equal mappings may differ in type (`enum: [0]` and
+    # `enum: [false]` compare equal in Python, not in JSON Schema).
+    key = json.dumps(thaw(schema), sort_keys=True)
+    errors = sorted(_validator(key).iter_errors(thaw(value)), key=lambda e: list(e.path))
     out = []
     for error in errors[:limit]:
         where = "/".join(str(p) for p in error.absolute_path)

@@ -525,3 +525,11 @@ def test_a_schema_the_mock_cannot_meet_fails_the_call_with_its_name(
     schema["additionalProperties"] = False
     with pytest.raises(MockError, match="output schema"):
         build_mock_response(_request("Answer.", response_schema=freeze(schema)))
+
+
+def test_schemas_equal_in_python_but_not_in_json_are_checked_apart() -> None:
+    # `enum: [false]` and `enum: [0]` compare equal as Python data; checking one must not
+    # reuse the other's validator.
+    assert sample_json({"enum": [False]}, 0) is False
+    value = sample_json({"enum": [0]}, 0)
+    assert value == 0 and value is not False
