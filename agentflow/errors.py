@@ -27,7 +27,8 @@ exceptions are translated into them at exactly one place each (litellm in
         ├── BadRequest                  400, invalid request (not retryable)
         ├── ContextWindowExceeded       prompt too long for the model (not retryable)
         ├── ContentPolicyViolation      refused by the provider's filter (not retryable)
-        └── ModelNotFound               404, unknown model (not retryable)
+        ├── ModelNotFound               404, unknown model (not retryable)
+        └── MockError                   --mock cannot make a value its schema accepts
 """
 
 from __future__ import annotations
@@ -221,3 +222,9 @@ class ModelNotFound(LLMError):
     """Raised when the model or endpoint does not exist."""
 
     error_class = "not_found"
+
+
+class MockError(LLMError):
+    """Raised when `--mock` cannot make a value that satisfies a schema; names its path."""
+
+    error_class = "mock_error"

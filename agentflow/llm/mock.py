@@ -23,13 +23,18 @@ import importlib
 import json
 import math
 import random
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Final
 
+from agentflow.errors import MockError
+from agentflow.llm.mock_regex import Unsupported, compile_pattern
 from agentflow.llm.types import LLMClient, LLMRequest, LLMResponse, Message, ToolSpec
+from agentflow.model.types import freeze
+from agentflow.schema.instance import instance_errors
 
 __all__ = [
     "MockLLMClient",
@@ -43,6 +48,12 @@ __all__ = [
 # Past this depth of nested schemas only what is required is generated, which keeps
 # recursive `$ref` schemas finite.
 _MAX_DEPTH = 8
+# Whole values tried before --mock says the schema cannot be met.
+_ATTEMPTS: Final = 8
+# Repetitions past each open quantifier's minimum, per try: short strings for a maxLength,
+# long ones for a minLength.
+_PATTERN_EXTRAS: Final = (3, 0, 1, 2, 3, 5, 0, 1, 8, 2, 13, 21)
+_MISSING: Final = object()
 
 _FIRST_NAMES = ("Avery", "Jordan", "Priya", "Mateo", "Hana", "Samuel", "Lena", "Omar", "Grace")
 _LAST_NAMES = ("Chen", "Okafor", "Novak", "Garcia", "Lindqvist", "Patel", "Moreau", "Kim")
@@ -190,17 +201,46 @@ def sample_json(
 ) -> Any:
     """A plain JSON value that satisfies `schema`, the same for the same seed.
 
-    Handles objects (required and some optional properties, additionalProperties),
-    arrays (minItems/maxItems/uniqueItems), enum, const, numbers and integers within
-    minimum/maximum (exclusive too) and integer multipleOf, booleans, null, strings
-    with minLength/maxLength and the formats date, date-time, time, email, uri, uuid,
-    ipv4, hostname; type lists, anyOf/oneOf (first branch), allOf (merged) and local
-    `$ref`s (`#/$defs/...`, `#/definitions/...`). `pattern` is not honoured. Strings and
-    numbers look like their property name (`email`, `start_date`, `amount`, `name`...).
+    A value the schema offers comes first: `const`, then one of `examples`, `enum` and
+    `default` that the schema accepts. Otherwise one is made: objects (required and some
+    optional properties, additionalProperties, min/maxProperties), arrays
+    (minItems/maxItems/uniqueItems), numbers and integers within minimum/maximum
+    (exclusive too) and multipleOf, booleans, null, strings that match `pattern`
+    (`agentflow.llm.mock_regex`) within minLength/maxLength, or in the formats date,
+    date-time, time, email, uri, uuid, ipv4, hostname; type lists, anyOf/oneOf (a branch
+    that fits), allOf (merged) and local `$ref`s (`#/$defs/...`, `#/definitions/...`).
+    Strings and numbers look like their property name (`email`, `start_date`, `amount`...).
+
+    Every value is checked against the schema before it is returned; a schema that cannot
+    be met raises `MockError` naming the schema path, never an invalid value.
     """
     rng = seed if isinstance(seed, random.Random) else random.Random(seed)
     root = schema if isinstance(schema, Mapping) else {}
-    return _Sampler(root, rng).value(schema, name, 0)
+    sampler = _Sampler(root, rng)
+    problem = ""
+    for _ in range(_ATTEMPTS):
+        value = sampler.value(schema, name, 0, "")
+        problems = _problems(schema, value)
+        if not problems:
+            return value
+        problem = problems[0]
+    raise MockError(
+        f"--mock could not make a value that satisfies the schema ({problem}); "
+        "add `examples:` to the schema that it cannot meet"
+    )
+
+
+def _problems(schema: Mapping[str, Any] | bool, value: Any) -> list[str]:
+    if schema is True or not isinstance(schema, Mapping):
+        return [] if schema is not False else ["the schema is false"]
+    try:
+        return instance_errors(freeze(schema), value, limit=1)
+    except Exception as exc:  # a reference jsonschema cannot follow: say so, never guess
+        return [f"the schema cannot be checked: {exc}"]
+
+
+def _where(path: str) -> str:
+    return f"at schema path {path or '/'}"
 
 
 class _Sampler:
@@ -210,24 +250,30 @@ class _Sampler:
         self.root = root
         self.rng = rng
 
-    def value(self, schema: Mapping[str, Any] | bool, name: str, depth: int) -> Any:
-        if schema is True or schema is False or not isinstance(schema, Mapping):
-            return self.text(name, {})
+    def value(self, schema: Mapping[str, Any] | bool, name: str, depth: int, path: str) -> Any:
+        if schema is False:
+            raise MockError(f"--mock cannot make a value {_where(path)}: the schema is `false`")
+        if schema is True or not isinstance(schema, Mapping):
+            return self.text(name, {}, path)
         schema = self.resolve(schema)
         if "const" in schema:
             return _plain(schema["const"])
-        if schema.get("enum"):
-            return _plain(self.rng.choice(list(schema["enum"])))
-        for key in ("anyOf", "oneOf"):
+        for candidate in self.offered(schema):
+            if self.fits(schema, candidate):
+                return candidate
+        if "enum" in schema:
+            raise MockError(
+                f"--mock cannot make a value {_where(path)}: no value of its `enum` "
+                "satisfies the rest of the schema"
+            )
+        for key in ("oneOf", "anyOf"):
             if schema.get(key):
-                branch = self.resolve(schema[key][0])
-                merged = {k: v for k, v in schema.items() if k != key}
-                return self.value(_merge(merged, branch), name, depth)
+                return self.branch(schema, key, name, depth, path)
         kind = _kind(schema)
         if kind == "object":
-            return self.obj(schema, depth)
+            return self.obj(schema, depth, path)
         if kind == "array":
-            return self.array(schema, name, depth)
+            return self.array(schema, name, depth, path)
         if kind == "integer":
             return self.integer(schema, name)
         if kind == "number":
@@ -236,7 +282,57 @@ class _Sampler:
             return self.rng.random() < 0.7
         if kind == "null":
             return None
-        return self.text(name, schema)
+        return self.text(name, schema, path)
+
+    def offered(self, schema: Mapping[str, Any]) -> list[Any]:
+        """Values the schema itself gives (`examples`, `enum`, `default`), in seeded order."""
+        out: list[Any] = []
+        for key in ("examples", "enum"):
+            values = schema.get(key)
+            if isinstance(values, Sequence) and not isinstance(values, str) and values:
+                shuffled = [_plain(v) for v in values]
+                self.rng.shuffle(shuffled)
+                out.extend(shuffled)
+        if "default" in schema:
+            out.append(_plain(schema["default"]))
+        return out
+
+    def fits(self, schema: Mapping[str, Any], value: Any) -> bool:
+        """Whether `value` satisfies `schema` (a part of the root: its `$defs` come along)."""
+        node = dict(schema)
+        for defs in ("$defs", "definitions"):
+            if defs in self.root and defs not in node:
+                node[defs] = self.root[defs]
+        if isinstance(value, str) and not _format_ok(node.get("format"), value):
+            return False
+        try:
+            return not instance_errors(freeze(node), value, limit=1)
+        except Exception:  # a reference this part cannot follow alone: the final check decides
+            return True
+
+    def branch(self, schema: Mapping[str, Any], key: str, name: str, depth: int, path: str) -> Any:
+        """A value for `anyOf`/`oneOf`: the first branch (in seeded order) whose value fits."""
+        branches = list(schema[key])
+        rest = {k: v for k, v in schema.items() if k != key}
+        order = list(range(len(branches)))
+        self.rng.shuffle(order)
+        fallback: Any = _MISSING
+        for index in order:
+            option = branches[index]
+            if option is False:
+                continue
+            merged = _merge(rest, self.resolve(option)) if isinstance(option, Mapping) else rest
+            try:
+                candidate = self.value(merged, name, depth, f"{path}/{key}/{index}")
+            except MockError:
+                continue
+            if self.fits(schema, candidate):
+                return candidate
+            if fallback is _MISSING:
+                fallback = candidate
+        if fallback is _MISSING:
+            raise MockError(f"--mock cannot make a value {_where(path)}: no `{key}` branch fits")
+        return fallback  # the final check names what is wrong with it
 
     def resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
         seen = 0
@@ -255,32 +351,52 @@ class _Sampler:
             return merged
         return schema
 
-    def obj(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    def obj(self, schema: Mapping[str, Any], depth: int, path: str) -> dict[str, Any]:
         properties: Mapping[str, Any] = schema.get("properties") or {}
         required = set(schema.get("required") or ())
+        low = schema.get("minProperties", 0)
+        high = schema.get("maxProperties")
         out: dict[str, Any] = {}
         for key, sub in properties.items():
             if key in required or (depth < _MAX_DEPTH and self.rng.random() < 0.75):
-                out[key] = self.value(sub, key, depth + 1)
+                out[key] = self.value(sub, key, depth + 1, f"{path}/properties/{key}")
         extra = schema.get("additionalProperties", True)
         for key in sorted(required - set(out)):
-            out[key] = self.value(extra if isinstance(extra, Mapping) else {}, key, depth + 1)
+            out[key] = self.value(
+                extra if isinstance(extra, Mapping | bool) else {}, key, depth + 1, path
+            )
+        for key, sub in properties.items():  # minProperties: the optional ones first
+            if isinstance(low, int) and len(out) < low and key not in out:
+                out[key] = self.value(sub, key, depth + 1, f"{path}/properties/{key}")
+        count = 0
+        while isinstance(low, int) and len(out) < low and extra is not False and count < low:
+            key = f"extra_{count}"
+            count += 1
+            if key not in out:
+                sub = extra if isinstance(extra, Mapping) else {}
+                out[key] = self.value(sub, key, depth + 1, f"{path}/additionalProperties")
+        if isinstance(high, int):
+            for key in [k for k in out if k not in required][::-1]:
+                if len(out) <= high:
+                    break
+                del out[key]
         return out
 
-    def array(self, schema: Mapping[str, Any], name: str, depth: int) -> list[Any]:
+    def array(self, schema: Mapping[str, Any], name: str, depth: int, path: str) -> list[Any]:
         low = int(schema.get("minItems", 0))
         high = int(schema.get("maxItems", max(low, 3)))
         wanted = low if depth >= _MAX_DEPTH else max(low, min(high, self.rng.randint(1, 3)))
         items = schema.get("items", {})
         singular = name[:-1] if name.endswith("s") else name
+        where = f"{path}/items"
         out: list[Any] = []
         if not schema.get("uniqueItems"):
-            return [self.value(items, singular, depth + 1) for _ in range(wanted)]
+            return [self.value(items, singular, depth + 1, where) for _ in range(wanted)]
         seen: set[str] = set()
         for _ in range(wanted * 8 + 8):
             if len(out) >= wanted:
                 break
-            item = self.value(items, singular, depth + 1)
+            item = self.value(items, singular, depth + 1, where)
             key = json.dumps(item, sort_keys=True)
             if key not in seen:
                 seen.add(key)
@@ -299,12 +415,15 @@ class _Sampler:
         return self.rng.randint(int(low), int(high)) if low <= high else int(low)
 
     def number(self, schema: Mapping[str, Any], name: str) -> float | int:
-        if isinstance(schema.get("multipleOf"), int):
+        step = schema.get("multipleOf")
+        if isinstance(step, int) and not isinstance(step, bool):
             return self.integer(schema, name)
         default_low, default_high = _number_range(name)
         low = _bound(schema, "minimum", "exclusiveMinimum", integer=False, upper=False)
         high = _bound(schema, "maximum", "exclusiveMaximum", integer=False, upper=True)
         low, high = _clip(low, high, default_low, default_high)
+        if isinstance(step, float) and step > 0:
+            return self.multiple(schema, step, low, high)
         if low >= high:
             return low
         value = round(self.rng.uniform(low, high), 2)
@@ -312,15 +431,42 @@ class _Sampler:
             value = (low + high) / 2
         return value
 
-    def text(self, name: str, schema: Mapping[str, Any]) -> str:
-        value = self.formatted(schema.get("format")) or self.named(name.lower())
-        low = int(schema.get("minLength", 0))
-        high = schema.get("maxLength")
-        if len(value) < low:
-            value += "x" * (low - len(value))
-        if isinstance(high, int) and len(value) > high:
-            value = value[:high]
-        return value
+    def multiple(self, schema: Mapping[str, Any], step: float, low: float, high: float) -> float:
+        """A multiple of a fractional `multipleOf` (0.01 for money) that jsonschema accepts."""
+        first, last = math.ceil(low / step), math.floor(high / step)
+        if first > last:
+            return low  # nothing fits: the final check says so
+        picks = [self.rng.randint(first, last) for _ in range(16)]
+        picks += list(range(first, min(last, first + 200) + 1))
+        for k in picks:
+            value = round(k * step, 12)
+            if _within(value, schema) and _multiple_ok(value, step):
+                return value
+        return round(first * step, 12)
+
+    def text(self, name: str, schema: Mapping[str, Any], path: str) -> str:
+        pattern = schema.get("pattern")
+        candidates: list[str] = []
+        beyond = ""
+        if isinstance(pattern, str):
+            try:
+                compiled = compile_pattern(pattern)
+            except Unsupported as exc:
+                beyond = f"; the pattern is beyond the mock's generator ({exc})"
+            else:
+                for extra in _PATTERN_EXTRAS:
+                    candidates.append(compiled.sample(self.rng, extra=extra))
+        named = self.formatted(schema.get("format")) or self.named(name.lower())
+        candidates.append(_sized(named, schema))
+        for candidate in candidates:
+            if _string_ok(candidate, schema):
+                return candidate
+        if isinstance(pattern, str):
+            raise MockError(
+                f"--mock cannot make a string that matches pattern {pattern!r} "
+                f"{_where(path)}{beyond}; add `examples:` with a matching value to that schema"
+            )
+        return candidates[-1]
 
     def formatted(self, fmt: Any) -> str | None:
         rng = self.rng
@@ -410,6 +556,61 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _sized(value: str, schema: Mapping[str, Any]) -> str:
+    low = schema.get("minLength", 0)
+    high = schema.get("maxLength")
+    if isinstance(low, int) and len(value) < low:
+        value += "x" * (low - len(value))
+    if isinstance(high, int) and len(value) > high:
+        value = value[:high]
+    return value
+
+
+def _string_ok(value: str, schema: Mapping[str, Any]) -> bool:
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    if isinstance(low, int) and len(value) < low:
+        return False
+    if isinstance(high, int) and len(value) > high:
+        return False
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            if re.search(pattern, value) is None:
+                return False
+        except re.error:
+            return False
+    return _format_ok(schema.get("format"), value)
+
+
+def _format_ok(fmt: Any, value: str) -> bool:
+    """The formats the mock makes, checked the way a format checker would."""
+    try:
+        if fmt == "date":
+            date.fromisoformat(value)
+            return len(value) == 10
+        if fmt == "date-time":
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return "T" in value.upper()
+        if fmt == "uuid":
+            return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+    if fmt in ("email", "idn-email"):
+        return "@" in value
+    if fmt in ("uri", "url", "iri"):
+        return re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value) is not None
+    return True
+
+
+def _multiple_ok(value: float, step: float) -> bool:
+    # As jsonschema decides it for a fractional step.
+    quotient = value / step
+    try:
+        return int(quotient) == quotient
+    except (OverflowError, ValueError):
+        return False
+
+
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
@@ -429,11 +630,15 @@ def _kind(schema: Mapping[str, Any]) -> str:
     if isinstance(declared, Sequence) and declared:
         concrete = [t for t in declared if t != "null"]
         return str(concrete[0] if concrete else declared[0])
-    if "properties" in schema or "required" in schema:
+    if any(k in schema for k in ("properties", "required", "additionalProperties")):
         return "object"
-    if "items" in schema or "minItems" in schema:
+    if any(k in schema for k in ("minProperties", "maxProperties")):
+        return "object"
+    if any(k in schema for k in ("items", "minItems", "maxItems", "uniqueItems")):
         return "array"
-    if "minimum" in schema or "maximum" in schema:
+    if any(k in schema for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
+        return "number"
+    if "multipleOf" in schema:
         return "number"
     return "string"
 
@@ -529,7 +734,19 @@ def _usage_prompt(request: LLMRequest) -> int:
 
 
 def _tool_arguments(tool: ToolSpec, rng: random.Random) -> str:
-    return json.dumps(sample_json(tool.parameters, rng), ensure_ascii=False)
+    try:
+        arguments = sample_json(tool.parameters, rng)
+    except MockError as exc:
+        raise MockError(f"tool '{tool.name}' parameters: {exc}") from None
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _answer(schema: Mapping[str, Any], rng: random.Random) -> str:
+    try:
+        answer = sample_json(schema, rng)
+    except MockError as exc:
+        raise MockError(f"output schema: {exc}") from None
+    return json.dumps(answer, ensure_ascii=False)
 
 
 def build_mock_response(request: LLMRequest) -> dict[str, Any]:
@@ -538,6 +755,8 @@ def build_mock_response(request: LLMRequest) -> dict[str, Any]:
     Tools offered and no tool result yet: one call of each tool, arguments from its
     parameters schema. Otherwise the final answer: JSON satisfying `response_schema`
     (any JSON object in `json_mode`) or a few sentences of prose quoting tool results.
+    Raises `MockError` (naming the tool or the output schema, and the schema path) when a
+    schema cannot be met.
     """
     prompt = _prompt_text(request)
     rng = random.Random(seed_for(request.model, prompt))
@@ -557,7 +776,7 @@ def build_mock_response(request: LLMRequest) -> dict[str, Any]:
         completion_text = "".join(c["function"]["name"] + c["function"]["arguments"] for c in calls)
     else:
         if request.response_schema is not None:
-            content = json.dumps(sample_json(request.response_schema, rng), ensure_ascii=False)
+            content = _answer(request.response_schema, rng)
         elif request.json_mode:
             user = _last_user_text(request.messages)
             content = json.dumps({"answer": mock_prose(user, rng, quotes=tool_results)})

@@ -71,25 +71,31 @@ def construct_tagged(tag: str, text: str) -> Scalar:
     if tag == NULL:
         if _NULL.match(text):
             return None
-        raise ValueError(f"'{text}' is not a null value")
+        raise ValueError(f"{_shown(text)} is not a null value")
     if tag == BOOL:
         if text in _BOOL:
             return _BOOL[text]
-        raise ValueError(f"'{text}' is not a boolean (true or false)")
+        raise ValueError(f"{_shown(text)} is not a boolean (true or false)")
     if tag == INT:
         number = _core_int(text)
         if number is None:
-            raise ValueError(f"'{text}' is not an integer")
+            raise ValueError(f"{_shown(text)} is not an integer")
         return number
     if tag == FLOAT:
         real = _core_float(text)
         if real is None:
             number = _core_int(text)
             if number is None:
-                raise ValueError(f"'{text}' is not a number")
+                raise ValueError(f"{_shown(text)} is not a number")
             real = float(number)
         return real
     raise ValueError(f"tag {short_tag(tag)} cannot be used on a scalar")
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a one-line message: line breaks escaped, long text clipped."""
+    one_line = text.replace("\r", "\\r").replace("\n", "\\n")
+    return "'" + (one_line if len(one_line) <= 60 else one_line[:57] + "...") + "'"
 
 
 def _core_int(text: str) -> int | None:

@@ -1,13 +1,16 @@
 """Read a workflow file into a `Document`: plain data plus the position of every key and value.
 
 This is the only module that imports ruamel.yaml, and the one place its errors become
-`WorkflowInvalid`. It reads parser *events* (from the libyaml C parser when it is installed,
-else from ruamel's pure-Python parser) and builds the data itself in one iterative pass, so
-that it decides everything that matters for safety and for messages:
+`WorkflowInvalid`. It reads parser *events* and builds the data itself in one iterative pass.
+The events come from ruamel's pure-Python parser, which reads YAML 1.2, or, when it is
+installed and the text has nothing it reads differently (`_PURE_ONLY`), from the faster libyaml
+C parser (YAML 1.1); whatever libyaml refuses is read again by the pure parser, so the result
+and every message are YAML 1.2's. It decides everything that matters for safety and messages:
 
 - scalars follow the YAML 1.2 core schema (`agentflow.loading.scalars`), whichever parser ran;
 - duplicate keys, non-string keys, unknown tags and merge keys are reported with positions;
 - nesting depth is bounded without recursion (deep input cannot overflow the stack);
+- a syntax error caused by indentation is said in plain words (`agentflow.loading.indentation`);
 - aliases are expanded with a running count of the nodes they add, so a "billion laughs"
   document is refused after a bounded amount of work instead of exhausting memory.
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,7 +41,7 @@ from ruamel.yaml.events import (
 )
 
 from agentflow.errors import Diagnostic, WorkflowInvalid
-from agentflow.loading import scalars
+from agentflow.loading import indentation, scalars
 from agentflow.loading.document import Document
 from agentflow.model.types import KeyPath, Position, SourceMap, format_path
 
@@ -102,34 +105,75 @@ def load_text(text: str | bytes, name: str) -> Document:
 
 def _load(raw: str | bytes, name: str, path: Path) -> Document:
     text = _decode(raw, name)
-    builder = _Builder(name, text)
+    if _CParser is not None and not _needs_pure_parser(text):
+        builder = _Builder(name, text)
+        if _read_fast(text, builder):
+            return builder.document(path)
+    return _read_pure(text, _Builder(name, text)).document(path)
+
+
+# libyaml reads YAML 1.1, ruamel's pure parser YAML 1.2. Where they may read the same text
+# differently and libyaml does not refuse it outright, only the pure parser is asked. Such
+# files are rare, so nearly every file keeps the fast path; tests/loading/test_parity.py
+# compares the two parsers over generated documents and holds this list true.
+_PURE_ONLY = re.compile(
+    r"""
+      [\t\x85\u2028\u2029\ufeff]  # tabs (libyaml takes them where ruamel does not); NEL, LS
+                                # and PS (line breaks in YAML 1.1 only); a BOM past the start
+    | ^%                        # a directive: libyaml marks the document start elsewhere
+    | (?:^|[\s,\[\]{}]) !(?!=)   # a tag (not `!=`): libyaml marks a node at its first
+                                # property, ruamel at its last
+    | (?:^|[\s,\[\]{}]) [&*] [0-9A-Za-z_-]* [^0-9A-Za-z_\s,\[\]{}-]
+                                # an anchor or alias name with more than libyaml's letters
+    | ["']:\S                   # a quoted key and ':' with no space (`["a":b]`: ruamel refuses)
+    | [|>][0-9+-]*\#            # a block scalar header and '#' with no space (ruamel refuses)
+    """,
+    re.MULTILINE | re.VERBOSE,
+)
+
+
+def _needs_pure_parser(text: str) -> bool:
+    return _PURE_ONLY.search(text) is not None
+
+
+def _read_fast(text: str, builder: _Builder) -> bool:
+    """Feed libyaml's events to `builder`; False when libyaml refused the text.
+
+    A refusal is never reported: whatever libyaml cannot read, the pure parser decides
+    (YAML 1.2 accepts `{api_base: http://127.0.0.1:8000/v1}`, libyaml does not), so the
+    result and every message are the pure parser's.
+    """
+    parser = _CParser(text)
+    get_event = parser.get_event
+    feed = builder.feed
     try:
-        _parse(text, builder.feed)
+        while True:
+            try:
+                event = get_event()
+            except Exception:  # any refusal defers to the pure parser
+                return False
+            feed(event)
+            if type(event) is StreamEndEvent:
+                return True
+    except _Stop:  # the builder refused what libyaml read so far (parity tests cover this)
+        return True
+    finally:
+        parser.dispose()
+
+
+def _read_pure(text: str, builder: _Builder) -> _Builder:
+    """Feed ruamel's pure-Python (YAML 1.2) events to `builder`, recording a syntax error."""
+    name = builder.name
+    try:
+        for event in YAML(typ="safe", pure=True).parse(text):
+            builder.feed(event)
     except _Stop:
         pass
     except YAMLError as exc:
         builder.diagnostics.append(_syntax_error(exc, name, text))
     except Exception as exc:  # a parser bug must still read as a message, not a traceback
         builder.diagnostics.append(_diag(name, 1, 1, f"could not parse the YAML: {exc}"))
-    return builder.document(path)
-
-
-def _parse(text: str, feed: Callable[[Any], None]) -> None:
-    """Hand every parser event of `text` to `feed`, in order."""
-    if _CParser is None:  # pragma: no cover - depends on what is installed
-        for event in YAML(typ="safe", pure=True).parse(text):
-            feed(event)
-        return
-    parser = _CParser(text)
-    get_event = parser.get_event
-    try:
-        while True:
-            event = get_event()
-            feed(event)
-            if type(event) is StreamEndEvent:
-                return
-    finally:
-        parser.dispose()
+    return builder
 
 
 # -- reading and decoding ---------------------------------------------------------------------
@@ -227,6 +271,11 @@ def _syntax_error(exc: YAMLError, name: str, text: str) -> Diagnostic:
             where = f" at line {context_mark.line + 1}, column {context_mark.column + 1}"
         message += f" ({exc.context.strip()}{where})"
     char = _char_at(text, line, column)
+    if char != "\t":
+        found = _INDENTATION_CLUES.get(_clue(problem))
+        explained = indentation.explain(text, line, found=found) if found else None
+        if explained is not None:
+            return _diag(name, explained.line, explained.column, explained.message)
     if char == "\t":
         message = "YAML syntax error: a tab cannot indent YAML; use spaces"
     elif "mapping values are not allowed" in problem:
@@ -234,6 +283,20 @@ def _syntax_error(exc: YAMLError, name: str, text: str) -> Diagnostic:
     elif "cannot start any token" in problem and char:
         message += f"; a value starting with '{char}' must be put in quotes"
     return _diag(name, line, column, message)
+
+
+# What a parser says when a line is indented wrong, by the start of its problem text.
+_INDENTATION_CLUES: Final[dict[str, indentation.Found]] = {
+    "mapping values are not allowed": "colon",
+    "expected <block end>": "block end",
+    "expected '<document start>'": "block end",
+    "did not find expected key": "block end",
+    "did not find expected '-'": "block end",
+}
+
+
+def _clue(problem: str) -> str:
+    return next((clue for clue in _INDENTATION_CLUES if problem.startswith(clue)), "")
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -415,6 +478,10 @@ class _Builder:
             return
         if frame is None:
             self.root_empty = plain and text == ""
+        elif plain and text == "" and event.anchor is None and type(frame.container) is dict:
+            # A value left out (`key:`): parsers disagree on where the nothing is, so it is
+            # where its key is.
+            line, column = frame.key_at
         if event.style in ("|", ">"):
             # A block scalar's text starts on the line after its '|' or '>' indicator; point
             # there, so a line inside the text is found by adding to it.
@@ -436,7 +503,7 @@ class _Builder:
         parent = self.stack[-1] if self.stack else None
         if parent is not None and parent.key is _NO_KEY and type(parent.container) is dict:
             # A collection used as a key: reported, built under a placeholder and dropped.
-            template = is_map and _char_at(self.text, line, column - 1) == "{"
+            template = is_map and column > 1 and _char_at(self.text, line, column - 1) == "{"
             if template:  # `prompt: {{ x }}` reads as a mapping inside a mapping
                 self.error(line, column - 1, _TEMPLATE_MESSAGE)
             else:

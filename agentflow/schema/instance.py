@@ -7,20 +7,21 @@ raises `SchemaInvalid` with one line saying where in the schema and what is wron
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from agentflow.errors import SchemaInvalid
-from agentflow.model.types import FrozenDict, thaw
+from agentflow.model.types import thaw
 from agentflow.schema.embedded import schema_problem
 
 
 @lru_cache(maxsize=512)
-def _validator(schema: FrozenDict) -> Any:
+def _validator(key: str) -> Any:
     import jsonschema  # only when a value is checked: validate stays quick for valid files
 
-    plain = thaw(schema)
+    plain = json.loads(key)
     problem = schema_problem(plain)
     if problem is not None:
         raise SchemaInvalid(_not_valid(problem))
@@ -33,8 +34,10 @@ def instance_errors(schema: Mapping[str, Any], value: Any, *, limit: int = 5) ->
 
     Raises `SchemaInvalid` when `schema` itself is not a valid JSON Schema.
     """
-    frozen = schema if isinstance(schema, FrozenDict) else FrozenDict(dict(schema))
-    validator = _validator(frozen)
+    # Cached by the schema's JSON text: equal mappings may differ in type (`enum: [0]` and
+    # `enum: [false]` compare equal in Python, not in JSON Schema).
+    key = json.dumps(thaw(schema), sort_keys=True)
+    validator = _validator(key)
     try:
         errors = sorted(validator.iter_errors(thaw(value)), key=lambda e: list(e.path))
     except Exception as exc:  # jsonschema's own, met while validating: one line, no dump

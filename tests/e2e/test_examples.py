@@ -12,7 +12,12 @@ from tests.e2e.conftest import ROOT
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
-WITH_TOOLS = {"hr_onboarding", "finance_invoice_processing", "inventory_reorder"}
+WITH_TOOLS = {
+    "hr_onboarding",
+    "finance_invoice_processing",
+    "inventory_reorder",
+    "compliance_audit",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,7 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
 
 def test_the_examples_are_all_found() -> None:
-    assert {p.stem for p in EXAMPLES} >= WITH_TOOLS | {"compliance_audit"}
+    assert {p.stem for p in EXAMPLES} >= WITH_TOOLS
 
 
 @pytest.mark.parametrize("example", [p.stem for p in EXAMPLES])
@@ -60,3 +65,13 @@ def test_example_runs_with_mock_and_writes_a_valid_complete_log(
         calls, results = of(events, "tool.call"), of(events, "tool.result")
         assert calls, "the mock calls each declared tool once"
         assert {c["call_id"] for c in calls} == {r["call_id"] for r in results}
+        # The mock's arguments come from the tools' `examples`/`enum`, so every lookup finds
+        # what it looks for: no tool error, and no "not found" answer either.
+        failed = [(r["tool"], r["output"]) for r in results if not r["ok"]]
+        assert failed == [], f"tool failures in the {example} demo: {failed}"
+        misses = [
+            (r["tool"], r["output"])
+            for r in results
+            if any(miss in str(r["output"]) for miss in ('"found": false', '"error":', 'skus": ["'))
+        ]
+        assert misses == [], f"tool lookups that found nothing in the {example} demo: {misses}"

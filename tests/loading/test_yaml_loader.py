@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -311,10 +310,11 @@ def test_billion_laughs_is_refused_fast(parser: str) -> None:
     for level in range(1, 10):
         refs = ", ".join([f"*a{level - 1}"] * 10)
         lines.append(f"a{level}: &a{level} [{refs}]")
-    started = time.perf_counter()
     diag = only_problem("\n".join(lines) + "\n")
-    assert time.perf_counter() - started < 2.0
+    # Refused on the count, before the copies are made (no wall-clock bound: CI is shared).
     assert "aliases expand this document" in diag.message
+    added = int(diag.message.split(" by ")[1].split(" nodes")[0].replace(",", ""))
+    assert yaml_loader.ALIAS_NODES_FREE < added <= 2 * yaml_loader.ALIAS_NODES_FREE
     assert "billion laughs" in diag.message
 
 
@@ -332,9 +332,8 @@ def test_recursive_and_unknown_aliases_are_refused(parser: str) -> None:
 
 
 def test_deep_nesting_is_refused_without_recursion(parser: str) -> None:
-    started = time.perf_counter()
-    diag = only_problem("a: " + "[" * 50_000 + "]" * 50_000 + "\n")
-    assert time.perf_counter() - started < 2.0
+    diag = only_problem("a: " + "[" * 50_000 + "]" * 50_000 + "\n")  # no RecursionError
+    assert (diag.line, diag.column) == (1, 4 + yaml_loader.MAX_DEPTH - 1)
     assert "nested more than 100 levels" in diag.message
     block = "".join("  " * i + f"k{i}:\n" for i in range(150)) + "  " * 150 + "v\n"
     assert "nested more than" in only_problem(block).message
@@ -373,3 +372,81 @@ def test_a_second_document_is_refused(parser: str) -> None:
 
 def test_diagnostics_carry_the_name_given(parser: str) -> None:
     assert only_problem("a: [", name="flows/hr.yaml").file == "flows/hr.yaml"
+
+
+# -- indentation, said in plain words ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "expected"),
+    [
+        (  # a key indented more than its siblings
+            "version: 1\nagents:\n  a:\n    prompt: x\n     model: y\n",
+            (5, 6),
+            "bad indentation: 'model:' at line 5 is indented 5 spaces, more than the key above "
+            "it ('prompt:' at line 4, 4 spaces)",
+        ),
+        (  # a key indented less than its siblings, more than its parent
+            "version: 1\nagents:\n  a:\n    prompt: x\n   model: y\n",
+            (5, 4),
+            "bad indentation: 'model:' at line 5 is indented 3 spaces, which lines up with "
+            "nothing above it: 'prompt:' (line 4) is indented 4 and 'a:' (line 3) 2",
+        ),
+        (  # a top-level key indented
+            "version: 1\n name: x\n",
+            (2, 2),
+            "'name:' at line 2 is indented 1 space, more than the key above it",
+        ),
+        (  # the first key indented, the next one not
+            "  version: 1\nname: x\n",
+            (2, 1),
+            "'name:' at line 2 is indented 0 spaces, which lines up with nothing above it",
+        ),
+        (  # a list item indented less than the one before
+            "agents:\n  a:\n    needs:\n      - a\n     - b\n",
+            (5, 6),
+            "bad indentation: '- b' at line 5 is indented 5 spaces, which lines up with nothing "
+            "above it: '- a' (line 4) is indented 6 and 'needs:' (line 3) 4",
+        ),
+        (  # a list item among keys
+            "agents:\n  a:\n    prompt: x\n    - b\n",
+            (4, 5),
+            "the list item '- b' at line 4 is indented like the key 'prompt:' (line 3)",
+        ),
+        (  # a key among list items
+            "needs:\n  - a\n  prompt: x\n",
+            (3, 3),
+            "'prompt:' at line 3 is indented like the list item '- a' (line 2)",
+        ),
+    ],
+)
+def test_bad_indentation_is_said_in_plain_words(
+    parser: str, text: str, where: tuple[int, int], expected: str
+) -> None:
+    diag = only_problem(text)
+    assert (diag.line, diag.column) == where
+    assert expected in diag.message
+    assert "mapping values" not in diag.message and "<block" not in diag.message
+
+
+def test_a_tab_in_the_indentation_is_named(parser: str) -> None:
+    diag = only_problem("agents:\n  a:\n  \tprompt: x\n")
+    assert (diag.line, diag.column) == (3, 3)
+    assert "a tab cannot indent YAML; use spaces" in diag.message
+
+
+def test_a_colon_in_a_value_is_not_called_indentation(parser: str) -> None:
+    diag = only_problem("name: x\nprompt: Answer: yes\n")
+    assert "bad indentation" not in diag.message
+    assert "put it in quotes" in diag.message
+
+
+def test_a_tagged_multiline_value_is_shown_on_one_line(parser: str) -> None:
+    diag = only_problem("a: !!int |\n  twelve\n  apples\n")
+    assert "'twelve\\napples\\n' is not an integer" in diag.message
+    assert "\n" not in diag.message
+
+
+def test_a_template_at_the_very_start_has_a_real_column(parser: str) -> None:
+    found = problems("{{ x }}: 1\nz: {")  # a file that ends with '{' once gave column 0
+    assert all(d.column >= 1 for d in found), found

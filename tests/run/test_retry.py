@@ -119,6 +119,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "BadRequest": False,
     "ContextWindowExceeded": False,
     "ContentPolicyViolation": False,
+    "MockError": False,
     "ModelNotFound": False,
 }
 

@@ -95,12 +95,12 @@ def test_durations_share_one_definition() -> None:
     assert text.count('"anyOf"') >= 1
     schema = json.loads(text)
     assert "duration" in schema["$defs"]
-    # agent, defaults and tool timeouts, and the two retry delays
-    assert text.count('"$ref": "#/$defs/duration"') == 5
+    # agent, defaults and tool timeouts, the two retry delays, and the cache's ttl
+    assert text.count('"$ref": "#/$defs/duration"') == 6
     durations = jsonschema.Draft202012Validator(schema["$defs"]["duration"])
-    for good in [1, 0.5, "500ms", "90s", "2m", "1h", "1.5s"]:
+    for good in [1, 0.5, "500ms", "90s", "2m", "1h", "1.5s", "7d", "2w"]:
         assert durations.is_valid(good), good
-    for bad in [0, 0.0, -1, "0s", "0ms", "0.0m", "5 minutes", "10", "1d", "s", True, None]:
+    for bad in [0, 0.0, -1, "0s", "0ms", "0.0m", "5 minutes", "10", "0d", "1y", "s", True, None]:
         assert not durations.is_valid(bad), bad
 
 
