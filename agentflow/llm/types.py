@@ -45,7 +45,8 @@ class LLMRequest:
 
     `response_schema` asks for structured output (JSON matching the schema); `json_mode`
     asks for any JSON object. `mock_response` (a dict in LiteLLM's dict form) makes the
-    call go through LiteLLM's mock path instead of the network.
+    call go through LiteLLM's mock path instead of the network. `api_key_env` names the
+    variable holding the key, when the agent chose one (error messages name it).
     """
 
     model: str
@@ -58,6 +59,7 @@ class LLMRequest:
     response_schema: FrozenDict | None = None
     json_mode: bool = False
     mock_response: Any = None
+    api_key_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

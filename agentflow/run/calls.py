@@ -3,8 +3,11 @@
 For every attempt: take an in-flight slot, wait for the rate limiter, reserve the
 worst-case cost (prompt tokens + max_tokens at the model's price) in every budget scope,
 call the model under the agent's timeout, then settle the actual cost and tokens. A
-failure releases the reservation (in `finally`), and a retryable one waits its backoff
-(or the provider's Retry-After, which pauses the model's key for everybody on a 429).
+failure the provider answered (an error status) releases the reservation (in `finally`);
+a call that was sent and never answered (timeout, cancellation, connection lost) keeps
+it as spent, "unconfirmed cost" (`llm.abandoned`), since the provider may bill it. A
+retryable failure waits its backoff (or the provider's Retry-After, which pauses the
+model's key for everybody on a 429).
 """
 
 from __future__ import annotations
@@ -262,6 +265,7 @@ class CallRunner:
             tools=specs,
             response_schema=agent.output.schema if agent.output.format == "json" else None,
             json_mode=agent.output.format == "json" and agent.output.schema is None,
+            api_key_env=getattr(agent, "api_key_env", None),
         )
         prompt_tokens = self._estimate_prompt_tokens(agent.model, messages, specs)
         scopes = self._scopes_for(ctx)
@@ -339,14 +343,13 @@ class CallRunner:
                 finally:
                     if waited:
                         self._rate_limited -= 1
+                call = {"attempt": attempt, "round": round_no, "index": index}
                 try:
                     self._emit(
                         ctx,
                         "llm.request",
                         model=agent.model,
-                        attempt=attempt,
-                        round=round_no,
-                        index=index,
+                        **call,
                         prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
                     )
@@ -358,9 +361,17 @@ class CallRunner:
                             response: LLMResponse = await self._client.complete(request)
                     except TimeoutError:
                         permit.settle(prompt_tokens)
+                        settled = self._abandon(ctx, reservation, worst, "timeout", started, call)
                         raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
-                    except LLMError:
+                    except LLMError as error:
                         permit.settle(prompt_tokens)
+                        if error.unanswered:
+                            settled = self._abandon(
+                                ctx, reservation, worst, error.error_class, started, call
+                            )
+                        raise
+                    except asyncio.CancelledError:
+                        settled = self._abandon(ctx, reservation, worst, "cancelled", started, call)
                         raise
                     finally:
                         self._in_flight -= 1
@@ -402,3 +413,37 @@ class CallRunner:
             if reservation is not None and not settled:
                 reservation.release()
                 self._budget_moved()
+
+    def _abandon(
+        self,
+        ctx: AgentContext,
+        reservation: Reservation | None,
+        worst: float | None,
+        reason: str,
+        started: float,
+        call: dict[str, Any],
+    ) -> bool:
+        """Record a call that was sent and never answered; returns True (the reservation is
+        settled).
+
+        The provider may have generated (and will bill) the answer nobody waited for, and
+        nothing proves it cost less than the worst case: the reservation stays spent in
+        every budget, and the agent's usage keeps it as unconfirmed cost.
+        """
+        if reservation is not None:
+            reservation.settle(worst or 0.0)
+            self._budget_moved()
+        usage = ctx.usage
+        usage.unconfirmed_calls += 1
+        if worst is not None:
+            usage.unconfirmed_cost_usd += worst
+        self._emit(
+            ctx,
+            "llm.abandoned",
+            model=ctx.agent.model,
+            **call,
+            reason=reason,
+            unconfirmed_cost_usd=round(worst, 10) if worst is not None else None,
+            waited_s=round(self._clock.monotonic() - started, 6),
+        )
+        return True

@@ -6,8 +6,9 @@
 Every task belongs to a TaskGroup owned here: one for the run, one per instance, one per
 fanned-out agent. An agent starts the moment its last dependency finishes. All instances
 share one rate limiter, one budget ledger and one in-flight cap. `request_stop()` (from a
-signal handler) cancels the run; every agent still pending is recorded as skipped, and
-the final events are written before `run()` returns.
+signal handler) cancels the run at any moment, even before it starts: every agent still
+pending is recorded as skipped, calls in flight as abandoned (their worst case kept as
+unconfirmed cost), and the final events are written before `run()` returns.
 """
 
 from __future__ import annotations
@@ -194,12 +195,25 @@ class Engine:
         """One-time set-up before `run()`: token counters and the client's per-provider
         start-up. Done inside the run, it would stall the loop right after the limiter
         admitted the first calls (and count against their timeouts)."""
+        if self._stop_signal is not None:
+            return
         targets = {(a.model, a.api_base) for i in instances for a in i.workflow.agents}
         for model in {model for model, _ in targets}:
             tokenizer_for(model)
         warm_up = getattr(self._client, "warm_up", None)
-        if warm_up is not None:
+        if warm_up is None:
+            return
+        self._main = asyncio.current_task()
+        try:
             await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
+        except asyncio.CancelledError:
+            if self._stop_signal is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            self._main = None
 
     async def run(self, instances: Sequence[Instance]) -> RunResult:
         """Run every instance to the end (or until stopped) and return the outcome.
@@ -247,9 +261,12 @@ class Engine:
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
         try:
-            async with asyncio.TaskGroup() as group:
-                for state in states:
-                    group.create_task(self._run_instance(state, workflow_slots, finished))
+            # A stop requested before the run started (a signal during start-up) starts
+            # nothing: every agent is recorded as cancelled below.
+            if self._stop_signal is None:
+                async with asyncio.TaskGroup() as group:
+                    for state in states:
+                        group.create_task(self._run_instance(state, workflow_slots, finished))
         except asyncio.CancelledError:
             if self._stop_signal is None:
                 raise
@@ -316,6 +333,7 @@ class Engine:
             status=status,
             outputs=outputs,
             cost_usd=state.usage.cost_or_none(),
+            unconfirmed_cost_usd=round(state.usage.unconfirmed_cost_usd, 10),
             duration_s=round(duration, 6),
             agents=counts,
         )
@@ -375,12 +393,13 @@ class Engine:
         group: asyncio.TaskGroup,
         tools: ToolRunner | None,
     ) -> None:
+        usage = Usage()
         try:
-            result = await self._execute(state, agent, tools)
+            result = await self._execute(state, agent, tools, usage)
         except asyncio.CancelledError:
-            self._record(
-                state, agent, AgentResult(agent.id, "skipped", reason="cancelled"), emit=False
-            )
+            # What the agent's calls already cost counts, though the agent never finished.
+            cancelled = AgentResult(agent.id, "skipped", reason="cancelled", usage=usage)
+            self._record(state, agent, cancelled, emit=False)
             raise
         except Exception as exc:  # a bug must cost one agent, never the run and its log
             result = AgentResult(
@@ -388,6 +407,7 @@ class Engine:
                 "failed",
                 error_class="internal_error",
                 message=f"{type(exc).__name__}: {exc}",
+                usage=usage,
             )
         self._record(state, agent, result)
         for successor in state.graph.successors(agent.id):
@@ -416,6 +436,7 @@ class Engine:
             data = {
                 "model": agent.model,
                 "cost_usd": usage.cost_or_none(),
+                "unconfirmed_cost_usd": round(usage.unconfirmed_cost_usd, 10),
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
                 "calls": usage.calls,
@@ -449,7 +470,7 @@ class Engine:
         return None
 
     async def _execute(
-        self, state: _InstanceState, agent: Agent, tools: ToolRunner | None
+        self, state: _InstanceState, agent: Agent, tools: ToolRunner | None, usage: Usage
     ) -> AgentResult:
         skip = self._skip_reason(state, agent)
         if skip is not None:
@@ -498,7 +519,6 @@ class Engine:
         )
         self._agents_running += 1
         started = self._clock.monotonic()
-        usage = Usage()
         ctx = AgentContext(
             workflow=workflow,
             instance=state.instance.index,
@@ -626,8 +646,22 @@ class Engine:
             if key in done:
                 continue
             for agent in state.instance.workflow.agents:
-                if agent.id not in state.results or state.results[agent.id].reason == "cancelled":
-                    state.results[agent.id] = AgentResult(agent.id, "skipped", reason="cancelled")
+                earlier = state.results.get(agent.id)
+                if earlier is None or earlier.reason == "cancelled":
+                    usage = earlier.usage if earlier is not None else Usage()
+                    state.results[agent.id] = AgentResult(
+                        agent.id, "skipped", reason="cancelled", usage=usage
+                    )
+                    spent: dict[str, Any] = {}
+                    if usage.calls:
+                        # A cancelled agent's calls were paid for: say what they cost.
+                        spent = {
+                            "calls": usage.calls,
+                            "cost_usd": usage.cost_or_none(),
+                            "unconfirmed_cost_usd": round(usage.unconfirmed_cost_usd, 10),
+                            "input_tokens": usage.input_tokens,
+                            "output_tokens": usage.output_tokens,
+                        }
                     self._bus.emit(
                         "agent.skipped",
                         workflow=state.instance.workflow.name,
@@ -635,6 +669,7 @@ class Engine:
                         agent=agent.id,
                         reason="cancelled",
                         detail=f"the run was stopped by {self._stop_signal}",
+                        **spent,
                     )
             results.append(self._complete_instance(state, self._clock.monotonic() - started))
         results.sort(key=lambda r: (r.workflow, r.instance))
@@ -658,6 +693,8 @@ class Engine:
             duration_s=round(duration, 6),
             totals={
                 "cost_usd": round(self._usage.cost_usd, 10),
+                "unconfirmed_cost_usd": round(self._usage.unconfirmed_cost_usd, 10),
+                "unconfirmed_calls": self._usage.unconfirmed_calls,
                 "unknown_cost_calls": self._usage.unknown_cost_calls,
                 "input_tokens": self._usage.input_tokens,
                 "output_tokens": self._usage.output_tokens,

@@ -25,6 +25,9 @@ class Usage:
     """Tokens, calls and cost of some work; cost excludes calls with an unknown price.
 
     `calls` counts every call sent, failed ones included; `answered` those that returned.
+    `unconfirmed_calls` were sent and never answered (timeout, cancel, connection lost):
+    the provider may bill them, so each keeps its worst-case cost as `unconfirmed_cost_usd`,
+    kept apart from `cost_usd` (what answers reported) and spent in every budget.
     """
 
     calls: int = 0
@@ -34,6 +37,8 @@ class Usage:
     cost_usd: float = 0.0
     unknown_cost_calls: int = 0
     retries: int = 0
+    unconfirmed_calls: int = 0
+    unconfirmed_cost_usd: float = 0.0
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
@@ -43,6 +48,8 @@ class Usage:
         self.cost_usd += other.cost_usd
         self.unknown_cost_calls += other.unknown_cost_calls
         self.retries += other.retries
+        self.unconfirmed_calls += other.unconfirmed_calls
+        self.unconfirmed_cost_usd += other.unconfirmed_cost_usd
 
     def cost_or_none(self) -> float | None:
         """The cost, or None when every call had an unknown price."""
