@@ -238,4 +238,15 @@ def run(
 
 
 def main() -> None:
-    app()
+    from agentflow.cli import signals
+
+    signals.install()
+    try:
+        app()
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (1 if exit.code else 0)
+        signals.exiting()
+        if signals.received() is None:
+            raise
+        raise SystemExit(signals.exit_code(code)) from None
+    signals.exiting()

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from agentflow.cli import signals
 from agentflow.cli.boundary import silence_stdout, stderr_console
 from agentflow.cli.inputs import parse_inputs
 from agentflow.core import load_workflow
@@ -151,18 +152,27 @@ def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
 async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
     loop = asyncio.get_running_loop()
     installed = []
+
+    def on_signal(name: str) -> None:
+        signals.record(name)
+        engine.request_stop(name)
+
     for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
         try:
-            loop.add_signal_handler(sig, engine.request_stop, name)
+            loop.add_signal_handler(sig, on_signal, name)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
             pass
+    early = signals.received()
+    if early is not None:  # came before the loop listened: the engine starts nothing
+        engine.request_stop(early)
     try:
         await engine.prepare(instances)
         return await engine.run(instances)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        signals.finishing()  # the loop's handlers are gone: a signal still counts
         await client.aclose()
 
 
@@ -215,16 +225,18 @@ def run_command(options: RunOptions) -> int:
     start = getattr(display, "start", None)
     if start is not None:
         start()
+    signals.running()
     try:
         result = asyncio.run(_run(engine, instances, client))
     finally:
+        signals.finishing()
         bus.close()
     try:
         _render(options, result, summary, console, log_path)
     except BrokenPipeError:
         # `agentflow run ... | head`: the run is done and logged; its exit code still counts.
         silence_stdout()
-    return result.exit_code
+    return signals.exit_code(result.exit_code)
 
 
 def _render(
