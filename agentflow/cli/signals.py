@@ -22,6 +22,7 @@ Only the standard library is imported here: this module runs before everything e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -110,16 +111,12 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 
 def _say(text: str) -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: the exit code still tells
         sys.stderr.write(text)
-    except (OSError, ValueError):  # stderr closed: the exit code still tells
-        pass
     _flush()
 
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass

@@ -44,7 +44,15 @@ from agentflow.llm.send_gate import (
     SendGateStatistics,
     request_reached_pool,
 )
-from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
+from agentflow.llm.types import (
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ToolCall,
+    ToolSpec,
+    current_delivery,
+    request_sent,
+)
 from agentflow.model.types import thaw
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "LiteLLMClient", "scrub_secrets", "translate_error"]
@@ -68,6 +76,7 @@ def _paced_connector() -> Any:
         class PacedConnector(aiohttp.TCPConnector):
             async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
                 request_reached_pool()
+                request_sent()  # asking for a connection is the moment a request goes out
                 return await super().connect(req, traces, timeout)
 
         _connector_class = PacedConnector
@@ -151,6 +160,9 @@ class LiteLLMClient:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._gate: SendGate | None = None
         self._providers: dict[str, bool] = {}
+        # Targets whose requests were seen going out through the pool: for those, a request
+        # that never did was never sent (see `Delivery`).
+        self._seen_sending: set[tuple[str, str | None]] = set()
 
     def _shared_session(self) -> tuple[Any, SendGate]:
         loop = asyncio.get_running_loop()
@@ -229,8 +241,16 @@ class LiteLLMClient:
             return await self._acompletion(kwargs, request.model)
         session, gate = self._shared_session()
         kwargs["shared_session"] = session
-        async with gate.preparing((request.model, request.api_base)):
-            return await self._acompletion(kwargs, request.model, request.api_key_env)
+        target = (request.model, request.api_base)
+        try:
+            async with gate.preparing(target):
+                return await self._acompletion(kwargs, request.model, request.api_key_env)
+        finally:
+            delivery = current_delivery()
+            if delivery is not None:
+                if delivery.sent:
+                    self._seen_sending.add(target)
+                delivery.known = target in self._seen_sending
 
     async def _acompletion(
         self, kwargs: dict[str, Any], model: str, api_key_env: str | None = None

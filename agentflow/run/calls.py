@@ -21,7 +21,16 @@ from typing import Any
 
 from agentflow.errors import LLMError, LLMTimeout, RateLimited, ToolLoopExceeded
 from agentflow.events.bus import EventBus
-from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
+from agentflow.llm.types import (
+    Delivery,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ToolCall,
+    ToolSpec,
+    stop_watching,
+    watch_delivery,
+)
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
 from agentflow.plan.tokens import count_messages
@@ -356,24 +365,30 @@ class CallRunner:
                     self._in_flight += 1
                     ctx.usage.calls += 1
                     started = self._clock.monotonic()
+                    delivery, watching = watch_delivery()
                     try:
                         async with asyncio.timeout(agent.timeout):
                             response: LLMResponse = await self._client.complete(request)
                     except TimeoutError:
                         permit.settle(prompt_tokens)
-                        settled = self._abandon(ctx, reservation, worst, "timeout", started, call)
+                        settled = self._abandon(
+                            ctx, reservation, worst, "timeout", started, call, delivery
+                        )
                         raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
                     except LLMError as error:
                         permit.settle(prompt_tokens)
                         if error.unanswered:
                             settled = self._abandon(
-                                ctx, reservation, worst, error.error_class, started, call
+                                ctx, reservation, worst, error.error_class, started, call, delivery
                             )
                         raise
                     except asyncio.CancelledError:
-                        settled = self._abandon(ctx, reservation, worst, "cancelled", started, call)
+                        settled = self._abandon(
+                            ctx, reservation, worst, "cancelled", started, call, delivery
+                        )
                         raise
                     finally:
+                        stop_watching(watching)
                         self._in_flight -= 1
                     latency = self._clock.monotonic() - started
                     permit.settle(response.input_tokens + response.output_tokens)
@@ -422,28 +437,36 @@ class CallRunner:
         reason: str,
         started: float,
         call: dict[str, Any],
+        delivery: Delivery,
     ) -> bool:
-        """Record a call that was sent and never answered; returns True (the reservation is
-        settled).
+        """Record a call that got no answer; returns True when its reservation was settled.
 
-        The provider may have generated (and will bill) the answer nobody waited for, and
-        nothing proves it cost less than the worst case: the reservation stays spent in
-        every budget, and the agent's usage keeps it as unconfirmed cost.
+        A call that went out may have been generated (and billed) though nobody waited for
+        the answer, and nothing proves it cost less than the worst case: the reservation
+        stays spent in every budget, and the agent's usage keeps it as unconfirmed cost.
+        A call its client saw never leave (stopped while it waited to be sent) cost nothing:
+        it is not counted as sent, and its reservation is released.
         """
-        if reservation is not None:
-            reservation.settle(worst or 0.0)
-            self._budget_moved()
+        sent = delivery.sent or not delivery.known
         usage = ctx.usage
-        usage.unconfirmed_calls += 1
-        if worst is not None:
-            usage.unconfirmed_cost_usd += worst
+        if sent:
+            if reservation is not None:
+                reservation.settle(worst or 0.0)
+                self._budget_moved()
+            usage.unconfirmed_calls += 1
+            if worst is not None:
+                usage.unconfirmed_cost_usd += worst
+        else:
+            usage.calls -= 1
+        unconfirmed = (worst if sent else 0.0) if worst is not None else None
         self._emit(
             ctx,
             "llm.abandoned",
             model=ctx.agent.model,
             **call,
             reason=reason,
-            unconfirmed_cost_usd=round(worst, 10) if worst is not None else None,
+            sent=sent,
+            unconfirmed_cost_usd=round(unconfirmed, 10) if unconfirmed is not None else None,
             waited_s=round(self._clock.monotonic() - started, 6),
         )
-        return True
+        return sent

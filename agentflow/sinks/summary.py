@@ -137,8 +137,11 @@ class CostSummary:
         elif name == "llm.abandoned":
             unconfirmed = float(d.get("unconfirmed_cost_usd") or 0.0)
             for usage in (self._agent(event).usage, self._model(d.get("model"))):
-                usage.unconfirmed_calls += 1
-                usage.unconfirmed_cost_usd += unconfirmed
+                if d.get("sent", True):
+                    usage.unconfirmed_calls += 1
+                    usage.unconfirmed_cost_usd += unconfirmed
+                else:  # it never left: not a call sent
+                    usage.calls -= 1
         elif name == "llm.retry":
             self._agent(event).usage.retries += 1
             self._model(d.get("model")).retries += 1

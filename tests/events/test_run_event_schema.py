@@ -72,6 +72,7 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "round": 0,
             "index": None,
             "reason": "timeout",
+            "sent": True,
             "unconfirmed_cost_usd": 0.00042,
             "waited_s": 30.0,
         },

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from agentflow.events.bus import EventBus
-from agentflow.llm.types import LLMRequest, LLMResponse
+from agentflow.llm.types import LLMRequest, LLMResponse, current_delivery, request_sent
 from agentflow.model.types import RetryPolicy
 from agentflow.plan.pricing import load_price_book
 from agentflow.plan.tokens import count_messages
@@ -191,3 +191,36 @@ def test_a_stop_during_warm_up_ends_it_and_starts_no_call() -> None:
     result = run_virtual(main())
     assert client.calls == []
     assert result.exit_code == 130
+
+
+class QueueingClient(FakeClient):
+    """Holds each request 2 s before it goes out (as a client's send queue would), says so
+    through the call's `Delivery`, then answers 1 s later."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        delivery = current_delivery()
+        assert delivery is not None, "the engine watches every call"
+        try:
+            await virtual_clock().sleep(2.0)
+            request_sent()
+            return await super().complete(request)
+        finally:
+            delivery.known = True
+
+
+@pytest.mark.parametrize(("stop_at", "sent"), [(1.0, False), (2.5, True)])
+def test_a_call_stopped_before_it_went_out_is_not_counted_as_sent(
+    stop_at: float, sent: bool
+) -> None:
+    wf = workflow(agent("a", model=MODEL, max_tokens=400))
+    _, recorder, client = run(
+        wf, QueueingClient(), budget_usd=1.0, stop_after=(stop_at, "SIGTERM")
+    )
+    [abandoned] = recorder.named("llm.abandoned")
+    assert abandoned.data["sent"] is sent
+    sums = totals(recorder)
+    assert sums["calls"] == (1 if sent else 0)
+    assert sums["unconfirmed_calls"] == (1 if sent else 0)
+    assert (sums["unconfirmed_cost_usd"] > 0) is sent
+    spent = recorder.events[-1].data["budgets"][0]["spent_usd"]
+    assert spent == pytest.approx(sums["unconfirmed_cost_usd"])
