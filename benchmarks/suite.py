@@ -22,6 +22,7 @@ from typing import Any
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
+from benchmarks.signals import sweep
 from benchmarks.workloads import (
     AgentSpec,
     critical_path_ms,
@@ -917,4 +918,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "B6": b6,
     "faults": faults,
     "budget": budget,
+    "sweep": sweep,
 }

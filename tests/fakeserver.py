@@ -308,9 +308,7 @@ class FakeLLMServer:
     def generated_cost(self, price: Any) -> float:
         """What the server generated, priced by `price(model, prompt, completion)`: every
         answer it fully generated, whether or not the client was still there to get it."""
-        return sum(
-            float(price(r.model, *r.tokens) or 0.0) for r in list(self.requests) if r.tokens
-        )
+        return sum(float(price(r.model, *r.tokens) or 0.0) for r in list(self.requests) if r.tokens)
 
     async def _hang(self) -> None:
         assert self._stopping is not None

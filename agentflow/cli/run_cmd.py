@@ -24,6 +24,7 @@ from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
 from agentflow.run.clock import SystemClock
+from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
 from agentflow.sinks.jsonl import JsonlSink
@@ -50,6 +51,7 @@ class RunOptions:
     format: str = "text"
     progress: bool = True
     quiet: bool = False
+    max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
 
 
 def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
@@ -219,6 +221,7 @@ def run_command(options: RunOptions) -> int:
             max_workflows=options.max_workflows,
             mock=options.mock,
             log_path=str(log_path),
+            max_answer_bytes=options.max_answer_bytes,
         ),
     )
     holder["engine"] = engine

@@ -13,6 +13,7 @@ model's key for everybody on a 429).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 from collections.abc import Sequence
@@ -44,6 +45,9 @@ from agentflow.run.tools import ToolRunner
 
 EVENT_TEXT_LIMIT = 2000
 DEFAULT_429_PAUSE_S = 1.0
+DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024
+"""The most of one answer kept in memory (and so in outputs): the rest is cut, and the
+`llm.response` says so. The log line holding an answer is bounded further by the sink."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +95,10 @@ class CallRunner:
         max_concurrency: int,
         rng: random.Random,
         run_budget: Budget | None,
+        max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._client = client
+        self._max_answer = max_answer_bytes
         self._clock = clock
         self._bus = bus
         self._limiter = limiter
@@ -396,6 +402,7 @@ class CallRunner:
                     permit.release()
             finally:
                 self._slots.release()
+            response, cut_from = self._bounded(response)
             cost = ctx.price_book.cost(agent.model, response.input_tokens, response.output_tokens)
             if reservation is not None:
                 reservation.settle(cost or 0.0)
@@ -422,12 +429,24 @@ class CallRunner:
                 latency_s=round(latency, 6),
                 finish_reason=response.finish_reason,
                 tool_calls=len(response.tool_calls),
+                **({"truncated": True, "original_bytes": cut_from} if cut_from else {}),
             )
             return response
         finally:
             if reservation is not None and not settled:
                 reservation.release()
                 self._budget_moved()
+
+    def _bounded(self, response: LLMResponse) -> tuple[LLMResponse, int | None]:
+        """`response` with its text cut to `max_answer_bytes`, and the size it had if cut."""
+        content, limit = response.content, self._max_answer
+        if content is None or limit is None or len(content) * 4 <= limit:
+            return response, None
+        raw = content.encode("utf-8", "surrogatepass")
+        if len(raw) <= limit:
+            return response, None
+        kept = raw[:limit].decode("utf-8", "ignore")
+        return dataclasses.replace(response, content=kept), len(raw)
 
     def _abandon(
         self,

@@ -27,7 +27,7 @@ from agentflow.model.types import Agent, Budget, Limit, Workflow
 from agentflow.plan.pricing import PriceBook, load_price_book
 from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.budget import BudgetLedger, BudgetStatistics
-from agentflow.run.calls import AgentContext, CallRunner, CallStatistics
+from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES, AgentContext, CallRunner, CallStatistics
 from agentflow.run.clock import Clock
 from agentflow.run.heap import frozen_heap
 from agentflow.run.limits import LimiterStatistics, RateLimiter
@@ -60,6 +60,7 @@ class RunSettings:
     mock: bool = False
     seed: int | None = None
     log_path: str | None = None
+    max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,7 @@ class Engine:
             run_budget=(
                 Budget(max_usd=self._settings.budget_usd) if self._settings.budget_usd else None
             ),
+            max_answer_bytes=self._settings.max_answer_bytes,
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}

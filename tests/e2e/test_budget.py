@@ -85,6 +85,7 @@ def _timeout_flow(server: FakeLLMServer) -> dict[str, object]:
     }
 
 
+@pytest.mark.timeout(300)
 def test_with_timeouts_what_the_server_generated_stays_within_the_budget(
     tmp_path: Path,
 ) -> None:

@@ -75,6 +75,7 @@ def _slow_chain(server: FakeLLMServer) -> dict[str, object]:
     }
 
 
+@pytest.mark.timeout(300)
 def test_huge_answers_keep_log_lines_bounded_and_outputs_whole_and_a_deleted_log_is_reported(
     tmp_path: Path,
 ) -> None:

@@ -213,9 +213,7 @@ def test_a_call_stopped_before_it_went_out_is_not_counted_as_sent(
     stop_at: float, sent: bool
 ) -> None:
     wf = workflow(agent("a", model=MODEL, max_tokens=400))
-    _, recorder, client = run(
-        wf, QueueingClient(), budget_usd=1.0, stop_after=(stop_at, "SIGTERM")
-    )
+    _, recorder, client = run(wf, QueueingClient(), budget_usd=1.0, stop_after=(stop_at, "SIGTERM"))
     [abandoned] = recorder.named("llm.abandoned")
     assert abandoned.data["sent"] is sent
     sums = totals(recorder)
@@ -224,3 +222,28 @@ def test_a_call_stopped_before_it_went_out_is_not_counted_as_sent(
     assert (sums["unconfirmed_cost_usd"] > 0) is sent
     spent = recorder.events[-1].data["budgets"][0]["spent_usd"]
     assert spent == pytest.approx(sums["unconfirmed_cost_usd"])
+
+
+def test_an_answer_over_the_bound_is_cut_in_memory_and_the_response_says_so() -> None:
+    huge = "x" * 5000
+
+    def answer(request: LLMRequest, n: int) -> LLMResponse:
+        return LLMResponse(huge, (), 10, 1250, request.model, "stop")
+
+    recorder = Recorder()
+
+    async def main() -> RunResult:
+        clock = virtual_clock()
+        engine = Engine(
+            client=FakeClient(answer),
+            clock=clock,
+            bus=EventBus("run-1", clock.wall, [recorder]),
+            settings=RunSettings(run_id="run-1", max_answer_bytes=1000),
+        )
+        return await engine.run([Instance(workflow(agent("a")), 0, {})])
+
+    result = run_virtual(main())
+    assert result.instances[0].agents["a"].output == "x" * 1000
+    response = recorder.of("llm.response", "a").data
+    assert (response["truncated"], response["original_bytes"]) == (True, 5000)
+    assert response["output_tokens"] == 1250, "what was paid for is what the provider said"
