@@ -23,8 +23,8 @@ from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
-from agentflow.run.clock import SystemClock
 from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
+from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
 from agentflow.sinks.jsonl import JsonlSink

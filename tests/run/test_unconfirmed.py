@@ -213,7 +213,7 @@ def test_a_call_stopped_before_it_went_out_is_not_counted_as_sent(
     stop_at: float, sent: bool
 ) -> None:
     wf = workflow(agent("a", model=MODEL, max_tokens=400))
-    _, recorder, client = run(wf, QueueingClient(), budget_usd=1.0, stop_after=(stop_at, "SIGTERM"))
+    _, recorder, _ = run(wf, QueueingClient(), budget_usd=1.0, stop_after=(stop_at, "SIGTERM"))
     [abandoned] = recorder.named("llm.abandoned")
     assert abandoned.data["sent"] is sent
     sums = totals(recorder)
