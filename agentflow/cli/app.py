@@ -6,6 +6,7 @@ never imports litellm.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -241,12 +242,11 @@ def main() -> None:
     from agentflow.cli import signals
 
     signals.install()
+    code = 0
     try:
         app()
     except SystemExit as exit:
+        if isinstance(exit.code, str):
+            print(exit.code, file=sys.stderr)
         code = exit.code if isinstance(exit.code, int) else (1 if exit.code else 0)
-        signals.exiting()
-        if signals.received() is None:
-            raise
-        raise SystemExit(signals.exit_code(code)) from None
-    signals.exiting()
+    signals.exit_now(code)

@@ -155,16 +155,19 @@ async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunRes
     loop = asyncio.get_running_loop()
     installed = []
 
-    def on_signal(name: str) -> None:
-        signals.record(name)
-        engine.request_stop(name)
+    def on_signal(name: str) -> None:  # inside the signal handler: only schedule the stop
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(engine.request_stop, name)
 
-    for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
-        try:
-            loop.add_signal_handler(sig, on_signal, name)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-            pass
+    if signals.installed():  # the CLI entry point: its handler lives as long as the process
+        signals.running(on_signal)
+    else:
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            try:
+                loop.add_signal_handler(sig, engine.request_stop, name)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
+                pass
     early = signals.received()
     if early is not None:  # came before the loop listened: the engine starts nothing
         engine.request_stop(early)
@@ -174,7 +177,7 @@ async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunRes
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-        signals.finishing()  # the loop's handlers are gone: a signal still counts
+        signals.finishing()
         await client.aclose()
 
 
@@ -228,7 +231,6 @@ def run_command(options: RunOptions) -> int:
     start = getattr(display, "start", None)
     if start is not None:
         start()
-    signals.running()
     try:
         result = asyncio.run(_run(engine, instances, client))
     finally:

@@ -1,21 +1,24 @@
 """SIGINT and SIGTERM from process start to exit: stop before any further call, exit 130/143.
 
 The entry points call `install()` first thing, before any heavy import, so a signal never
-meets Python's defaults (SIGTERM killing the process outright, SIGINT a traceback). What a
-signal does depends on the phase of the process:
+meets Python's defaults (SIGTERM killing the process outright, SIGINT a traceback), and the
+one handler stays until the process ends. What a signal does depends on the phase:
 
     starting   nothing was sent and no log exists: say so and exit at once
-    running    recorded; the engine stops on it (inside the event loop, the loop's own
-               handler calls `Engine.request_stop`; before the loop, the engine is told as
-               soon as it exists, and then starts nothing)
+    running    recorded, and passed to the run's callback (which asks the event loop to stop
+               the engine); one that came before the callback is read with `received()`
     finishing  the run is over and its log complete: recorded, the exit code becomes 130/143
-    exiting    after the command returned: flush the streams and exit at once
+    exiting    the command returned: flush the streams and exit at once
 
     signals.install()                   # agentflow/__main__.py, cli.app.main()
-    signals.running()                   # run_cmd, just before the engine runs
-    name = signals.received()           # a signal that came before the loop listened
-    signals.finishing()                 # after the run; re-arms the handler the loop removed
-    code = signals.exit_code(code)      # 130/143 if a signal came, else `code`
+    signals.running(on_signal)          # run_cmd, inside the event loop, before the engine runs
+    name = signals.received()           # a signal that came before that
+    signals.finishing()                 # after the run
+    signals.exit_now(code)              # main(): 130/143 if a signal came, else `code`
+
+The event loop's own `add_signal_handler` is not used for the run: a signal it takes while
+the loop winds down is lost with the loop, and removing it leaves the default (killing)
+action behind.
 
 Only the standard library is imported here: this module runs before everything else.
 """
@@ -27,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Literal
 
@@ -38,6 +42,7 @@ _SIGNALS = ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"))
 _installed = False
 _phase: Phase = "starting"
 _received: str | None = None
+_on_signal: Callable[[str], None] | None = None
 
 
 def install() -> None:
@@ -61,29 +66,38 @@ def received() -> str | None:
     return _received
 
 
-def record(name: str) -> None:
-    """Note a signal another handler took (the event loop's), so the exit code tells it."""
-    global _received
-    if _received is None and name in EXIT_CODES:
-        _received = name
-
-
-def running() -> None:
-    """From now on a signal is recorded for the engine instead of ending the process."""
+def running(on_signal: Callable[[str], None] | None = None) -> None:
+    """From now on a signal is recorded, and given to `on_signal`, instead of ending the
+    process. `on_signal` runs inside the signal handler: it must only schedule work."""
+    global _on_signal
+    if _installed:
+        _on_signal = on_signal
     _enter("running")
 
 
 def finishing() -> None:
-    """The run is over: re-arm the handler (the event loop removed its own) and record."""
-    if _installed and threading.current_thread() is threading.main_thread():
-        for signum, _ in _SIGNALS:
-            signal.signal(signum, _handle)
+    """The run is over: a signal is only recorded (it still decides the exit code)."""
+    global _on_signal
+    _on_signal = None
     _enter("finishing")
 
 
 def exiting() -> None:
     """The command returned: a signal now flushes the streams and ends the process."""
     _enter("exiting")
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` (130/143 if a signal came), skipping the interpreter's
+    teardown.
+
+    By now the command has flushed and closed what it wrote (the log is fsync'ed, `-o`
+    written); what is left is unloading LiteLLM's modules and joining its threads, up to a
+    second in which a signal could not be answered, only kill the process.
+    """
+    exiting()
+    _flush()
+    os._exit(exit_code(code))
 
 
 def exit_code(code: int) -> int:
@@ -105,6 +119,9 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     if _phase == "starting":
         _say(f"agentflow: stopped by {name}\n")
         os._exit(EXIT_CODES[name])
+    if _phase == "running" and _on_signal is not None:
+        with contextlib.suppress(Exception):  # the signal is recorded whatever happens
+            _on_signal(name)
     if _phase == "exiting":
         _flush()
         os._exit(EXIT_CODES[_received])

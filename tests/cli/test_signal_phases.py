@@ -36,22 +36,25 @@ def test_a_signal_while_starting_ends_the_process_at_once_without_a_traceback(
     assert done.stderr == f"agentflow: stopped by {name}\n"
 
 
-def test_a_signal_while_running_is_recorded_for_the_engine_and_the_process_goes_on() -> None:
-    done = run("signals.running()\nkill('SIGTERM')\nprint(signals.received())\n")
-    assert (done.returncode, done.stdout) == (0, "SIGTERM\n")
+def test_a_signal_while_running_goes_to_the_run_and_the_process_goes_on() -> None:
+    done = run(
+        """
+        signals.running(lambda name: print("stop the engine:", name))
+        kill('SIGTERM')
+        print(signals.received())
+        """
+    )
+    assert (done.returncode, done.stdout) == (0, "stop the engine: SIGTERM\nSIGTERM\n")
 
 
 def test_a_signal_after_the_run_still_decides_the_exit_code() -> None:
-    # The event loop removed its own handler (leaving the default, which kills): finishing()
-    # puts the recording one back.
     done = run(
         """
-        signals.running()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signals.running(lambda name: print("too late to stop anything"))
         signals.finishing()
         kill('SIGINT')
         print('rendered the summary')
-        sys.exit(signals.exit_code(0))
+        signals.exit_now(0)
         """
     )
     assert (done.returncode, done.stdout) == (130, "rendered the summary\n")
@@ -62,10 +65,15 @@ def test_a_signal_while_exiting_flushes_and_ends_the_process() -> None:
     assert (done.returncode, done.stdout) == (143, "last words\n")
 
 
-def test_the_first_signal_is_the_one_that_counts() -> None:
+def test_without_a_signal_the_command_s_exit_code_stands() -> None:
     done = run(
-        "signals.running()\nkill('SIGINT')\nkill('SIGTERM')\nsys.exit(signals.exit_code(0))\n"
+        "signals.running()\nsignals.finishing()\nprint('done', flush=False)\nsignals.exit_now(4)\n"
     )
+    assert (done.returncode, done.stdout) == (4, "done\n")
+
+
+def test_the_first_signal_is_the_one_that_counts() -> None:
+    done = run("signals.running()\nkill('SIGINT')\nkill('SIGTERM')\nsignals.exit_now(0)\n")
     assert done.returncode == 130
 
 
