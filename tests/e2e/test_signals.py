@@ -303,6 +303,8 @@ def test_a_sigterm_at_any_moment_exits_143_sends_nothing_after_and_leaves_no_emp
         late = [r for r in list(swept.server.requests) if r.received_at > swept.signalled_at + 0.3]
         assert late == [], f"{swept.label}: {len(late)} calls reached the server after the signal"
         if logs:
-            events = read_log(logs[0])
-            calls = events[-1]["totals"]["calls"]
-            assert calls == len(swept.server.requests), swept.label
+            # Never fewer calls than the server saw. (Until agentflow has seen a provider's
+            # requests reach a connection it cannot tell a call stopped just before sending
+            # from one just sent, so it counts it: a stop in the first burst may count more.)
+            calls = read_log(logs[0])[-1]["totals"]["calls"]
+            assert calls >= len(swept.server.requests), swept.label
