@@ -50,12 +50,18 @@ def _price_lookup(data: object) -> Callable[[str], bool]:
     return lambda model: book.lookup(model) is not None
 
 
-def _tool_problems(workflow: Workflow) -> list[Diagnostic]:
-    from agentflow.run.tools import check_tool_handler
+def _tool_problems(workflow: Workflow, *, import_modules: bool) -> list[Diagnostic]:
+    """Tool handlers that cannot run. Python modules are only parsed unless
+    `import_modules` (for `run`, which imports them before its first call anyway)."""
+    from agentflow.check.tools import check_tool_handler
 
     out = []
     for tool in workflow.tools:
         problem = check_tool_handler(tool)
+        if problem is None and import_modules:
+            from agentflow.run.tools import import_tool_handler
+
+            problem = import_tool_handler(tool)
         if problem:
             key = "python" if tool.python else "command"
             pos = workflow.source.value(("tools", tool.name, key))
@@ -72,8 +78,12 @@ def _tool_problems(workflow: Workflow) -> list[Diagnostic]:
     return out
 
 
-def analyze(path: Path) -> Analysis:
-    """Check one workflow file completely; never raises for a bad file."""
+def analyze(path: Path, *, import_tools: bool = False) -> Analysis:
+    """Check one workflow file completely; never raises for a bad file.
+
+    No user code runs: Python tool modules are parsed, not imported, unless `import_tools`
+    (what `run` asks for, so that a module failing to import stops it before any call).
+    """
     try:
         doc = load_document(path)
     except WorkflowInvalid as exc:
@@ -86,15 +96,18 @@ def analyze(path: Path) -> Analysis:
     if any(d.severity == "error" for d in diagnostics):
         return Analysis(path, None, tuple(diagnostics))
     workflow = build_workflow(doc.data, path, doc.source, semantic.depends_on)
-    diagnostics.extend(_tool_problems(workflow))
+    diagnostics.extend(_tool_problems(workflow, import_modules=import_tools))
     if any(d.severity == "error" for d in diagnostics):
         return Analysis(path, None, tuple(diagnostics))
     return Analysis(path, workflow, tuple(diagnostics))
 
 
-def load_workflow(path: Path | str) -> Workflow:
-    """The validated workflow in `path`. Raises `WorkflowInvalid` with every error."""
-    analysis = analyze(Path(path))
+def load_workflow(path: Path | str, *, import_tools: bool = False) -> Workflow:
+    """The validated workflow in `path`. Raises `WorkflowInvalid` with every error.
+
+    `import_tools` imports the Python tool modules too (see `analyze`); only `run` sets it.
+    """
+    analysis = analyze(Path(path), import_tools=import_tools)
     if analysis.workflow is None:
         raise WorkflowInvalid(list(analysis.errors))
     return analysis.workflow

@@ -13,6 +13,7 @@ exceptions are translated into them at exactly one place each (litellm in
     ├── AgentError                      one agent failed (recorded, never escapes a run)
     │   ├── TemplateRenderError         a template could not be rendered at run time
     │   ├── OutputInvalid               the model's answer did not parse / match the schema
+    │   ├── SchemaInvalid               a JSON Schema of the workflow is not valid (validate says so first)
     │   └── ToolLoopExceeded            the model kept calling tools past max_tool_rounds
     ├── ToolError                       a tool handler failed (its text goes back to the model)
     └── LLMError                        a model call failed; `retryable` says what to do
@@ -112,6 +113,13 @@ class OutputInvalid(AgentError):
     """Raised when a model's answer is not valid JSON or does not match the output schema."""
 
     error_class = "output_invalid"
+
+
+class SchemaInvalid(AgentError):
+    """Raised when a JSON Schema of the workflow (an output schema, a tool's parameters, an
+    input) is not a valid JSON Schema at run time; `validate` reports it with its line."""
+
+    error_class = "schema_invalid"
 
 
 class ToolLoopExceeded(AgentError):

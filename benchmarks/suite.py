@@ -909,6 +909,83 @@ def budget(ctx: Context) -> Outcome:
     )
 
 
+PROGRESS_INSTANCES, PROGRESS_AGENTS, PROGRESS_ITEMS = 100, 5, 20
+PROGRESS_EVENT_TARGET_S = 50e-6
+
+
+def _progress_events() -> list[Any]:
+    """A batch as the live display sees it: instances x agents, each a fan-out of items."""
+    from agentflow.events.types import Event
+
+    events = [Event("run.started", 0.0, "bench", 1, data={"workflows": ["wf"], "instances": 100})]
+
+    def add(name: str, instance: int | None, agent: str | None, **data: Any) -> None:
+        events.append(Event(name, 0.0, "bench", len(events) + 1, "wf", instance, agent, data))
+
+    for i in range(PROGRESS_INSTANCES):
+        add("workflow.started", i, None, agents=PROGRESS_AGENTS, inputs={})
+        for a in range(PROGRESS_AGENTS):
+            agent = f"a{a}"
+            add("agent.started", i, agent, model="m", items=PROGRESS_ITEMS)
+            for index in range(PROGRESS_ITEMS):
+                add("llm.request", i, agent, model="m", index=index)
+                add("llm.response", i, agent, model="m", index=index, tool_calls=0,
+                    input_tokens=10, output_tokens=2, cost_usd=0.001)  # fmt: skip
+            add("agent.completed", i, agent, model="m", cost_usd=0.02, input_tokens=200,
+                output_tokens=40, calls=PROGRESS_ITEMS, duration_s=1.0)  # fmt: skip
+        add("workflow.completed", i, None, status="ok")
+    return events
+
+
+def progress(ctx: Context) -> Outcome:
+    """Per-event cost of the live progress display's `handle()`, and of drawing one frame."""
+    import io
+
+    from rich.console import Console
+
+    from agentflow.sinks.progress import ProgressSink
+
+    started = time.perf_counter()
+    events = _progress_events()
+    per_event: list[float] = []
+    frame_s: list[float] = []
+    for _ in range(REPEATS):
+        sink = ProgressSink(Console(file=io.StringIO()), time.monotonic)
+        began = time.perf_counter()
+        for event in events:
+            sink.handle(event)
+        per_event.append((time.perf_counter() - began) / len(events))
+        console = Console(file=io.StringIO(), width=80, height=24)
+        began = time.perf_counter()
+        console.print(sink.render())
+        frame_s.append(time.perf_counter() - began)
+    measured = median(per_event)
+    checks = (
+        Check(
+            f"ProgressSink.handle() <= {PROGRESS_EVENT_TARGET_S * 1e6:.0f} µs per event",
+            f"{measured * 1e6:.2f} µs (median of {REPEATS} x {len(events):,} events)",
+            measured <= PROGRESS_EVENT_TARGET_S,
+        ),
+        Check("one 80x24 frame drawn", f"{median(frame_s) * 1e3:.1f} ms", None),
+    )
+    details = (
+        f"{PROGRESS_INSTANCES} instances x {PROGRESS_AGENTS} fan-out agents x "
+        f"{PROGRESS_ITEMS} items: {len(events):,} events (request and response per item) fed "
+        "to the sink in process, no Live thread; the frame is rendered into an 80x24 Console.",
+        "Rich's Live redraws at most 4 times a second, so the frame cost is paid 4 times a "
+        "second at most, whatever the event rate.",
+    )
+    return Outcome(
+        "progress",
+        "live progress display, per event",
+        "`handle()` only updates counters, so a run's events cost the display next to nothing.",
+        checks,
+        details,
+        (".venv/bin/python -m benchmarks progress",),
+        time.perf_counter() - started,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "B1": b1,
     "B2": b2,
@@ -918,5 +995,6 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "B6": b6,
     "faults": faults,
     "budget": budget,
+    "progress": progress,
     "sweep": sweep,
 }

@@ -45,6 +45,7 @@ class GraphFormat(StrEnum):
 class TableOrJson(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
 
 
 class TextOrJson(StrEnum):
@@ -210,6 +211,15 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
     ] = False,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat",
+            min=0,
+            metavar="SECONDS",
+            help="Off a terminal, a progress line at most this often while agents run (0: off).",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
 
@@ -232,6 +242,7 @@ def run(
                 format=format.value,
                 progress=not no_progress,
                 quiet=quiet,
+                heartbeat=heartbeat,
             )
         )
 

@@ -96,7 +96,14 @@ def _complete(workflow: Workflow, given: Mapping[str, Any], origin: str) -> dict
 def parse_inputs(
     workflow: Workflow, pairs: Sequence[str], inputs_file: Path | None
 ) -> list[dict[str, Any]]:
-    """One dict of complete, schema-checked inputs per workflow instance.
+    """One dict of complete, schema-checked inputs per workflow instance (see parse_input_rows)."""
+    return [values for _origin, values in parse_input_rows(workflow, pairs, inputs_file)]
+
+
+def parse_input_rows(
+    workflow: Workflow, pairs: Sequence[str], inputs_file: Path | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """`(origin, inputs)` per workflow instance; origin is `F.jsonl:LINE` for a batch line.
 
     `--inputs F.jsonl` gives one instance per line; `--input k=v` applies to every
     instance and wins over the file. Values are JSON, except for string inputs, which
@@ -114,4 +121,6 @@ def parse_inputs(
         else:
             overrides[name] = _coerce(spec, raw, f"--input {name}")
     instances = _read_instances(inputs_file) if inputs_file else [("--input", {})]
-    return [_complete(workflow, {**row, **overrides}, origin) for origin, row in instances]
+    return [
+        (origin, _complete(workflow, {**row, **overrides}, origin)) for origin, row in instances
+    ]

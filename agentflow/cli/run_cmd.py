@@ -51,6 +51,7 @@ class RunOptions:
     format: str = "text"
     progress: bool = True
     quiet: bool = False
+    heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
     max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
 
 
@@ -61,7 +62,7 @@ def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
         if not file.is_file():
             raise UsageError(f"{file}: no such workflow file")
         try:
-            workflows.append(load_workflow(file))
+            workflows.append(load_workflow(file, import_tools=True))
         except WorkflowInvalid as exc:
             problems.extend(exc.diagnostics)
     if problems:
@@ -123,7 +124,7 @@ def _display(options: RunOptions, console: Console, engine_stats: Any) -> Sink |
         return None
     from agentflow.sinks.plain import PlainSink
 
-    return PlainSink(sys.stderr, quiet=options.quiet)
+    return PlainSink(sys.stderr, quiet=options.quiet, heartbeat=options.heartbeat)
 
 
 def _rerun_command(options: RunOptions, run_id: str) -> str:

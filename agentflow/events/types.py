@@ -29,6 +29,7 @@ EVENT_NAMES = (
     "agent.completed",
     "agent.failed",
     "agent.skipped",
+    "workflow.output_failed",
     "workflow.completed",
     "run.completed",
     "run.cancelled",

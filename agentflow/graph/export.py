@@ -1,4 +1,10 @@
-"""Render a workflow's DAG as Mermaid, Graphviz DOT, or JSON."""
+"""Render a workflow's DAG as Mermaid, Graphviz DOT, or JSON.
+
+Any valid agent id must survive both languages: `end`, `graph`, `class`, `style`, `click`,
+`default`, `subgraph`... are Mermaid keywords, and `node`, `edge`, `graph`, `digraph`, `strict`
+are DOT's. Mermaid node ids are therefore prefixed (`n_end`) with the agent id as the label;
+DOT ids are always quoted. tests/graph checks both with the real parsers.
+"""
 
 from __future__ import annotations
 
@@ -26,21 +32,30 @@ def _edge_kind(agent: Agent, dep: str) -> str:
     return "needs" if dep in agent.needs else "data"
 
 
+def _mermaid_id(agent_id: str) -> str:
+    # A prefix keeps keywords (`end`, `class`, `default`, ...) and edge markers (`o`, `x` right
+    # after an arrow) from being read as syntax; the label shows the agent id as written.
+    return f"n_{agent_id}"
+
+
+def _mermaid_text(text: str) -> str:
+    # Inside a quoted label Mermaid reads `#name;` / `#123;` as entity codes and `"` ends it.
+    return text.replace('"', "#quot;")
+
+
 def to_mermaid(workflow: Workflow, graph: WorkflowGraph) -> str:
     critical = set(graph.critical_path()[0])
     lines = ["flowchart TD"]
     for agent in workflow.agents:
-        label = _label(agent).replace('"', "'")
-        lines.append(f'    {agent.id}["{label}"]')
+        lines.append(f'    {_mermaid_id(agent.id)}["{_mermaid_text(_label(agent))}"]')
     for agent in workflow.agents:
         for dep in agent.depends_on:
             arrow = "-.->" if _edge_kind(agent, dep) == "needs" else "-->"
-            lines.append(f"    {dep} {arrow} {agent.id}")
+            lines.append(f"    {_mermaid_id(dep)} {arrow} {_mermaid_id(agent.id)}")
     if critical:
         lines.append("    classDef critical stroke-width:3px")
-        lines.append(
-            "    class " + ",".join(a.id for a in workflow.agents if a.id in critical) + " critical"
-        )
+        ids = [_mermaid_id(a.id) for a in workflow.agents if a.id in critical]
+        lines.append("    class " + ",".join(ids) + " critical")
     return "\n".join(lines) + "\n"
 
 

@@ -177,15 +177,21 @@ class BudgetCheck:
     max_usd: float
     verdict: Verdict
     cost: Estimate[float]
+    # In a batch plan, the instance a workflow or agent budget belongs to (`batch.jsonl:3`).
+    instance: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetVerdict:
-    """The most severe check (`scope` None when no budget applies)."""
+    """The most severe check, the tightest of equals (`scope` None when no budget applies)."""
 
     verdict: Verdict
     scope: str | None
     checks: tuple[BudgetCheck, ...]
+
+    def deciding(self) -> BudgetCheck | None:
+        """The check the verdict comes from (None when no budget applies)."""
+        return _tightest(self.checks) if self.checks else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,18 @@ class Plan:
     unknown_fan_out_agents: tuple[str, ...]
     price_map: FrozenDict
     notes: tuple[str, ...] = field(default=())
+    # A batch plan (`--inputs F.jsonl`): every instance's own plan; the fields above are then
+    # the sums over instances, and `budget` checks the run budget against the batch total.
+    instances: tuple[InstancePlan, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InstancePlan:
+    """One workflow instance of a batch: where its inputs came from and its own plan."""
+
+    origin: str
+    line: int | None
+    plan: Plan
 
 
 # --- template rendering with stand-ins for what the plan cannot know ------------------------
@@ -628,12 +646,25 @@ def _budget(
             continue
         cost = Estimate(plan.cost.low or 0.0, plan.cost.expected or 0.0, plan.cost.worst or 0.0)
         checks.append(_check(f"agent:{agent.id}", agent.budget.max_usd, cost))
+    return _verdict(checks)
+
+
+def _headroom(check: BudgetCheck) -> float:
+    """How much of the budget the deciding scenario uses (over: expected or low; else worst)."""
+    used = max(check.cost.low, check.cost.expected) if check.verdict == "over" else check.cost.worst
+    return used / max(check.max_usd, 1e-12)
+
+
+def _verdict(checks: Sequence[BudgetCheck]) -> BudgetVerdict:
     if not checks:
         return BudgetVerdict("ok", None, ())
-    worst = max(
-        checks, key=lambda c: (_SEVERITY[c.verdict], c.cost.expected / max(c.max_usd, 1e-12))
-    )
+    worst = _tightest(checks)
     return BudgetVerdict(worst.verdict, worst.scope, tuple(checks))
+
+
+def _tightest(checks: Sequence[BudgetCheck]) -> BudgetCheck:
+    # The most severe verdict; among equals the scope with the least headroom left.
+    return max(checks, key=lambda c: (_SEVERITY[c.verdict], _headroom(c)))
 
 
 def _totals(agents: Sequence[AgentPlan]) -> Totals:
@@ -722,4 +753,104 @@ def make_plan(
         unknown_fan_out_agents=tuple(a.id for a in agents if not a.fan_out.known),
         price_map=FrozenDict(price_book.identity),
         notes=tuple(notes),
+    )
+
+
+def _sum_agents(plans: Sequence[Plan]) -> tuple[AgentPlan, ...]:
+    """Each agent summed over the instances (seconds: the longest; they run concurrently)."""
+
+    def ints(parts: Sequence[Estimate[int]]) -> Estimate[int]:
+        return Estimate(*(sum(getattr(p, s) for p in parts) for s in ("low", "expected", "worst")))
+
+    def costs(parts: Sequence[Estimate[float | None]]) -> Estimate[float | None]:
+        def one(which: str) -> float | None:
+            values = [getattr(p, which) for p in parts]
+            return None if any(v is None for v in values) else sum(values)
+
+        return Estimate(one("low"), one("expected"), one("worst"))
+
+    agents: list[AgentPlan] = []
+    for column in zip(*(p.agents for p in plans), strict=True):
+        first = column[0]
+        retries = [a.worst_with_retries for a in column]
+        retry_costs = [u.cost for u in retries]
+        notes = tuple(dict.fromkeys(n for a in column for n in a.notes))
+        agents.append(
+            AgentPlan(
+                id=first.id,
+                model=first.model,
+                tokenizer=first.tokenizer,
+                price=first.price,
+                fan_out=FanOut(
+                    sum(a.fan_out.count for a in column),
+                    all(a.fan_out.known for a in column),
+                    next((a.fan_out.reason for a in column if a.fan_out.reason), None),
+                ),
+                calls=ints([a.calls for a in column]),
+                input_tokens=ints([a.input_tokens for a in column]),
+                output_tokens=ints([a.output_tokens for a in column]),
+                cost=costs([a.cost for a in column]),
+                max_attempts=first.max_attempts,
+                worst_with_retries=Usage(
+                    sum(u.calls for u in retries),
+                    sum(u.input_tokens for u in retries),
+                    sum(u.output_tokens for u in retries),
+                    None
+                    if any(c is None for c in retry_costs)
+                    else sum(c or 0.0 for c in retry_costs),
+                ),
+                seconds=max(a.seconds for a in column),
+                conditional=first.conditional,
+                notes=notes,
+            )
+        )
+    return tuple(agents)
+
+
+def make_batch_plan(
+    workflow: Workflow,
+    instances: Sequence[tuple[str, Mapping[str, Any]]],
+    price_book: PriceBook,
+    *,
+    budget_usd: float | None = None,
+    latency: Mapping[str, float] | None = None,
+) -> Plan:
+    """Estimate every instance of a batch (`(origin, inputs)` pairs, e.g. `("b.jsonl:3", {...})`).
+
+    The result's totals, agents and time cover the whole batch (the instances share the
+    limits); its budget checks the run budget against the batch total, and each instance's
+    workflow and agent budgets against that instance. `instances` keeps each instance's plan.
+    """
+    parts: list[InstancePlan] = []
+    for origin, values in instances:
+        plan = make_plan(workflow, values, price_book, latency=latency)
+        _, _, tail = origin.rpartition(":")
+        parts.append(InstancePlan(origin, int(tail) if tail.isdigit() else None, plan))
+    plans = [p.plan for p in parts]
+    agents = _sum_agents(plans)
+    totals = _totals(agents)
+    checks: list[BudgetCheck] = []
+    if budget_usd is not None:
+        checks.append(_check("run", budget_usd, totals.cost))
+    for part in parts:
+        checks.extend(
+            BudgetCheck(c.scope, c.max_usd, c.verdict, c.cost, part.origin)
+            for c in part.plan.budget.checks
+        )
+    notes = list(dict.fromkeys(n for p in plans for n in p.notes))
+    notes.insert(0, f"{len(parts):,} instances; totals, time and the run budget cover all of them")
+    unknown_price = tuple(a.id for a in agents if a.price is None)
+    return Plan(
+        workflow=workflow.name,
+        path=str(workflow.path),
+        inputs=FrozenDict({}),
+        agents=agents,
+        totals=totals,
+        time=_time(workflow, agents, _latency_overrides(latency)),
+        budget=_verdict(checks),
+        unknown_price_agents=unknown_price,
+        unknown_fan_out_agents=tuple(a.id for a in agents if not a.fan_out.known),
+        price_map=plans[0].price_map if plans else FrozenDict(price_book.identity),
+        notes=tuple(notes),
+        instances=tuple(parts),
     )

@@ -1,21 +1,28 @@
 """Show a plan: a Rich table for people, a versioned JSON document for scripts.
 
 The JSON document (`"format": "agentflow.plan/v1"`) is described by schemas/plan.schema.json.
-Within v1, fields are only ever added; a removed or re-meant field makes v2.
+Within v1, fields are only ever added; a removed or re-meant field makes v2. A batch plan is one
+such document whose totals cover every instance, with the instances' own plans in `instances`.
+
+The table never drops a digit: when the console is too narrow for it, the same numbers are
+stacked, one agent a few lines. `plan_markdown` renders the plan for a pull-request comment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from agentflow.model.types import thaw
-from agentflow.plan.estimate import AgentPlan, Estimate, Plan, Usage
+from agentflow.plan.estimate import AgentPlan, BudgetCheck, Estimate, Plan, Usage
 from agentflow.plan.pricing import PER_MILLION
+from agentflow.sinks import format_usd
 
 PLAN_FORMAT: Final = "agentflow.plan/v1"
 
@@ -114,22 +121,33 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                     "max_usd": c.max_usd,
                     "verdict": c.verdict,
                     "cost_usd": _costs(c.cost),
+                    **({"instance": c.instance} if c.instance is not None else {}),
                 }
                 for c in plan.budget.checks
             ],
         },
         "notes": list(plan.notes),
+        **(
+            {
+                "instances": [
+                    {"origin": i.origin, "line": i.line, "plan": plan_to_json(i.plan)}
+                    for i in plan.instances
+                ]
+            }
+            if plan.instances
+            else {}
+        ),
     }
 
 
-# --- table --------------------------------------------------------------------------------
+# --- table ---------------------------------------------------------------------------------
 
 
 def _money(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    # Four significant digits are what a reader compares; full precision is in the JSON.
-    return f"${value:,.5f}" if value < 0.01 else f"${value:,.4f}"
+    # One formatter for money everywhere (plan, progress, plain lines, cost table): amounts
+    # below a cent keep their significant digits. Formatted from the value the JSON shows, so
+    # both always agree.
+    return format_usd(_usd(value))
 
 
 def _span(e: Estimate[int]) -> str:
@@ -137,6 +155,7 @@ def _span(e: Estimate[int]) -> str:
 
 
 def _seconds(value: float) -> str:
+    value = round(value, 3)  # as in the JSON
     if value < 120:
         return f"{value:.1f} s"
     minutes, seconds = divmod(round(value), 60)
@@ -148,62 +167,134 @@ def _seconds(value: float) -> str:
 # table shows the most expensive agents and says how many it left out.
 MAX_TABLE_ROWS: Final = 50
 
+_COLUMNS: Final = ("items", "calls", "in", "out", "low", "expected", "worst")
+_COST_COLUMNS: Final = frozenset({"low", "expected", "worst"})
 
-def plan_table(plan: Plan, max_rows: int = MAX_TABLE_ROWS) -> RenderableType:
-    """Per-agent rows, totals, critical path, wall time and the budget verdict, for a console.
 
-    With more than `max_rows` agents only the most expensive (worst case) are listed; the
-    totals always cover every agent.
-    """
-    table = Table(
-        title=f"Plan: {plan.workflow}",
-        show_footer=True,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
+def _row(a: AgentPlan) -> tuple[str, ...]:
+    return (
+        str(a.fan_out.count) if a.fan_out.known else "?",
+        _span(a.calls),
+        f"{a.input_tokens.expected:,}",
+        f"{a.output_tokens.expected:,}",
+        _money(a.cost.low),
+        _money(a.cost.expected),
+        _money(a.cost.worst),
     )
+
+
+def _total_row(plan: Plan) -> tuple[str, ...]:
+    t = plan.totals
+    return (
+        "",
+        _span(t.calls),
+        f"{t.input_tokens.expected:,}",
+        f"{t.output_tokens.expected:,}",
+        _money(t.cost.low),
+        _money(t.cost.expected),
+        _money(t.cost.worst),
+    )
+
+
+def _instance_row(plan: Plan) -> tuple[str, ...]:
+    return (plan.budget.verdict if plan.budget.scope else "-", *_total_row(plan)[1:])
+
+
+def _ranked(items: Sequence[Any], worst: Any, max_rows: int) -> list[Any]:
+    if len(items) <= max_rows:
+        return list(items)
+    keep = {id(x) for x in sorted(items, key=lambda x: -(worst(x) or 0.0))[:max_rows]}
+    return [x for x in items if id(x) in keep]
+
+
+class _Fitted:
+    """A table where it fits whole, else the same cells stacked: no cell is ever cut."""
+
+    def __init__(
+        self,
+        title: str,
+        headers: Sequence[str],
+        rows: Sequence[tuple[Text, tuple[str, ...]]],
+        footer: tuple[str, tuple[str, ...]] | None,
+    ) -> None:
+        self.title = title
+        self.headers = tuple(headers)
+        self.rows = list(rows)
+        self.footer = footer
+
+    def table(self) -> Table:
+        table = Table(
+            title=self.title,
+            show_footer=self.footer is not None,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        label, cells = self.footer or ("", ("",) * len(self.headers[1:]))
+        table.add_column(self.headers[0], footer=label, no_wrap=True)
+        for header, cell in zip(self.headers[1:], cells, strict=True):
+            table.add_column(header, justify="right", footer=cell, no_wrap=True)
+        for name, row in self.rows:
+            table.add_row(name, *row)
+        return table
+
+    def stacked(self) -> Iterator[Text]:
+        yield Text(self.title, style="italic")
+        entries = [*self.rows]
+        if self.footer is not None:
+            entries.append((Text(self.footer[0], style="bold"), self.footer[1]))
+        for name, row in entries:
+            yield name
+            pairs = [(h, c) for h, c in zip(self.headers[1:], row, strict=True) if c]
+            counts = [f"{h} {c}" for h, c in pairs if h not in _COST_COLUMNS]
+            costs = [f"{h} {c}" for h, c in pairs if h in _COST_COLUMNS]
+            yield Text("  " + " · ".join(counts))
+            yield Text("  cost " + " · ".join(costs))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = self.table()
+        # Measured unbounded: Measurement.get clamps to the width it is given.
+        needed = Measurement.get(console, options.update_width(10_000), table).maximum
+        if needed <= options.max_width:
+            yield table
+        else:
+            yield from self.stacked()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table())
+
+
+def _agent_name(a: AgentPlan) -> Text:
+    name = Text(a.id + (" (if)" if a.conditional else ""))
+    name.append("\n" + a.model, style="dim")
+    return name
+
+
+def _budget_line(plan: Plan) -> Text:
+    verdict = Text("Budget: ")
+    verdict.append(plan.budget.verdict.upper(), style=_VERDICT_STYLE[plan.budget.verdict])
+    if plan.budget.scope is not None:
+        check = plan.budget.deciding()
+        assert check is not None
+        verdict.append(
+            f" ({_scope_words(check)} {_money(check.max_usd)}: expected "
+            f"{_money(check.cost.expected)}, worst {_money(check.cost.worst)})"
+        )
+    else:
+        verdict.append(" (no budget declared)")
+    return verdict
+
+
+def _scope_words(check: BudgetCheck) -> str:
+    scope = check.scope
+    words = f"agent {scope[6:]} budget" if scope.startswith("agent:") else f"{scope} budget"
+    return f"{words} of {check.instance}" if check.instance else words
+
+
+def _summary_lines(plan: Plan) -> list[RenderableType]:
     totals = plan.totals
-    table.add_column("agent / model", footer="total", overflow="fold", min_width=20)
-    table.add_column("items", justify="right", footer="")
-    table.add_column("calls", justify="right", footer=_span(totals.calls))
-    table.add_column("in", justify="right", footer=f"{totals.input_tokens.expected:,}")
-    table.add_column("out", justify="right", footer=f"{totals.output_tokens.expected:,}")
-    for header, footer in (
-        ("low", totals.cost.low),
-        ("expected", totals.cost.expected),
-        ("worst", totals.cost.worst),
-    ):
-        table.add_column(header, justify="right", footer=_money(footer), no_wrap=True)
-    shown = list(plan.agents)
-    if len(shown) > max_rows:
-        ranked = sorted(shown, key=lambda a: -(a.cost.worst or 0.0))[:max_rows]
-        keep = {id(a) for a in ranked}
-        shown = [a for a in plan.agents if id(a) in keep]
-    for a in shown:
-        fan_out = str(a.fan_out.count) if a.fan_out.known else "?"
-        name = Text(a.id + (" (if)" if a.conditional else ""))
-        name.append("\n" + a.model, style="dim")
-        table.add_row(
-            name,
-            fan_out,
-            _span(a.calls),
-            f"{a.input_tokens.expected:,}",
-            f"{a.output_tokens.expected:,}",
-            _money(a.cost.low),
-            _money(a.cost.expected),
-            _money(a.cost.worst),
-        )
-    lines: list[RenderableType] = [table]
-    if len(shown) < len(plan.agents):
-        hidden = len(plan.agents) - len(shown)
-        lines.append(
-            Text(
-                f"{len(shown)} most expensive of {len(plan.agents):,} agents shown; "
-                f"{hidden:,} more are in the totals (every agent: --format json)",
-                style="dim",
-            )
-        )
+    lines: list[RenderableType] = []
     retries = totals.worst_with_retries
     lines.append(
         Text(f"Worst case with every retry: {retries.calls:,} calls, {_money(retries.cost)}")
@@ -217,17 +308,7 @@ def plan_table(plan: Plan, max_rows: int = MAX_TABLE_ROWS) -> RenderableType:
             f"Estimated wall time: {_seconds(plan.time.wall_seconds)}, bound by {plan.time.bound_by}"
         )
     )
-    verdict = Text("Budget: ")
-    verdict.append(plan.budget.verdict.upper(), style=_VERDICT_STYLE[plan.budget.verdict])
-    if plan.budget.scope is not None:
-        check = next(c for c in plan.budget.checks if c.scope == plan.budget.scope)
-        verdict.append(
-            f" ({check.scope} budget ${check.max_usd:,.2f}: expected "
-            f"{_money(check.cost.expected)}, worst {_money(check.cost.worst)})"
-        )
-    else:
-        verdict.append(" (no budget declared)")
-    lines.append(verdict)
+    lines.append(_budget_line(plan))
     if plan.unknown_price_agents:
         lines.append(
             Text(
@@ -238,4 +319,96 @@ def plan_table(plan: Plan, max_rows: int = MAX_TABLE_ROWS) -> RenderableType:
     for a in plan.agents:
         lines.extend(Text(f"{a.id}: {note}", style="dim") for note in a.notes)
     lines.extend(Text(note, style="dim") for note in plan.notes)
+    return lines
+
+
+def plan_table(plan: Plan, max_rows: int = MAX_TABLE_ROWS) -> RenderableType:
+    """Per-agent rows, totals, critical path, wall time and the budget verdict, for a console.
+
+    With more than `max_rows` agents (or batch instances) only the most expensive (worst case)
+    are listed; the totals always cover every one. Below the table's width the rows are
+    stacked instead, so every number is shown whole at any console width.
+    """
+    lines: list[RenderableType] = []
+    if plan.instances:
+        shown_i = _ranked(plan.instances, lambda i: i.plan.totals.cost.worst, max_rows)
+        lines.append(
+            _Fitted(
+                f"Plan: {plan.workflow}, {len(plan.instances):,} instances",
+                ("instance", "budget", *_COLUMNS[1:]),
+                [(Text(i.origin), _instance_row(i.plan)) for i in shown_i],
+                ("batch total", _total_row(plan)),
+            )
+        )
+        if len(shown_i) < len(plan.instances):
+            lines.append(_hidden_note(len(shown_i), len(plan.instances), "instances"))
+        title = "By agent, all instances"
+    else:
+        title = f"Plan: {plan.workflow}"
+    shown = _ranked(plan.agents, lambda a: a.cost.worst, max_rows)
+    lines.append(
+        _Fitted(
+            title,
+            ("agent / model", *_COLUMNS),
+            [(_agent_name(a), _row(a)) for a in shown],
+            ("total", _total_row(plan)),
+        )
+    )
+    if len(shown) < len(plan.agents):
+        lines.append(_hidden_note(len(shown), len(plan.agents), "agents"))
+    lines.extend(_summary_lines(plan))
     return Group(*lines)
+
+
+def _hidden_note(shown: int, total: int, what: str) -> Text:
+    return Text(
+        f"{shown} most expensive of {total:,} {what} shown; "
+        f"{total - shown:,} more are in the totals (every one: --format json)",
+        style="dim",
+    )
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |"]
+    lines.append("|" + "|".join([" --- "] + [" ---: "] * (len(headers) - 1)) + "|")
+    lines.extend("| " + " | ".join(_md(c) for c in row) + " |" for row in rows)
+    return lines
+
+
+def plan_markdown(plan: Plan, max_rows: int = MAX_TABLE_ROWS) -> str:
+    """The plan as GitHub-flavoured Markdown, for a pull-request comment."""
+    out: list[str] = []
+    if plan.instances:
+        out.append(f"### Plan: `{plan.workflow}`, {len(plan.instances):,} instances")
+        out.append("")
+        shown_i = _ranked(plan.instances, lambda i: i.plan.totals.cost.worst, max_rows)
+        rows = [[f"`{i.origin}`", *_instance_row(i.plan)] for i in shown_i]
+        rows.append(["**batch total**", *(f"**{c}**" if c else "" for c in _total_row(plan))])
+        out.extend(_md_table(("instance", "budget", *_COLUMNS[1:]), rows))
+        if len(shown_i) < len(plan.instances):
+            out += ["", _hidden_note(len(shown_i), len(plan.instances), "instances").plain]
+        out += ["", "#### By agent, all instances", ""]
+    else:
+        out += [f"### Plan: `{plan.workflow}`", ""]
+    shown = _ranked(plan.agents, lambda a: a.cost.worst, max_rows)
+    rows = [[f"`{a.id}`{' (if)' if a.conditional else ''}<br>{a.model}", *_row(a)] for a in shown]
+    rows.append(["**total**", *(f"**{c}**" if c else "" for c in _total_row(plan))])
+    out.extend(_md_table(("agent / model", *_COLUMNS), rows))
+    if len(shown) < len(plan.agents):
+        out += ["", _hidden_note(len(shown), len(plan.agents), "agents").plain]
+    out.append("")
+    for line in _summary_lines(plan):
+        assert isinstance(line, Text)
+        text = _md(line.plain)
+        if line.plain.startswith("Budget: "):
+            verdict = plan.budget.verdict.upper()
+            text = text.replace(f"Budget: {verdict}", f"**Budget: {verdict}**", 1)
+        out.append(f"- {text}")
+    return "\n".join(out) + "\n"

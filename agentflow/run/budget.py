@@ -206,9 +206,12 @@ class BudgetLedger:
                 if self._on_exceeded is not None:
                     self._on_exceeded(scope.name, spent, limit, amount_usd)
                 left = max(0.0, limit - spent - _usd(scope._reserved))
+                kind, _, owner = scope.name.partition(":")
                 raise BudgetExceeded(
-                    f"budget {scope.name!r} cannot take ${amount_usd:.6f}: "
-                    f"${spent:.6f} spent and ${left:.6f} left of ${limit:.6f}",
+                    f"the {kind} budget{f' ({owner})' if owner else ''} cannot reserve "
+                    f"${amount_usd:.6f} (prompt + max_tokens) for a call: ${spent:.6f} "
+                    f"spent, ${left:.6f} left of ${limit:.6f}; lower max_tokens or raise "
+                    "the budget",
                     scope=scope.name,
                 )
         for scope in unique:

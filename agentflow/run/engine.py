@@ -41,7 +41,13 @@ from agentflow.run.results import (
     worst_status,
 )
 from agentflow.run.tools import ToolRunner
-from agentflow.templates import evaluate, render
+from agentflow.templates import (
+    INLINE_STEPS,
+    evaluate,
+    evaluate_async,
+    references,
+    render_async,
+)
 
 SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -319,12 +325,23 @@ class Engine:
                 for agent in workflow.agents:
                     if state.remaining[agent.id] == 0:
                         group.create_task(self._run_agent(state, agent, group, tools))
-            finished.append(self._complete_instance(state, self._clock.monotonic() - started))
+            finished.append(await self._complete_instance(state, self._clock.monotonic() - started))
 
-    def _complete_instance(self, state: _InstanceState, duration: float) -> InstanceResult:
+    async def _complete_instance(self, state: _InstanceState, duration: float) -> InstanceResult:
+        outputs, failed_outputs = await self._render_outputs(state)
+        return self._record_instance(state, duration, outputs, failed_outputs)
+
+    def _record_instance(
+        self,
+        state: _InstanceState,
+        duration: float,
+        outputs: dict[str, Any],
+        failed_outputs: list[str],
+    ) -> InstanceResult:
         workflow = state.instance.workflow
         status = self._instance_status(state)
-        outputs = self._render_outputs(state)
+        if failed_outputs and status == "ok":
+            status = "partial"  # the agents' work is kept; a result the user asked for is not
         counts = {"completed": 0, "failed": 0, "skipped": 0}
         for result in state.results.values():
             counts[result.status] += 1
@@ -370,14 +387,40 @@ class Engine:
             return "failed"
         return "partial" if noncritical_failure else "ok"
 
-    def _render_outputs(self, state: _InstanceState) -> dict[str, Any]:
+    async def _render_outputs(self, state: _InstanceState) -> tuple[dict[str, Any], list[str]]:
+        """The workflow's outputs, and the names of those whose template failed although
+        every agent it reads completed (an output over a skipped or failed agent is null,
+        as documented; any other failure is reported with `workflow.output_failed`)."""
+        context = self._context(state)
+        outputs: dict[str, Any] = {}
+        failed: list[str] = []
+        for name, template in state.instance.workflow.outputs:
+            try:
+                outputs[name] = await evaluate_async(template, context)
+            except TemplateRenderError as exc:
+                outputs[name] = None
+                if all(agent in state.outputs for agent in references(template).agents):
+                    failed.append(name)
+                    self._bus.emit(
+                        "workflow.output_failed",
+                        workflow=state.instance.workflow.name,
+                        instance=state.instance.index,
+                        output=name,
+                        error_class=exc.error_class,
+                        message=str(exc),
+                    )
+        return outputs, failed
+
+    def _outputs_after_stop(self, state: _InstanceState) -> dict[str, Any]:
+        """Outputs of an instance the run stopped: what renders at once, else null (a heavy
+        template must not delay the exit a signal asked for)."""
         context = self._context(state)
         outputs: dict[str, Any] = {}
         for name, template in state.instance.workflow.outputs:
             try:
-                outputs[name] = evaluate(template, context)
+                outputs[name] = evaluate(template, context, max_steps=INLINE_STEPS)
             except TemplateRenderError:
-                outputs[name] = None  # an output over a skipped or failed agent
+                outputs[name] = None
         return outputs
 
     def _context(self, state: _InstanceState) -> dict[str, Any]:
@@ -480,7 +523,7 @@ class Engine:
         context = self._context(state)
         if agent.when is not None:
             try:
-                go = evaluate(agent.when, context)
+                go = await evaluate_async(agent.when, context)
             except TemplateRenderError as exc:
                 return AgentResult(
                     agent.id, "failed", error_class=exc.error_class, message=f"when: {exc}"
@@ -495,7 +538,7 @@ class Engine:
         items: list[Any] | None = None
         if agent.for_each is not None:
             try:
-                value = evaluate(agent.for_each, context)
+                value = await evaluate_async(agent.for_each, context)
             except TemplateRenderError as exc:
                 return AgentResult(
                     agent.id, "failed", error_class=exc.error_class, message=f"for_each: {exc}"
@@ -533,7 +576,9 @@ class Engine:
         )
         try:
             if items is None:
-                output = await self._calls.run_agent_call(ctx, self._prompts(agent, context), None)
+                output = await self._calls.run_agent_call(
+                    ctx, await self._prompts(agent, context), None
+                )
             else:
                 output = await self._fan_out(ctx, agent, context, items)
         except BudgetExceeded as exc:
@@ -560,9 +605,9 @@ class Engine:
             agent.id, status, usage=usage, duration_s=self._clock.monotonic() - started, **fields
         )
 
-    def _prompts(self, agent: Agent, context: Mapping[str, Any]) -> tuple[str | None, str]:
-        system = render(agent.system, context) if agent.system else None
-        return system, render(agent.prompt, context)
+    async def _prompts(self, agent: Agent, context: Mapping[str, Any]) -> tuple[str | None, str]:
+        system = await render_async(agent.system, context) if agent.system else None
+        return system, await render_async(agent.prompt, context)
 
     async def _fan_out(
         self, ctx: AgentContext, agent: Agent, context: Mapping[str, Any], items: list[Any]
@@ -576,7 +621,7 @@ class Engine:
             async with limit:
                 scoped = {**context, "item": item, "index": index}
                 outputs[index] = await calls.run_agent_call(
-                    ctx, self._prompts(agent, scoped), index
+                    ctx, await self._prompts(agent, scoped), index
                 )
 
         try:
@@ -673,7 +718,10 @@ class Engine:
                         detail=f"the run was stopped by {self._stop_signal}",
                         **spent,
                     )
-            results.append(self._complete_instance(state, self._clock.monotonic() - started))
+            outputs = self._outputs_after_stop(state)
+            results.append(
+                self._record_instance(state, self._clock.monotonic() - started, outputs, [])
+            )
         results.sort(key=lambda r: (r.workflow, r.instance))
         status = worst_status([r.status for r in results])
         exit_code = EXIT_CODES[status]

@@ -26,7 +26,6 @@ import importlib.util
 import inspect
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -37,11 +36,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from agentflow.check.tools import module_file, resolve_program, split_python_reference
 from agentflow.errors import ToolError
 from agentflow.model.types import Tool
 from agentflow.schema.instance import instance_errors
 
-__all__ = ["MAX_OUTPUT_BYTES", "ToolOutcome", "ToolRunner", "check_tool_handler"]
+__all__ = ["MAX_OUTPUT_BYTES", "ToolOutcome", "ToolRunner", "import_tool_handler"]
 
 MAX_OUTPUT_BYTES = 64 * 1024
 """The most of a tool's result (Python return value or command stdout) sent to the model."""
@@ -113,20 +113,17 @@ class ToolRunner:
         return True, result
 
 
-def check_tool_handler(tool: Tool) -> str | None:
-    """Why `tool`'s handler cannot run, or None when it looks runnable.
+def import_tool_handler(tool: Tool) -> str | None:
+    """Why `tool`'s Python handler cannot be loaded, or None when it can (and is now loaded).
 
-    For `python:` tools this imports the module (running its top-level code, as a run would)
-    and looks the function up; it never calls the function. For `command:` tools it checks
-    that the program exists and is executable; it never starts it.
+    This imports the module, running its top-level code, and looks the function up; it
+    never calls the function. `run` calls it for every Python tool before its first model
+    call; `validate`, `plan` and `graph` use the static `agentflow.check.tools` check only.
     """
+    if tool.python is None:
+        return None
     try:
-        if tool.python is not None:
-            _load_function(tool)
-        elif tool.command is not None:
-            _resolve_program(tool)
-        else:
-            return f"tool '{tool.name}' has neither `python` nor `command`"
+        _load_function(tool)
     except ToolError as exc:
         return str(exc)
     return None
@@ -200,22 +197,8 @@ def _serialise(result: Any) -> str:
         raise ToolError(f"the tool's result could not be sent as JSON: {exc}") from None
 
 
-def _split_reference(tool: Tool) -> tuple[str, str]:
-    reference = tool.python or ""
-    module_name, sep, attribute = reference.partition(":")
-    parts = module_name.split(".")
-    if not sep or not attribute or not all(p.isidentifier() for p in parts):
-        raise ToolError(
-            f"tool '{tool.name}': python handler '{reference}' must look like "
-            "'package.module:function'"
-        )
-    if not all(a.isidentifier() for a in attribute.split(".")):
-        raise ToolError(f"tool '{tool.name}': '{attribute}' is not a valid function name")
-    return module_name, attribute
-
-
 def _load_function(tool: Tool) -> Callable[..., Any]:
-    module_name, attribute = _split_reference(tool)
+    module_name, attribute = split_python_reference(tool)
     module = _import_tool_module(tool, module_name)
     target: Any = module
     for part in attribute.split("."):
@@ -244,12 +227,7 @@ def _import_tool_module(tool: Tool, module_name: str) -> ModuleType:
     cached = sys.modules.get(qualified)
     if cached is not None:
         return cached
-    expected = base_dir.joinpath(*module_name.split("."))
-    if not (expected.with_suffix(".py").is_file() or (expected / "__init__.py").is_file()):
-        raise ToolError(
-            f"tool '{tool.name}': module '{module_name}' not found: no file "
-            f"{expected.with_suffix('.py')}"
-        )
+    module_file(tool, module_name)  # raises, naming the file it looked for
     importlib.invalidate_caches()  # the file may be newer than the finders' directory listing
     try:
         # importlib's own per-module locks make concurrent first calls import it once.
@@ -278,33 +256,9 @@ def _root_package(base_dir: Path) -> str:
 # -- command handlers --------------------------------------------------------------------
 
 
-def _resolve_program(tool: Tool) -> str:
-    assert tool.command is not None
-    if not tool.command or not tool.command[0]:
-        raise ToolError(f"tool '{tool.name}': `command` is empty")
-    program = tool.command[0]
-    if os.path.isabs(program):
-        path = Path(program)
-    elif program.startswith("./") or "/" in program or os.sep in program:
-        path = tool.base_dir.resolve() / program
-    else:
-        found = shutil.which(program)
-        if found is None:
-            raise ToolError(f"tool '{tool.name}': command '{program}' not found on PATH")
-        return found
-    if not path.is_file():
-        raise ToolError(f"tool '{tool.name}': command '{program}' not found: no file {path}")
-    if not os.access(path, os.X_OK):
-        raise ToolError(
-            f"tool '{tool.name}': command '{program}' is not executable ({path}); "
-            f"run `chmod +x {program}`"
-        )
-    return str(path)
-
-
 async def _run_command(tool: Tool, arguments: dict[str, Any]) -> str:
     assert tool.command is not None
-    argv = [_resolve_program(tool), *tool.command[1:]]
+    argv = [resolve_program(tool), *tool.command[1:]]
     stdin = json.dumps(arguments, ensure_ascii=False).encode()
     process = await asyncio.create_subprocess_exec(
         *argv,

@@ -9,6 +9,7 @@ from jsonschema, and say what would be right:
     max_tokens must be an integer, got string '600'
     agent 'screen' has no 'prompt'
     timeout must be a number of seconds or a string like '500ms', '90s', '2m', '1h'; got '5 minutes'
+    timeout must be greater than 0, got '0s' (a timeout of 0 would fail every call before it starts)
 """
 
 from __future__ import annotations
@@ -26,13 +27,22 @@ from jsonschema.exceptions import best_match
 
 from agentflow.errors import Diagnostic
 from agentflow.loading.document import Document
+from agentflow.model.durations import duration_seconds
 from agentflow.model.types import KeyPath, Position, format_path
+from agentflow.schema.embedded import DRAFT_2020_12
 from agentflow.schema.fastcheck import TYPE_TESTS
 from agentflow.schema.resources import load_schema
-from agentflow.schema.suggest import did_you_mean
+from agentflow.schema.suggest import did_you_mean, suggest_key
 from agentflow.schema.workflow import SCHEMA_NAME
 
 _DURATION_HINT = "a number of seconds or a string like '500ms', '90s', '2m', '1h'"
+
+# Why a zero duration is refused, by key, for the message that refuses it.
+_ZERO_HINTS = {
+    "timeout": " (a timeout of 0 would fail every call before it starts)",
+    "initial_delay": " (to retry almost at once, write '1ms')",
+    "max_delay": " (it caps every delay between attempts; to retry almost at once, write '1ms')",
+}
 
 # What each name pattern of the schema allows, said for people.
 _PATTERN_RULES = {
@@ -79,6 +89,27 @@ def explain_errors(doc: Document, data: Any) -> list[Diagnostic]:
             key = (diagnostic.line, diagnostic.column, diagnostic.path, diagnostic.message)
             found.setdefault(key, diagnostic)
     return [found[key] for key in sorted(found)]
+
+
+def explain_schema(
+    doc: Document, path: KeyPath, schema: Any, draft: str = DRAFT_2020_12
+) -> list[Diagnostic]:
+    """Diagnostics for every way `schema`, a JSON Schema written in `doc` at `path`, breaks
+    the metaschema of `draft` (a `$schema` URI jsonschema knows), sorted by position."""
+    found: dict[tuple[int, int, str, str], Diagnostic] = {}
+    for error in _metaschema_validator(draft.rstrip("#")).iter_errors(schema):
+        error.path.extendleft(reversed(path))  # its children's paths extend this one
+        for diagnostic in _explain(error, doc):
+            key = (diagnostic.line, diagnostic.column, diagnostic.path, diagnostic.message)
+            found.setdefault(key, diagnostic)
+    return [found[key] for key in sorted(found)]
+
+
+@cache
+def _metaschema_validator(draft: str) -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for({"$schema": draft}, default=Draft202012Validator)
+    # As `check_schema` does: formats asserted, so `pattern: "[a-"` is an error.
+    return cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
 
 
 @cache
@@ -158,6 +189,9 @@ def _explain(error: ValidationError, doc: Document) -> list[Diagnostic]:
             else f"{field} must have at least {value} {size}s"
         )
         return [_at_value(doc, path, message, "range")]
+    if keyword == "format" and value == "regex" and isinstance(instance, str):
+        message = f"{field} {_show(instance)} is not a valid regular expression"
+        return [_at_value(doc, path, message, "pattern")]
     if keyword == "uniqueItems" and isinstance(instance, list):
         message = f"{field} lists {_show(_first_repeat(instance))} more than once"
         return [_at_value(doc, path, message, "range")]
@@ -183,7 +217,7 @@ def _unknown_keys(
     for key in instance:
         if key in allowed:
             continue
-        guess = did_you_mean(key, allowed)
+        guess = suggest_key(str(key), allowed)
         hint = f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(allowed)}"
         message = f"unknown key '{key}' in {owner}; {hint}"
         out.append(_at_key(doc, (*path, key), message, "unknown_key"))
@@ -215,8 +249,7 @@ def _alternatives(error: ValidationError, doc: Document, path: KeyPath) -> list[
     instance: Any = error.instance
     field = _field(path)
     if schema.get("title") == "Duration":
-        message = f"{field} must be {_DURATION_HINT}; got {_show(instance)}"
-        return [_at_value(doc, path, message, "duration")]
+        return [_at_value(doc, path, _duration_message(path, field, instance), "duration")]
     branches: Any = error.validator_value
     choices = _exclusive_keys(branches)
     if choices is not None:
@@ -238,30 +271,37 @@ def _alternatives(error: ValidationError, doc: Document, path: KeyPath) -> list[
 
 
 def _closest(error: ValidationError) -> ValidationError | None:
-    """Of the errors of an anyOf/oneOf, the one from the branch meant for this kind of value."""
+    """Of the errors of an anyOf/oneOf, the one from the branch meant for this kind of value:
+    a branch whose type fits the value, else one that cannot tell (a bare `$ref`)."""
     if not error.context:
         return None
     branches: Any = error.validator_value
-    fitting = [
-        sub
-        for sub in error.context
-        if sub.relative_schema_path
-        and isinstance(sub.relative_schema_path[0], int)
-        and _fits(branches[sub.relative_schema_path[0]], error.instance)
-    ]
-    best: ValidationError | None = best_match(fitting or error.context)
+    by_fit: dict[bool | None, list[ValidationError]] = {True: [], None: [], False: []}
+    for sub in error.context:
+        if sub.relative_schema_path and isinstance(sub.relative_schema_path[0], int):
+            by_fit[_fits(branches[sub.relative_schema_path[0]], error.instance)].append(sub)
+    best: ValidationError | None = best_match(by_fit[True] or by_fit[None] or error.context)
     return best
 
 
-def _fits(branch: Any, instance: Any) -> bool:
+def _fits(branch: Any, instance: Any) -> bool | None:
+    """Whether `branch` is meant for values of `instance`'s kind; None when it cannot tell."""
     if not isinstance(branch, Mapping):
-        return True
+        return None
     if "type" in branch:
         names = branch["type"] if isinstance(branch["type"], list) else [branch["type"]]
         return any(TYPE_TESTS[str(n)](instance) for n in names if str(n) in TYPE_TESTS)
     if "enum" in branch:
         return any(type(choice) is type(instance) for choice in branch["enum"])
-    return True
+    return None
+
+
+def _duration_message(path: KeyPath, field: str, instance: Any) -> str:
+    seconds = duration_seconds(instance)
+    if seconds is not None and not seconds > 0:  # zero in any spelling, negative, .nan
+        key = str(path[-1]) if path else ""
+        return f"{field} must be greater than 0, got {_show(instance)}{_ZERO_HINTS.get(key, '')}"
+    return f"{field} must be {_DURATION_HINT}; got {_show(instance)}"
 
 
 def _exclusive_keys(branches: Any) -> list[str] | None:

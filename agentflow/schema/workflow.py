@@ -13,6 +13,7 @@ from typing import Any
 
 from agentflow.errors import Diagnostic
 from agentflow.loading.document import Document
+from agentflow.schema.embedded import check_embedded_schemas
 from agentflow.schema.fastcheck import Check, Unsupported, compile_check
 from agentflow.schema.resources import load_schema
 
@@ -20,7 +21,19 @@ SCHEMA_NAME = "workflow.schema.json"
 
 
 def validate_document(doc: Document) -> list[Diagnostic]:
-    """Every way `doc` breaks the workflow schema, sorted by position (empty when it fits)."""
+    """Every way `doc` breaks the workflow schema, or a JSON Schema written inside it (see
+    `schema.embedded`), sorted by position (empty when it fits)."""
+    found = _workflow_errors(doc)
+    # Where the workflow schema already explained a key (an input's own `type`), its
+    # message stands and the metaschema's is dropped.
+    seen = {(d.line, d.column, d.path) for d in found}
+    for diagnostic in check_embedded_schemas(doc):
+        if (diagnostic.line, diagnostic.column, diagnostic.path) not in seen:
+            found.append(diagnostic)
+    return sorted(found, key=lambda d: (d.line, d.column, d.path, d.message))
+
+
+def _workflow_errors(doc: Document) -> list[Diagnostic]:
     fast = _fast_checks()
     data = doc.data
     if fast is not None:

@@ -25,7 +25,14 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.events.types import Event
-from agentflow.sinks import format_count, format_duration, format_usd
+from agentflow.sinks import (
+    budget_words,
+    format_count,
+    format_duration,
+    format_usd,
+    provider_message,
+)
+from agentflow.sinks.layout import WholeTable
 
 SUMMARY_FORMAT_VERSION = 1
 
@@ -112,6 +119,7 @@ class CostSummary:
         self.duration_s: float | None = None
         self.cancelled: dict[str, Any] | None = None
         self.budget_exceeded: list[dict[str, Any]] = []
+        self.output_failures: list[tuple[str, str]] = []  # (where, message)
         self.agents: dict[AgentKey, AgentRecord] = {}
         self.models: dict[str, Usage] = {}
         self.workflows: dict[tuple[str | None, int | None], WorkflowRecord] = {}
@@ -179,6 +187,9 @@ class CostSummary:
             self.cancelled = {"signal": d.get("signal"), "reason": d.get("reason")}
         elif name == "budget.exceeded":
             self.budget_exceeded.append({"workflow": event.workflow, "agent": event.agent, **d})
+        elif name == "workflow.output_failed":
+            where = f"{event.workflow}[{event.instance}]" if event.instance else event.workflow
+            self.output_failures.append((f"{where} output {d.get('output')}", d.get("message", "")))
 
     def close(self) -> None:
         pass
@@ -310,8 +321,11 @@ def _table(title: str | None = None) -> Table:
     )
 
 
-def cost_table(summary: CostSummary) -> Table:
-    """Per-agent rows (grouped over instances), per-model rows, and the run total."""
+def cost_table(summary: CostSummary) -> WholeTable:
+    """Per-agent rows (grouped over instances), per-model rows, and the run total.
+
+    Whole at the console's width, or stacked row by row below it: no number is ever cut.
+    """
     table = _table(title="Cost")
     table.add_column("Agent", no_wrap=True)
     table.add_column("Model", no_wrap=True)
@@ -383,7 +397,7 @@ def cost_table(summary: CostSummary) -> Table:
     if notes:
         table.caption = Text("\n").join(notes)
         table.caption_justify = "left"
-    return table
+    return WholeTable(table)
 
 
 def _shorten(text: str | None, limit: int) -> str:
@@ -398,19 +412,58 @@ def _names(records: list[AgentRecord], *, with_instance: bool, limit: int = 4) -
     return ", ".join(names)
 
 
+def _budget_stops(summary: CostSummary) -> list[str]:
+    """One line per budget that refused calls, however many calls it refused."""
+    by_scope: dict[str, list[dict[str, Any]]] = {}
+    for stop in summary.budget_exceeded:
+        by_scope.setdefault(str(stop.get("scope", "run")), []).append(stop)
+    lines = []
+    for scope, stops in by_scope.items():
+        spent = max(float(s.get("spent_usd") or 0.0) for s in stops)
+        needed = max(float(s.get("requested_usd") or 0.0) for s in stops)
+        refused = "a call" if len(stops) == 1 else f"{len(stops):,} calls"
+        lines.append(
+            f"Stopped by the {budget_words(scope)}: {format_usd(spent)} of "
+            f"{format_usd(stops[0].get('limit_usd'))} spent; {refused} reserving up to "
+            f"{format_usd(needed)} (prompt + max_tokens) did not fit: lower max_tokens or "
+            "raise the budget"
+        )
+    return lines
+
+
 def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
-    """What failed and why, what it cost, and the exact command to run again."""
+    """What failed and why, what it cost, and the exact command to run again.
+
+    Agents stopped by the user's own cancel (Ctrl-C, SIGTERM) are reported as cancelled,
+    not as failures.
+    """
     failed = summary.failed_agents()
-    skipped = summary.skipped_by_failures()
+    broken = summary.skipped_by_failures()
+    skipped = [r for r in broken if r.skip_reason != "cancelled"]
+    cancelled = [r for r in broken if r.skip_reason == "cancelled"]
     multi = summary.multi_instance
     parts: list[RenderableType] = []
-    if not failed and not skipped and not summary.budget_exceeded and not summary.cancelled:
+    outputs = summary.output_failures
+    if (
+        not failed
+        and not broken
+        and not summary.budget_exceeded
+        and not summary.cancelled
+        and not outputs
+    ):
         return Text("No failures.")
 
-    headline = f"Failures: {len(failed)} agent{'s' if len(failed) != 1 else ''} failed"
-    if skipped:
-        headline += f", {len(skipped)} skipped because of failures"
-    parts.append(Text(headline, style="bold red"))
+    if failed or skipped or summary.budget_exceeded or not summary.cancelled:
+        headline = f"Failures: {len(failed)} agent{'s' if len(failed) != 1 else ''} failed"
+        if skipped:
+            headline += f", {len(skipped)} skipped because of failures"
+        parts.append(Text(headline, style="bold red"))
+    if summary.cancelled:
+        signal = summary.cancelled.get("signal")
+        line = f"Cancelled{' by ' + signal if signal else ''}: {summary.cancelled.get('reason')}"
+        if cancelled:
+            line += f" ({len(cancelled)} agent{'s' if len(cancelled) != 1 else ''} not run)"
+        parts.append(Text(line, style="bold yellow"))
 
     if failed:
         by_class: dict[str, list[AgentRecord]] = {}
@@ -426,9 +479,18 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
                 Text(error_class, style="red"),
                 str(len(records)),
                 _names(records, with_instance=multi),
-                _shorten(records[0].message, 160),
+                _shorten(provider_message(records[0].message or ""), 200),
             )
         parts.append(table)
+
+    if outputs:
+        lines = Text("Outputs left null because their template failed:\n")
+        for where, message in outputs[:10]:
+            lines.append(f"  {where}: {_shorten(message, 160)}\n")
+        if len(outputs) > 10:
+            lines.append(f"  … and {len(outputs) - 10} more\n")
+        lines.rstrip()
+        parts.append(lines)
 
     if skipped:
         lines = Text("Skipped because of failures:\n")
@@ -444,24 +506,14 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     for record in _failed_work(summary):
         failed_usage.add(record.usage)
     facts = Text()
-    facts.append(f"Cost spent on failed work: {_total_cost(failed_usage)}\n")
+    if failed:
+        facts.append(f"Cost spent on failed work: {_total_cost(failed_usage)}\n")
     retries = sum(summary.retries_by_class.values())
     by_class_text = ", ".join(f"{k} {n}" for k, n in sorted(summary.retries_by_class.items()))
-    facts.append(f"Retries used: {retries}" + (f" ({by_class_text})" if retries else "") + "\n")
-    for stop in summary.budget_exceeded:
-        scope = stop.get("scope", "run")
-        facts.append(
-            f"Stopped by the {scope} budget: {format_usd(stop.get('spent_usd'))} of "
-            f"{format_usd(stop.get('limit_usd'))} spent, a call needing up to "
-            f"{format_usd(stop.get('requested_usd'))} was refused\n",
-            style="yellow",
-        )
-    if summary.cancelled:
-        signal = summary.cancelled.get("signal")
-        facts.append(
-            f"Cancelled{' by ' + signal if signal else ''}: {summary.cancelled.get('reason')}\n",
-            style="yellow",
-        )
+    if retries:
+        facts.append(f"Retries used: {retries}" + (f" ({by_class_text})" if retries else "") + "\n")
+    for line in _budget_stops(summary):
+        facts.append(line + "\n", style="yellow")
     facts.append("Re-run: ")
     facts.append(rerun_command, style="bold")
     parts.append(facts)

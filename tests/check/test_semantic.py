@@ -361,3 +361,204 @@ def test_there_are_examples() -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_have_no_diagnostics(example: Path) -> None:
     assert analyze(example).diagnostics == ()
+
+
+# -- when / for_each are templates -----------------------------------------------------------
+
+
+def test_a_bare_when_is_an_error_with_the_fix(tmp_path: Path) -> None:
+    d = _one(
+        tmp_path,
+        "agents:\n  screen:\n    prompt: S.\n  notify:\n"
+        "    when: agents.screen.output.score >= 7\n    prompt: N.\n",
+    )
+    assert _where(d) == ("not_a_template", 8, 11, "agents.notify.when")
+    assert d.severity == "error"
+    assert d.message == (
+        "when is a plain string, so it would always be true; "
+        'write "{{ agents.screen.output.score >= 7 }}"'
+    )
+
+
+def test_a_bare_for_each_is_an_error_with_the_fix(tmp_path: Path) -> None:
+    d = _one(
+        tmp_path,
+        "inputs:\n  langs: {type: array}\nagents:\n  each:\n"
+        "    for_each: inputs.langs\n    prompt: '{{ item }}'\n",
+    )
+    assert _where(d) == ("not_a_template", 8, 15, "agents.each.for_each")
+    assert d.message.endswith('write "{{ inputs.langs }}"')
+
+
+def test_a_for_each_that_renders_text_is_an_error(tmp_path: Path) -> None:
+    d = _one(
+        tmp_path,
+        "inputs:\n  langs: {type: array}\nagents:\n  each:\n"
+        "    for_each: 'langs: {{ inputs.langs }}'\n    prompt: '{{ item }}'\n",
+    )
+    assert d.code == "not_a_template" and "not a list" in d.message
+
+
+def test_a_when_with_text_around_its_expression_is_a_warning(tmp_path: Path) -> None:
+    d = _one(
+        tmp_path,
+        "inputs:\n  a: {type: boolean}\n  b: {type: boolean}\nagents:\n  x:\n"
+        "    when: '{{ inputs.a }} and {{ inputs.b }}'\n    prompt: P.\n",
+    )
+    assert (d.code, d.severity) == ("not_a_template", "warning")
+
+
+# -- filters and tests -----------------------------------------------------------------------
+
+
+def test_unknown_filters_and_tests_are_errors_with_their_line(tmp_path: Path) -> None:
+    found = _diagnostics(
+        tmp_path,
+        "inputs:\n  name: {type: string}\nagents:\n  a:\n    prompt: |\n      Hello\n"
+        "      {{ inputs.name | uper }}\n      {% if inputs.name is defind %}x{% endif %}"
+        "{{ inputs.name | shout }}\n",
+    )
+    assert [(d.code, d.line, d.column) for d in found] == [
+        ("unknown_filter", 10, 7),
+        ("unknown_filter", 11, 7),
+        ("unknown_test", 11, 7),
+    ]
+    assert (
+        found[0].message == "unknown filter 'uper' on line 2 of the template; did you mean 'upper'?"
+    )
+    assert "unknown filter 'shout' on line 3" in found[1].message
+    assert found[2].message == (
+        "unknown test 'defind' on line 3 of the template; did you mean 'defined'?"
+    )
+
+
+def test_filters_inside_a_for_each_when_and_outputs_are_checked(tmp_path: Path) -> None:
+    found = _diagnostics(
+        tmp_path,
+        "inputs:\n  langs: {type: array}\nagents:\n  each:\n"
+        "    for_each: '{{ inputs.langs | unqiue }}'\n    when: '{{ inputs.langs is emtpy }}'\n"
+        "    prompt: '{{ item }}'\noutputs:\n  n: '{{ agents.each.output | lenght }}'\n",
+    )
+    assert {(d.code, d.path) for d in found} == {
+        ("unknown_filter", "agents.each.for_each"),
+        ("unknown_test", "agents.each.when"),
+        ("unknown_filter", "outputs.n"),
+    }
+
+
+# -- fields against declared output schemas --------------------------------------------------
+
+PARSE = """\
+agents:
+  parse:
+    prompt: P.
+    output:
+      schema:
+        type: object
+        additionalProperties: false
+        properties:
+          name: {type: string}
+          amount: {type: number}
+          address: {type: object, additionalProperties: false, properties: {city: {type: string}}}
+          lines:
+            type: array
+            items: {type: object, additionalProperties: false, properties: {sku: {type: string}}}
+  loose:
+    prompt: L.
+    output: {schema: {type: object, properties: {amount: {type: number}}}}
+"""
+
+
+def test_a_field_a_strict_schema_does_not_have_is_an_error_with_did_you_mean(
+    tmp_path: Path,
+) -> None:
+    d = _one(tmp_path, PARSE + "  use:\n    prompt: '{{ agents.parse.output.nme }}'\n")
+    assert _where(d) == ("unknown_field", 22, 13, "agents.use.prompt")
+    assert d.severity == "error"
+    assert d.message == (
+        "agents.parse.output.nme: the output schema of 'parse' has no field 'nme'"
+        " (additionalProperties: false); did you mean 'name'?"
+    )
+
+
+def test_a_field_a_loose_schema_does_not_declare_is_a_warning(tmp_path: Path) -> None:
+    d = _one(tmp_path, PARSE + "  use:\n    prompt: '{{ agents.loose.output.ammount }}'\n")
+    assert (d.code, d.severity) == ("unknown_field", "warning")
+    assert d.message == (
+        "agents.loose.output.ammount: 'ammount' is not declared in the output schema of"
+        " 'loose'; did you mean 'amount'?"
+    )
+    # A guarded read says the field may be absent: no warning.
+    assert (
+        _diagnostics(
+            tmp_path,
+            PARSE + "  use:\n    prompt: \"{{ agents.loose.output.extra | default('') }}\"\n",
+        )
+        == []
+    )
+
+
+def test_nested_fields_and_list_items_are_checked(tmp_path: Path) -> None:
+    found = _diagnostics(
+        tmp_path,
+        PARSE + "  use:\n    prompt: |\n      {{ agents.parse.output.address.cty }}\n"
+        "      {{ agents.parse.output.lines[0].skuu }} {{ agents.parse.output.name.upper() }}\n"
+        "      {{ agents.parse.output.amount.value }} {{ agents.parse.output.lines.sku }}\n",
+    )
+    assert [d.message.split(":")[0] for d in found] == [
+        "agents.parse.output.address.cty",
+        "agents.parse.output.lines[0].skuu",
+        "agents.parse.output.amount is declared as number in the output schema of 'parse'",
+        "agents.parse.output.lines is declared as a list (type",
+    ]
+    assert [d.line for d in found] == [23, 24, 25, 25]
+    assert "did you mean 'city'?" in found[0].message
+    assert "did you mean 'sku'?" in found[1].message
+
+
+def test_for_each_items_are_checked_against_the_items_schema(tmp_path: Path) -> None:
+    found = _diagnostics(
+        tmp_path,
+        PARSE + "  each:\n    for_each: '{{ agents.parse.output.lines }}'\n"
+        "    prompt: '{{ item.skuu }}'\n"
+        "  bad:\n    for_each: '{{ agents.parse.output.name }}'\n    prompt: '{{ item }}'\n"
+        "  after:\n    prompt: '{{ agents.each.output.sku }} {{ agents.each.output[0] }}'\n",
+    )
+    assert [(d.code, d.path) for d in found] == [
+        ("unknown_field", "agents.each.prompt"),
+        ("for_each_not_a_list", "agents.bad.for_each"),
+        ("unknown_field", "agents.after.prompt"),
+    ]
+    assert found[0].message == (
+        "item.skuu: the items of agents.parse.output.lines has no field 'skuu'"
+        " (additionalProperties: false); did you mean 'sku'?"
+    )
+    assert found[1].message == (
+        "for_each must give a list, but agents.parse.output.name is declared as string"
+    )
+    assert "agents.each.output is a list (agent 'each' runs for_each)" in found[2].message
+
+
+def test_fields_of_a_text_output_and_of_input_schemas_are_checked(tmp_path: Path) -> None:
+    found = _diagnostics(
+        tmp_path,
+        "inputs:\n  vendor: {type: object, additionalProperties: false,"
+        " properties: {name: {type: string}}}\n"
+        "agents:\n  note:\n    prompt: N.\n  use:\n"
+        "    prompt: '{{ agents.note.output.headline }} {{ inputs.vendor.nmae }}"
+        " {{ agents.note.output.strip() }}'\n",
+    )
+    assert [d.code for d in found] == ["unknown_field", "unknown_field"]
+    assert "agents.note.output is text" in found[0].message
+    assert "did you mean 'name'?" in found[1].message
+
+
+def test_run_refuses_a_strict_field_typo_before_any_call(tmp_path: Path) -> None:
+    from agentflow.core import load_workflow
+    from agentflow.errors import WorkflowInvalid
+
+    path = tmp_path / "wf.yaml"
+    path.write_text(HEAD + PARSE + "outputs:\n  total: '{{ agents.parse.output.ammount }}'\n")
+    with pytest.raises(WorkflowInvalid) as info:
+        load_workflow(path)  # what `run` calls before it starts
+    assert "did you mean 'amount'?" in str(info.value.diagnostics[0].message)

@@ -142,6 +142,14 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "agent.skipped": (AGENT, {"reason": "dependency_failed", "detail": "parse_resume failed"}),
+    "workflow.output_failed": (
+        WORKFLOW,
+        {
+            "output": "total",
+            "error_class": "template_error",
+            "message": "undefined value: 'dict object' has no attribute 'totl'",
+        },
+    ),
     "workflow.completed": (
         WORKFLOW,
         {

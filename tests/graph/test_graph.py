@@ -103,11 +103,11 @@ def test_mermaid_export() -> None:
     text = render_graph(WORKFLOW, compile_workflow(WORKFLOW), "mermaid")
     lines = text.splitlines()
     assert lines[0] == "flowchart TD"
-    assert '    notes["notes · openai/gpt-4o-mini · for each · non-critical"]' in lines
-    assert '    schedule["schedule · openai/gpt-4o-mini · conditional"]' in lines
-    assert "    schedule -.-> notes" in lines  # needs: dotted
-    assert "    parse --> notes" in lines  # data: solid
-    assert lines[-1] == "    class parse,screen,schedule,notes critical"
+    assert '    n_notes["notes · openai/gpt-4o-mini · for each · non-critical"]' in lines
+    assert '    n_schedule["schedule · openai/gpt-4o-mini · conditional"]' in lines
+    assert "    n_schedule -.-> n_notes" in lines  # needs: dotted
+    assert "    n_parse --> n_notes" in lines  # data: solid
+    assert lines[-1] == "    class n_parse,n_screen,n_schedule,n_notes critical"
     assert text.endswith("\n")
 
 

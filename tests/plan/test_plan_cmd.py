@@ -46,3 +46,33 @@ def test_a_worst_case_over_budget_only_warns_and_exits_0() -> None:
 def test_an_unknown_format_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="--format"):
         _run(budget_usd=None, fmt="yaml")
+
+
+def test_a_jsonl_batch_is_one_plan_checked_against_the_batch_total(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = tmp_path / "batch.jsonl"
+    line = json.dumps({"candidate": {"resume": "Ada", "languages": ["en", "fr"]}})
+    batch.write_text(f"{line}\n\n{line}\n{line}\n", encoding="utf-8")
+    # One instance's expected cost fits; the batch's does not: exit 3, as `run` would stop.
+    one = plan_cmd.make_plan(hr_workflow(), {"candidate": {"resume": "Ada"}}, _book())
+    budget = one.totals.cost.expected * 2
+    args = (Path("hr.yaml"), [], batch, budget, None)
+    console = Console(record=True, width=120, color_system=None)
+    assert plan_cmd.plan_command(*args, "table", console=console) == 3
+    text = console.export_text()
+    capsys.readouterr()
+    assert text.count("Plan: hr_onboarding") == 1
+    assert all(f"batch.jsonl:{n}" in text for n in (1, 3, 4)) and "batch total" in text
+    assert plan_cmd.plan_command(*args, "json") == 3
+    doc = json.loads(capsys.readouterr().out)
+    assert [i["line"] for i in doc["instances"]] == [1, 3, 4]
+    assert doc["budget"]["scope"] == "run" and doc["budget"]["verdict"] == "over"
+    assert plan_cmd.plan_command(*args, "markdown") == 3
+    assert "| `" + str(batch) + ":4` |" in capsys.readouterr().out
+
+
+def _book():  # type: ignore[no-untyped-def]
+    from agentflow.plan.pricing import load_price_book
+
+    return load_price_book(hr_workflow().pricing)

@@ -105,6 +105,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "AgentError": False,
     "TemplateRenderError": False,
     "OutputInvalid": False,
+    "SchemaInvalid": False,
     "ToolLoopExceeded": False,
     "ToolError": False,
     "LLMError": False,

@@ -100,7 +100,7 @@ def test_durations_share_one_definition() -> None:
     durations = jsonschema.Draft202012Validator(schema["$defs"]["duration"])
     for good in [1, 0.5, "500ms", "90s", "2m", "1h", "1.5s"]:
         assert durations.is_valid(good), good
-    for bad in [0, -1, "5 minutes", "10", "1d", "s", True, None]:
+    for bad in [0, 0.0, -1, "0s", "0ms", "0.0m", "5 minutes", "10", "1d", "s", True, None]:
         assert not durations.is_valid(bad), bad
 
 
@@ -153,6 +153,21 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
     diag = only(BASE + "    colour: blue\n")
     assert diag.message.startswith("unknown key 'colour' in agent 'screen'; valid keys: ")
     assert "prompt" in diag.message and "max_tokens" in diag.message
+
+
+@pytest.mark.parametrize("key", ["depends_on", "dependencies", "after", "Depends-On"])
+def test_another_tools_name_for_needs_suggests_needs(key: str) -> None:
+    diag = only(BASE + f"    {key}: [other]\n")
+    assert diag.message == f"unknown key '{key}' in agent 'screen'; did you mean 'needs'?"
+    assert diag.path == f"agents.screen.{key}"
+    assert (diag.line, diag.column) == (7, 5)
+
+
+def test_an_alias_is_only_suggested_where_its_key_is_allowed() -> None:
+    # `needs` is not a key of defaults, so depends_on there gets no 'needs' hint.
+    diag = only(BASE + "defaults: {depends_on: [x]}\n")
+    assert "'needs'" not in diag.message
+    assert diag.message.startswith("unknown key 'depends_on' in defaults; ")
 
 
 def test_unknown_key_in_nested_and_top_level_objects() -> None:
@@ -211,6 +226,50 @@ def test_duration_errors_collapse_into_one_message() -> None:
     )
     assert (diag.line, diag.column) == (7, 14)
     assert "got -1" in only(BASE + "    retry: {max_delay: -1}\n").message
+
+
+ZERO_DURATIONS = ["0", "0.0", '"0s"', '"0ms"', '"0m"', '"0h"', '"0.0s"', '"00s"']
+
+
+@pytest.mark.parametrize("spelling", ZERO_DURATIONS)
+@pytest.mark.parametrize(
+    ("snippet", "path"),
+    [
+        ("    timeout: {v}\n", "agents.screen.timeout"),
+        ("    retry: {{initial_delay: {v}}}\n", "agents.screen.retry.initial_delay"),
+        ("    retry: {{max_delay: {v}}}\n", "agents.screen.retry.max_delay"),
+    ],
+)
+def test_a_zero_duration_is_refused_whatever_its_spelling(
+    spelling: str, snippet: str, path: str
+) -> None:
+    diag = only(BASE + snippet.format(v=spelling))
+    assert diag.path == path
+    key = path.rsplit(".", 1)[-1]
+    shown = spelling.strip('"')
+    shown = f"'{shown}'" if spelling.startswith('"') else shown
+    assert diag.message.startswith(f"{key} must be greater than 0, got {shown} (")
+    assert diag.line == 7
+
+
+def test_a_zero_tool_timeout_is_refused() -> None:
+    tool = (
+        "tools:\n  lookup:\n    description: d\n    parameters: {type: object}\n"
+        "    python: tools.hr:lookup\n    timeout: 0ms\n"
+    )
+    diag = only(BASE + tool)
+    assert diag.path == "tools.lookup.timeout"
+    assert diag.message == (
+        "timeout must be greater than 0, got '0ms' "
+        "(a timeout of 0 would fail every call before it starts)"
+    )
+
+
+@pytest.mark.parametrize("spelling", ["0.5s", "1ms", "0.001ms", "10s", "1.0s", "2m", "0.25"])
+def test_positive_durations_pass(spelling: str) -> None:
+    assert (
+        check(BASE + f"    timeout: {spelling}\n    retry: {{initial_delay: {spelling}}}\n") == []
+    )
 
 
 def test_name_patterns_explain_the_allowed_form() -> None:

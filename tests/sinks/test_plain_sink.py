@@ -111,7 +111,19 @@ def test_cancellation_and_budget_stops_are_always_reported() -> None:
         ),
     ]
     assert replay(events, quiet=True).splitlines() == [
-        "2026-11-24T10:00:00Z BUDGET EXCEEDED: agent wf/a budget $0.05: $0.0490 spent, "
-        "a call needing up to $0.0030 refused; failing",
+        "2026-11-24T10:00:00Z BUDGET EXCEEDED: agent budget (wf/a) $0.05: $0.0490 spent, "
+        "a call reserving up to $0.0030 (prompt + max_tokens) did not fit; failing "
+        "(lower max_tokens or raise the budget)",
         "2026-11-24T10:00:01Z run r cancelled by SIGTERM: terminated",
     ]
+
+
+def test_an_output_whose_template_failed_is_a_warning_line_even_when_quiet() -> None:
+    data = {"output": "total", "error_class": "template_error", "message": "undefined: 'totl'"}
+    event = Event("workflow.output_failed", START, "r", 1, "invoices", 0, None, data)
+    expected = (
+        "2026-11-24T10:00:00Z WARNING: invoices output total is null: its template failed "
+        "(undefined: 'totl')\n"
+    )
+    assert replay([event]) == expected
+    assert replay([event], quiet=True) == expected

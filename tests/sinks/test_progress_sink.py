@@ -22,9 +22,14 @@ class FakeTime:
         return self.now
 
 
-def text_of(sink: ProgressSink, width: int = 100) -> str:
+def text_of(sink: ProgressSink, width: int = 100, height: int = 60) -> str:
     console = Console(
-        record=True, width=width, color_system=None, force_terminal=False, file=io.StringIO()
+        record=True,
+        width=width,
+        height=height,
+        color_system=None,
+        force_terminal=False,
+        file=io.StringIO(),
     )
     console.print(sink.render())
     return console.export_text()

@@ -3,10 +3,12 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from rich.console import Console, RenderableType
 from syrupy.assertion import SnapshotAssertion
 
 from agentflow.events.types import Event
+from agentflow.sinks import format_usd
 from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
 
 RERUN = "agentflow run workflows/hr_onboarding.yaml --inputs candidates.jsonl --budget-usd 0.5"
@@ -126,3 +128,33 @@ def test_cancelled_and_budget_stopped_runs_appear_in_the_failure_report() -> Non
     assert "Stopped by the run budget: $0.50 of $0.50 spent" in text
     assert "wf/a: budget (run budget exhausted)" in text
     assert "Cancelled by SIGINT: Ctrl-C" in text
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_cost_table_keeps_every_number_whole_at_any_width(
+    synthetic_events: list[Event], width: int, snapshot: SnapshotAssertion
+) -> None:
+    summary = summarise(synthetic_events)
+    console = Console(
+        record=True, width=width, color_system=None, force_terminal=False, file=io.StringIO()
+    )
+    console.print(cost_table(summary))
+    text = console.export_text()
+    assert "…" not in text
+    assert all(len(line.rstrip()) <= width for line in text.splitlines())
+    words = set(text.split())
+    total = summary.totals()
+    for value in (total.calls, total.input_tokens, total.output_tokens):
+        assert f"{value:,}" in words
+    assert format_usd(total.known_cost_usd) in words
+    for usage in summary.models.values():
+        assert format_usd(usage.cost_usd) in words
+    assert text == snapshot
+
+
+def test_an_output_whose_template_failed_appears_in_the_failure_report() -> None:
+    data = {"output": "total", "error_class": "template_error", "message": "undefined: 'totl'"}
+    summary = summarise([Event("workflow.output_failed", 0.0, "r", 1, "invoices", 0, None, data)])
+    text = render(failure_report(summary, "agentflow run x.yaml"))
+    assert "Outputs left null because their template failed:" in text
+    assert "invoices output total: undefined: 'totl'" in text

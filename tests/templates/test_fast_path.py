@@ -41,6 +41,9 @@ def test_fast_references_equal_jinja_references(template: str) -> None:
     assert set(fast.inputs) == set(through_jinja.inputs)
     assert set(fast.names) == set(through_jinja.names)
     assert set(fast.agent_attrs) == set(through_jinja.agent_attrs)
+    assert {(f.head, f.path, f.line) for f in fast.fields} == {
+        (f.head, f.path, f.line) for f in through_jinja.fields
+    }
 
 
 def test_anything_beyond_lookups_leaves_the_fast_path() -> None:
