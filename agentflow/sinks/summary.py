@@ -506,7 +506,7 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     for record in _failed_work(summary):
         failed_usage.add(record.usage)
     facts = Text()
-    if failed:
+    if failed or failed_usage.calls:  # work cancelled mid-way was paid for too
         facts.append(f"Cost spent on failed work: {_total_cost(failed_usage)}\n")
     retries = sum(summary.retries_by_class.values())
     by_class_text = ", ".join(f"{k} {n}" for k, n in sorted(summary.retries_by_class.items()))
