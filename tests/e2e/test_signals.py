@@ -211,18 +211,22 @@ def _launch(folder: Path, server: FakeLLMServer) -> Started:
     return start_cli(flow, "--no-progress", cwd=folder, run_id="r-sweep")
 
 
-def _signal_when(run: Started, moment: Any, timeout: float = 90) -> float | None:
-    """Send SIGTERM once `moment()` is true; the wall time it went, or None if the run ended."""
+def _signal_each(runs: list[tuple[Started, Any]], timeout: float = 90) -> list[float | None]:
+    """SIGTERM each run once its `moment()` is true, all watched at once (they run side by
+    side); the wall time each signal went, or None for a run that ended before its moment."""
+    sent: dict[int, float | None] = {}
     deadline = time.monotonic() + timeout
-    while not moment():
-        if run.process.poll() is not None or time.monotonic() > deadline:
-            return None
-        time.sleep(0.01)
-    if run.process.poll() is not None:
-        return None
-    sent = time.time()
-    run.process.send_signal(signal.SIGTERM)
-    return sent
+    while len(sent) < len(runs) and time.monotonic() < deadline:
+        for i, (run, moment) in enumerate(runs):
+            if i in sent:
+                continue
+            if run.process.poll() is not None:
+                sent[i] = None
+            elif moment():
+                sent[i] = time.time()
+                run.process.send_signal(signal.SIGTERM)
+        time.sleep(0.005)
+    return [sent.get(i) for i in range(len(runs))]
 
 
 def _handles_sigterm(run: Started) -> bool:
@@ -278,9 +282,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> list[Swept]:
                 run = _launch(folder, server)
                 stack.callback(run.kill)
                 runs.append((label, moment, started, run, server))
-            for label, moment, started, run, server in runs:
-                sent = _signal_when(run, lambda m=moment, s=started, r=run: m(s, r))
-                results.append(Swept(label, sent, run.finish(), server))
+            sent = _signal_each([(r, lambda m=m, s=s, r=r: m(s, r)) for _, m, s, r, _ in runs])
+            for (label, _, _, run, server), at in zip(runs, sent, strict=True):
+                results.append(Swept(label, at, run.finish(), server))
     return results
 
 
