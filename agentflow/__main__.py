@@ -1,3 +1,8 @@
-from agentflow.cli.app import main
+# Signals are handled from the first moment, before the heavy imports (agentflow.cli.signals).
+from agentflow.cli import signals
+
+signals.install()
+
+from agentflow.cli.app import main  # noqa: E402
 
 main()

@@ -21,7 +21,8 @@ exceptions are translated into them at exactly one place each (litellm in
         ├── RateLimited                 429 / rate limit (retryable; may carry retry_after)
         ├── QuotaExceeded               insufficient quota / billing (not retryable)
         ├── LLMTimeout                  the call timed out (retryable)
-        ├── LLMConnectionError          could not reach the endpoint (retryable)
+        ├── LLMConnectionError          the connection failed or was lost (retryable)
+        │   └── ConnectFailed           the request never left: no connection (retryable)
         ├── ServerError                 5xx, overloaded, service unavailable (retryable)
         ├── AuthenticationFailed        401/403, missing key (not retryable)
         ├── BadRequest                  400, invalid request (not retryable)
@@ -147,6 +148,9 @@ class LLMError(AgentflowError):
 
     retryable: ClassVar[bool] = False
     error_class: ClassVar[str] = "llm_error"
+    # True when the request may have reached the provider (which may bill it) but no
+    # answer came back: the engine keeps the call's worst-case cost as unconfirmed spend.
+    unanswered: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -178,13 +182,21 @@ class LLMTimeout(LLMError):
 
     retryable = True
     error_class = "timeout"
+    unanswered = True
 
 
 class LLMConnectionError(LLMError):
-    """Raised when the endpoint cannot be reached."""
+    """Raised when the connection failed or was lost, possibly after the request was sent."""
 
     retryable = True
     error_class = "connection"
+    unanswered = True
+
+
+class ConnectFailed(LLMConnectionError):
+    """Raised when no connection could be made, so the request was never sent."""
+
+    unanswered = False
 
 
 class ServerError(LLMError):

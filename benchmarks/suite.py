@@ -23,6 +23,7 @@ from benchmarks.durable import history, kill_resume
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
+from benchmarks.signals import sweep
 from benchmarks.workloads import (
     AgentSpec,
     critical_path_ms,
@@ -1006,4 +1007,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "history": history,
     "kill": kill_resume,
     "progress": progress,
+    "sweep": sweep,
 }

@@ -25,15 +25,24 @@ Per request, markers in the last user message drive the answer::
     [[fail=500]]                       a server error
     [[hang]]                           never answer (until the client gives up or stop())
     [[tools]]                          call every offered tool (until tool results exist)
+    [[empty_choices]]                  a 200 whose `choices` is empty
+    [[fail=401,bare]]                  an error status with a bare text body ("Unauthorized")
+    [[answer_bytes=10000000]]          a text answer of that many bytes
 
-Server knobs (attributes, or `configure(...)`): `latency_s`, `p_429`, `p_500`, `p_hang`
-with `seed` (random faults), `api_key` (answer 401 to a request without that key),
-`fail_on` ({text: status}: fail requests that mention text), `script` (a queue of
-`Scripted` answers or faults used
-before anything else), `usage` (a fixed `(prompt, completion)` pair; otherwise both are
-counted from the text at four characters a token). `requests` records every call.
-A `Scripted` fault with `message=` answers with that error message instead of "fake N: code";
-"{api_key}" in it becomes the key the request presented (as providers' 401s echo it).
+Server knobs (attributes, or `configure(...)`): `latency_s`, or `latency_range` (uniform
+per request), `p_429`, `p_500`, `p_hang` with `seed` (random faults), `api_key` (answer 401
+to a request without that key), `fail_on` ({text: status}: fail requests that mention
+text), `script` (a queue of `Scripted` answers or faults used before anything else), `usage`
+(a fixed `(prompt, completion)` pair; otherwise both are counted from the text at four
+characters a token), `completion_range` (a random answer length in tokens, at most the
+request's max_tokens). A `Scripted` fault with `message=` answers with that error message
+instead of "fake N: code"; "{api_key}" in it becomes the key the request presented (as
+providers' 401s echo it).
+
+`requests` records every call: when it arrived and (wall clock, `time.time()`) when its
+answer was fully generated, and the tokens generated. Like a provider, the server finishes
+generating an answer whose client stopped waiting (timeout, cancel): `generated_cost()`
+is what such a provider would bill.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from aiohttp import web
 from agentflow.llm.mock import mock_prose, sample_json, seed_for
 
 _MARKER = re.compile(r"\[\[([^\]]*)\]\]")
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}
 _HIDDEN_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
 
 
@@ -72,6 +82,7 @@ class Scripted:
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
     latency_s: float | None = None
     message: str | None = None
+    empty_choices: bool = False
 
 
 @dataclass(slots=True)
@@ -84,6 +95,10 @@ class Recorded:
     started: float
     finished: float | None = None
     status: int | None = None
+    received_at: float = 0.0  # wall clock (time.time()) when the request arrived
+    generated_at: float | None = None  # wall clock when its answer was fully generated
+    tokens: tuple[int, int] | None = None  # (prompt, completion) of the generated answer
+    model: str = ""
 
 
 @dataclass(slots=True)
@@ -98,6 +113,9 @@ class _Plan:
     content: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
     message: str | None = None
+    empty_choices: bool = False
+    bare: bool = False
+    answer_bytes: int | None = None
 
 
 @dataclass
@@ -112,6 +130,8 @@ class FakeLLMServer:
     p_hang: float = 0.0
     seed: int = 0
     usage: tuple[int, int] | None = None
+    latency_range: tuple[float, float] | None = None
+    completion_range: tuple[int, int] | None = None
     record_bodies: bool = True
     hang_limit_s: float = 300.0
     api_key: str | None = None
@@ -125,6 +145,7 @@ class FakeLLMServer:
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _runner: web.AppRunner | None = field(default=None, repr=False)
     _stopping: asyncio.Event | None = field(default=None, repr=False)
+    _generating: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,6 +181,8 @@ class FakeLLMServer:
     async def stop(self) -> None:
         if self._stopping is not None:
             self._stopping.set()
+        for task in list(self._generating):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -170,6 +193,10 @@ class FakeLLMServer:
             if name not in _KNOBS:
                 raise TypeError(f"unknown knob {name!r}; known: {', '.join(sorted(_KNOBS))}")
             if name == "usage" and value is not None:
+                value = (int(value[0]), int(value[1]))
+            if name == "latency_range" and value is not None:
+                value = (float(value[0]), float(value[1]))
+            if name == "completion_range" and value is not None:
                 value = (int(value[0]), int(value[1]))
             setattr(self, name, value)
         if "seed" in knobs:
@@ -186,6 +213,8 @@ class FakeLLMServer:
         self.seed = 0
         self._rng = random.Random(0)
         self.usage = None
+        self.latency_range = None
+        self.completion_range = None
         self.record_bodies = True
         self.api_key = None
         self.fail_on = {}
@@ -230,12 +259,15 @@ class FakeLLMServer:
         return await self._serve(request, _ANTHROPIC)
 
     async def _serve(self, request: web.Request, wire: _Wire) -> web.StreamResponse:
+        received_at = time.time()
         body = await request.json()
         record = Recorded(
             path=request.path,
             body=body if self.record_bodies else {},
             headers={k: v for k, v in request.headers.items() if k.lower() not in _HIDDEN_HEADERS},
             started=time.monotonic(),
+            received_at=received_at,
+            model=str(body.get("model", "")),
         )
         self.requests.append(record)
         self.in_flight += 1
@@ -246,19 +278,53 @@ class FakeLLMServer:
                 plan.fail, plan.code = 401, "invalid_api_key"
             if plan.message is not None:
                 plan.message = plan.message.replace("{api_key}", _presented_key(request))
-            if plan.latency_s > 0:
-                await asyncio.sleep(plan.latency_s)
             if plan.hang:
+                await asyncio.sleep(plan.latency_s)
                 await self._hang()
             if plan.fail is not None:
+                await asyncio.sleep(plan.latency_s)
                 response = wire.error(plan)
             else:
-                response = web.json_response(wire.answer(body, plan, self.usage))
+                # Generation goes on when the client stops waiting, as at a provider.
+                task = asyncio.ensure_future(self._generate(record, wire, body, plan))
+                self._generating.add(task)
+                task.add_done_callback(self._generating.discard)
+                response = await asyncio.shield(task)
             record.status = response.status
             return response
         finally:
             self.in_flight -= 1
             record.finished = time.monotonic()
+
+    async def _generate(
+        self, record: Recorded, wire: _Wire, body: dict[str, Any], plan: _Plan
+    ) -> web.StreamResponse:
+        if plan.latency_s > 0:
+            await asyncio.sleep(plan.latency_s)
+        if plan.empty_choices:
+            record.generated_at = time.time()
+            record.tokens = (0, 0)
+            return web.json_response(_empty_choices(body))
+        usage = self.usage
+        limit = int(body.get("max_tokens") or 0)
+        if self.completion_range is not None:
+            low, high = self.completion_range
+            completion = self._rng.randint(low, high)
+            completion = min(completion, limit) if limit else completion
+            plan.content = plan.content or _filler(completion * 4)
+            prompt = usage[0] if usage else _approx_tokens(_seed_text(body))
+            usage = (prompt, completion)
+        if plan.answer_bytes is not None:
+            plan.content = _filler(plan.answer_bytes)
+        answer = wire.answer(body, plan, usage)
+        record.tokens = wire.tokens(answer)
+        record.generated_at = time.time()
+        return web.json_response(answer)
+
+    def generated_cost(self, price: Any) -> float:
+        """What the server generated, priced by `price(model, prompt, completion)`: every
+        answer it fully generated, whether or not the client was still there to get it."""
+        return sum(float(price(r.model, *r.tokens) or 0.0) for r in list(self.requests) if r.tokens)
 
     async def _hang(self) -> None:
         assert self._stopping is not None
@@ -267,10 +333,14 @@ class FakeLLMServer:
         raise web.HTTPServiceUnavailable(text="hung request released")
 
     def _plan(self, text: str) -> _Plan:
-        plan = _Plan(latency_s=self.latency_s)
+        latency = self.latency_s
+        if self.latency_range is not None:
+            latency = self._rng.uniform(*self.latency_range)
+        plan = _Plan(latency_s=latency)
         if self.script:
             item = self.script.popleft()
             plan.fail, plan.code, plan.hang = item.fail, item.code, item.hang
+            plan.empty_choices = item.empty_choices
             plan.content, plan.tool_calls = item.content, item.tool_calls
             plan.message = item.message
             if item.retry_after is not None:
@@ -297,6 +367,8 @@ class FakeLLMServer:
 _KNOBS = frozenset(
     {
         "latency_s",
+        "latency_range",
+        "completion_range",
         "p_429",
         "p_500",
         "p_hang",
@@ -316,6 +388,23 @@ def _presented_key(request: web.Request) -> str:
     if bearer.lower().startswith("bearer "):
         return bearer[7:]
     return request.headers.get("x-api-key", "")
+
+
+def _filler(size: int) -> str:
+    """`size` bytes of plain answer text."""
+    line = "The ledger balances for this period. "
+    return (line * (size // len(line) + 1))[:size]
+
+
+def _empty_choices(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-empty",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": str(body.get("model", "fake")),
+        "choices": [],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
 
 
 def _number(value: float) -> str:
@@ -348,6 +437,12 @@ def _apply_markers(plan: _Plan, text: str) -> None:
                 plan.hang = True
             elif key == "tools":
                 plan.tools = True
+            elif key == "empty_choices":
+                plan.empty_choices = True
+            elif key == "bare":
+                plan.bare = True
+            elif key == "answer_bytes":
+                plan.answer_bytes = int(value)
 
 
 def _approx_tokens(text: str) -> int:
@@ -374,6 +469,10 @@ class _Wire:
         raise NotImplementedError
 
     def error(self, plan: _Plan) -> web.Response:
+        raise NotImplementedError
+
+    def tokens(self, answer: dict[str, Any]) -> tuple[int, int]:
+        """(prompt, completion) tokens an answer reports."""
         raise NotImplementedError
 
 
@@ -462,8 +561,14 @@ class _OpenAIWire(_Wire):
             },
         }
 
+    def tokens(self, answer: dict[str, Any]) -> tuple[int, int]:
+        usage = answer["usage"]
+        return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
+
     def error(self, plan: _Plan) -> web.Response:
         status = plan.fail or 500
+        if plan.bare:
+            return web.Response(status=status, text=_REASONS.get(status, "Error"))
         kind = {
             400: "invalid_request_error",
             401: "invalid_api_key",
@@ -549,8 +654,14 @@ class _AnthropicWire(_Wire):
             "usage": {"input_tokens": prompt, "output_tokens": completion},
         }
 
+    def tokens(self, answer: dict[str, Any]) -> tuple[int, int]:
+        usage = answer["usage"]
+        return int(usage["input_tokens"]), int(usage["output_tokens"])
+
     def error(self, plan: _Plan) -> web.Response:
         status = plan.fail or 500
+        if plan.bare:
+            return web.Response(status=status, text=_REASONS.get(status, "Error"))
         kind = {
             400: "invalid_request_error",
             401: "authentication_error",

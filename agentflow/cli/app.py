@@ -6,6 +6,7 @@ never imports litellm.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -699,5 +700,15 @@ def cache(
 
 
 def main() -> None:
+    from agentflow.cli import signals
+
+    signals.install()
     install_redacting_streams()
-    raise SystemExit(run_app(app))
+    code = 0
+    try:
+        code = run_app(app)
+    except SystemExit as exit:
+        if isinstance(exit.code, str):
+            print(exit.code, file=sys.stderr)
+        code = exit.code if isinstance(exit.code, int) else (1 if exit.code else 0)
+    signals.exit_now(code)

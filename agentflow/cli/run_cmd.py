@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from agentflow.cli import signals
 from agentflow.cli.boundary import EXIT_FAILED, print_json_data, silence_stdout, stderr_console
 from agentflow.cli.inputs import parse_inputs
 from agentflow.cli.values import (
@@ -33,6 +34,7 @@ from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
 from agentflow.redaction import redact_value
+from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
@@ -73,6 +75,7 @@ class RunOptions:
     argv: tuple[str, ...] = ()
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
     secret_env: tuple[str, ...] = ()
+    max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
 
 
 def check_options(options: RunOptions) -> None:
@@ -283,18 +286,30 @@ def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
 async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
     loop = asyncio.get_running_loop()
     installed = []
-    for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
-        try:
-            loop.add_signal_handler(sig, engine.request_stop, name)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-            pass
+
+    def on_signal(name: str) -> None:  # inside the signal handler: only schedule the stop
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(engine.request_stop, name)
+
+    if signals.installed():  # the CLI entry point: its handler lives as long as the process
+        signals.running(on_signal)
+    else:
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            try:
+                loop.add_signal_handler(sig, engine.request_stop, name)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
+                pass
+    early = signals.received()
+    if early is not None:  # came before the loop listened: the engine starts nothing
+        engine.request_stop(early)
     try:
         await engine.prepare(instances)
         return await engine.run(instances)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        signals.finishing()
         await client.aclose()
 
 
@@ -358,6 +373,7 @@ def run_command(options: RunOptions) -> int:
             log_prompts=options.log_prompts,
             spent_before_usd=continuation.spent_usd if continuation else 0.0,
             provenance=_provenance(options, workflows),
+            max_answer_bytes=options.max_answer_bytes,
         ),
     )
     holder["engine"] = engine
@@ -367,6 +383,7 @@ def run_command(options: RunOptions) -> int:
     try:
         result = asyncio.run(_run(engine, instances, client))
     finally:
+        signals.finishing()
         bus.close()
         store.close()
     written = _write_output(options.output, result)
@@ -378,8 +395,8 @@ def run_command(options: RunOptions) -> int:
     if written is not None:
         console.print(f"[red]error[/red]: {escape(written)}")
         # The run's own failure code wins; an ok run whose outputs file is missing is not ok.
-        return result.exit_code or EXIT_FAILED
-    return result.exit_code
+        return signals.exit_code(result.exit_code or EXIT_FAILED)
+    return signals.exit_code(result.exit_code)
 
 
 def _write_output(path: Path | None, result: RunResult) -> str | None:

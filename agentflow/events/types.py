@@ -19,6 +19,7 @@ EVENT_NAMES = (
     "agent.started",
     "llm.request",
     "llm.response",
+    "llm.abandoned",
     "llm.retry",
     "ratelimit.wait",
     "budget.warning",

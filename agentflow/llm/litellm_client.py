@@ -27,6 +27,7 @@ from typing import Any
 from agentflow.errors import (
     AuthenticationFailed,
     BadRequest,
+    ConnectFailed,
     ContentPolicyViolation,
     ContextWindowExceeded,
     LLMConnectionError,
@@ -43,7 +44,15 @@ from agentflow.llm.send_gate import (
     SendGateStatistics,
     request_reached_pool,
 )
-from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
+from agentflow.llm.types import (
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ToolCall,
+    ToolSpec,
+    current_delivery,
+    request_sent,
+)
 from agentflow.model.types import thaw
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "LiteLLMClient", "scrub_secrets", "translate_error"]
@@ -67,6 +76,7 @@ def _paced_connector() -> Any:
         class PacedConnector(aiohttp.TCPConnector):
             async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
                 request_reached_pool()
+                request_sent()  # asking for a connection is the moment a request goes out
                 return await super().connect(req, traces, timeout)
 
         _connector_class = PacedConnector
@@ -151,6 +161,9 @@ class LiteLLMClient:
         self._gate: SendGate | None = None
         self._providers: dict[str, bool] = {}
         self._needs_key: dict[str, bool] = {}
+        # Targets whose requests were seen going out through the pool: for those, a request
+        # that never did was never sent (see `Delivery`).
+        self._seen_sending: set[tuple[str, str | None]] = set()
 
     def _shared_session(self) -> tuple[Any, SendGate]:
         loop = asyncio.get_running_loop()
@@ -245,14 +258,27 @@ class LiteLLMClient:
             return await self._acompletion(kwargs, request.model)
         session, gate = self._shared_session()
         kwargs["shared_session"] = session
-        async with gate.preparing((request.model, request.api_base)):
-            return await self._acompletion(kwargs, request.model)
+        target = (request.model, request.api_base)
+        try:
+            async with gate.preparing(target):
+                return await self._acompletion(kwargs, request.model, request.api_key_env)
+        finally:
+            delivery = current_delivery()
+            if delivery is not None:
+                if delivery.sent:
+                    self._seen_sending.add(target)
+                delivery.known = target in self._seen_sending
 
-    async def _acompletion(self, kwargs: dict[str, Any], model: str) -> LLMResponse:
+    async def _acompletion(
+        self, kwargs: dict[str, Any], model: str, api_key_env: str | None = None
+    ) -> LLMResponse:
         try:
             raw = await self._litellm.acompletion(**kwargs)
         except Exception as exc:  # every litellm/openai/httpx failure, translated once
-            raise translate_error(exc) from None
+            error = translate_error(exc)
+            if isinstance(error, AuthenticationFailed):
+                error = _with_key_hint(error, model, api_key_env)
+            raise error from None
         return _response(raw, model)
 
     async def warm_up(self, targets: Iterable[tuple[str, str | None]]) -> None:
@@ -319,8 +345,15 @@ def _tool_dict(tool: ToolSpec) -> dict[str, Any]:
 
 
 def _response(raw: Any, model: str) -> LLMResponse:
-    choice = raw.choices[0]
-    message = choice.message
+    """The `LLMResponse` of a LiteLLM answer; an answer without a message is a server error."""
+    choices = getattr(raw, "choices", None) or ()
+    choice = choices[0] if choices else None
+    message = getattr(choice, "message", None)
+    if choice is None or message is None:
+        what = "no choices" if choice is None else "a choice without a message"
+        # The call was made and may be billed; a provider glitch like this one is
+        # retryable, like any other server error.
+        raise ServerError(f"the provider answered with {what} (an empty completion)")
     calls = tuple(
         ToolCall(
             id=call.id or f"call_{index}",
@@ -534,6 +567,56 @@ def provider_keys_missing(model: str) -> list[str]:
     return [k for k in missing_keys(model) if "KEY" in k or "TOKEN" in k]
 
 
+def key_variables(model: str) -> list[str]:
+    """The environment variables that hold `model`'s API key, as LiteLLM knows them.
+
+    Missing ones are what LiteLLM reports; a key that is set but refused is named by
+    LiteLLM's convention for the provider (`OPENAI_API_KEY` for openai/..., and so on).
+    """
+    missing = [k for k in missing_keys(model) if "KEY" in k or "TOKEN" in k]
+    if missing:
+        return missing
+    try:
+        provider = str(_import_litellm().get_llm_provider(model)[1])
+    except Exception:  # a model LiteLLM cannot route: nothing to name
+        return []
+    return [f"{provider.upper().replace('-', '_')}_API_KEY"] if provider else []
+
+
+def _with_key_hint(
+    error: AuthenticationFailed, model: str, api_key_env: str | None
+) -> AuthenticationFailed:
+    """`error` with the variable to check named: the agent's own, or the provider's."""
+    names = [api_key_env] if api_key_env else key_variables(model)
+    if not names:
+        return error
+    hint = f"; check {' or '.join(names)} (the API key used for {model})"
+    return type(error)(
+        f"{error}{hint}", status_code=error.status_code, retry_after=error.retry_after
+    )
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says no connection was made: nothing was sent."""
+    import httpx
+
+    refused: tuple[type[BaseException], ...] = (httpx.ConnectError, ConnectionRefusedError)
+    try:
+        import aiohttp
+
+        refused += (aiohttp.ClientConnectorError,)
+    except ImportError:  # pragma: no cover - aiohttp comes with litellm
+        pass
+    cause: BaseException | None = exc
+    for _ in range(12):
+        if cause is None:
+            return False
+        if isinstance(cause, refused):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def missing_keys(model: str) -> list[str]:
     """Environment variables LiteLLM needs for `model` that are not set (e.g. OPENAI_API_KEY)."""
     litellm = _import_litellm()
@@ -567,6 +650,8 @@ def translate_error(exc: BaseException) -> LLMError:
         # LiteLLM reports a refused or dropped connection as a 500 InternalServerError;
         # the transport exception underneath says what really happened.
         kind = _transport_cause(exc) or kind
+    if kind is LLMConnectionError and _never_connected(exc):
+        kind = ConnectFailed
     return kind(
         scrub_secrets(text),
         status_code=status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -45,7 +46,8 @@ class LLMRequest:
 
     `response_schema` asks for structured output (JSON matching the schema); `json_mode`
     asks for any JSON object. `mock_response` (a dict in LiteLLM's dict form) makes the
-    call go through LiteLLM's mock path instead of the network.
+    call go through LiteLLM's mock path instead of the network. `api_key_env` names the
+    variable holding the key, when the agent chose one (error messages name it).
     """
 
     model: str
@@ -71,6 +73,54 @@ class LLMResponse:
     output_tokens: int
     model: str
     finish_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Whether one request left for the provider, as far as its client can tell.
+
+    The engine opens one around each call (`watch_delivery()`); a client that can see its
+    requests go out calls `request_sent()` when one does, and sets `known` when it can
+    vouch for the answer. Without `known`, a request counts as sent: a call that may
+    have been billed is never left out.
+
+        delivery, token = watch_delivery()
+        try:
+            await client.complete(request)
+        finally:
+            stop_watching(token)
+        sent = delivery.sent or not delivery.known
+    """
+
+    sent: bool = False
+    known: bool = False
+
+
+_DELIVERY: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar(
+    "agentflow_delivery", default=None
+)
+
+
+def watch_delivery() -> tuple[Delivery, contextvars.Token[Delivery | None]]:
+    """A fresh `Delivery` for the call about to be made in this task."""
+    delivery = Delivery()
+    return delivery, _DELIVERY.set(delivery)
+
+
+def stop_watching(token: contextvars.Token[Delivery | None]) -> None:
+    _DELIVERY.reset(token)
+
+
+def current_delivery() -> Delivery | None:
+    """The `Delivery` of the call being made in this task, if the engine watches it."""
+    return _DELIVERY.get()
+
+
+def request_sent() -> None:
+    """Called by a client when the current request goes out to the provider."""
+    delivery = _DELIVERY.get()
+    if delivery is not None:
+        delivery.sent = True
 
 
 class LLMClient(Protocol):

@@ -3,13 +3,17 @@
 For every attempt: take an in-flight slot, wait for the rate limiter, reserve the
 worst-case cost (prompt tokens + max_tokens at the model's price) in every budget scope,
 call the model under the agent's timeout, then settle the actual cost and tokens. A
-failure releases the reservation (in `finally`), and a retryable one waits its backoff
-(or the provider's Retry-After, which pauses the model's key for everybody on a 429).
+failure the provider answered (an error status) releases the reservation (in `finally`);
+a call that was sent and never answered (timeout, cancellation, connection lost) keeps
+it as spent, "unconfirmed cost" (`llm.abandoned`), since the provider may bill it. A
+retryable failure waits its backoff (or the provider's Retry-After, which pauses the
+model's key for everybody on a 429).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import random
@@ -19,7 +23,16 @@ from typing import Any
 
 from agentflow.errors import LLMError, LLMTimeout, RateLimited, ToolLoopExceeded
 from agentflow.events.bus import EventBus
-from agentflow.llm.types import LLMRequest, LLMResponse, Message, ToolCall, ToolSpec
+from agentflow.llm.types import (
+    Delivery,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ToolCall,
+    ToolSpec,
+    stop_watching,
+    watch_delivery,
+)
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
 from agentflow.plan.tokens import count_messages
@@ -36,6 +49,9 @@ from agentflow.state.store import Journaled
 
 EVENT_TEXT_LIMIT = 2000
 DEFAULT_429_PAUSE_S = 1.0
+DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024
+"""The most of one answer kept in memory (and so in outputs): the rest is cut, and the
+`llm.response` says so. The log line holding an answer is bounded further by the sink."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +105,12 @@ class CallRunner:
         run_budget: Budget | None,
         journal: RunJournal | None = None,
         log_prompts: bool = False,
+        max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._client = client
         self._journal = journal
         self._log_prompts = log_prompts
+        self._max_answer = max_answer_bytes
         self._clock = clock
         self._bus = bus
         self._limiter = limiter
@@ -460,14 +478,13 @@ class CallRunner:
                 finally:
                     if waited:
                         self._rate_limited -= 1
+                call = {"attempt": attempt, "round": round_no, "index": index}
                 try:
                     self._emit(
                         ctx,
                         "llm.request",
                         model=agent.model,
-                        attempt=attempt,
-                        round=round_no,
-                        index=index,
+                        **call,
                         prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
                         **self._prompt_fields(request),
@@ -475,16 +492,30 @@ class CallRunner:
                     self._in_flight += 1
                     ctx.usage.calls += 1
                     started = self._clock.monotonic()
+                    delivery, watching = watch_delivery()
                     try:
                         async with asyncio.timeout(agent.timeout):
                             response: LLMResponse = await self._client.complete(request)
                     except TimeoutError:
                         permit.settle(prompt_tokens)
+                        settled = self._abandon(
+                            ctx, reservation, worst, "timeout", started, call, delivery
+                        )
                         raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
-                    except LLMError:
+                    except LLMError as error:
                         permit.settle(prompt_tokens)
+                        if error.unanswered:
+                            settled = self._abandon(
+                                ctx, reservation, worst, error.error_class, started, call, delivery
+                            )
+                        raise
+                    except asyncio.CancelledError:
+                        settled = self._abandon(
+                            ctx, reservation, worst, "cancelled", started, call, delivery
+                        )
                         raise
                     finally:
+                        stop_watching(watching)
                         self._in_flight -= 1
                     latency = self._clock.monotonic() - started
                     permit.settle(response.input_tokens + response.output_tokens)
@@ -492,6 +523,7 @@ class CallRunner:
                     permit.release()
             finally:
                 self._slots.release()
+            response, cut_from = self._bounded(response)
             cost = ctx.price_book.cost(agent.model, response.input_tokens, response.output_tokens)
             if reservation is not None:
                 reservation.settle(cost or 0.0)
@@ -526,9 +558,63 @@ class CallRunner:
                 finish_reason=response.finish_reason,
                 tool_calls=len(response.tool_calls),
                 **self._answer_fields(response),
+                **({"truncated": True, "original_bytes": cut_from} if cut_from else {}),
             )
             return response, cost
         finally:
             if reservation is not None and not settled:
                 reservation.release()
                 self._budget_moved()
+
+    def _bounded(self, response: LLMResponse) -> tuple[LLMResponse, int | None]:
+        """`response` with its text cut to `max_answer_bytes`, and the size it had if cut."""
+        content, limit = response.content, self._max_answer
+        if content is None or limit is None or len(content) * 4 <= limit:
+            return response, None
+        raw = content.encode("utf-8", "surrogatepass")
+        if len(raw) <= limit:
+            return response, None
+        kept = raw[:limit].decode("utf-8", "ignore")
+        return dataclasses.replace(response, content=kept), len(raw)
+
+    def _abandon(
+        self,
+        ctx: AgentContext,
+        reservation: Reservation | None,
+        worst: float | None,
+        reason: str,
+        started: float,
+        call: dict[str, Any],
+        delivery: Delivery,
+    ) -> bool:
+        """Record a call that got no answer; returns True when its reservation was settled.
+
+        A call that went out may have been generated (and billed) though nobody waited for
+        the answer, and nothing proves it cost less than the worst case: the reservation
+        stays spent in every budget, and the agent's usage keeps it as unconfirmed cost.
+        A call its client saw never leave (stopped while it waited to be sent) cost nothing:
+        it is not counted as sent, and its reservation is released.
+        """
+        sent = delivery.sent or not delivery.known
+        usage = ctx.usage
+        if sent:
+            if reservation is not None:
+                reservation.settle(worst or 0.0)
+                self._budget_moved()
+            usage.unconfirmed_calls += 1
+            if worst is not None:
+                usage.unconfirmed_cost_usd += worst
+        else:
+            usage.calls -= 1
+        unconfirmed = (worst if sent else 0.0) if worst is not None else None
+        self._emit(
+            ctx,
+            "llm.abandoned",
+            model=ctx.agent.model,
+            **call,
+            reason=reason,
+            sent=sent,
+            unconfirmed_cost_usd=round(unconfirmed, 10) if unconfirmed is not None else None,
+            waited_s=round(self._clock.monotonic() - started, 6),
+        )
+        return sent

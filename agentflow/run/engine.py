@@ -6,8 +6,9 @@
 Every task belongs to a TaskGroup owned here: one for the run, one per instance, one per
 fanned-out agent. An agent starts the moment its last dependency finishes. All instances
 share one rate limiter, one budget ledger and one in-flight cap. `request_stop()` (from a
-signal handler) cancels the run; every agent still pending is recorded as skipped, and
-the final events are written before `run()` returns.
+signal handler) cancels the run at any moment, even before it starts: every agent still
+pending is recorded as skipped, calls in flight as abandoned (their worst case kept as
+unconfirmed cost), and the final events are written before `run()` returns.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from agentflow.model.types import Agent, Budget, Limit, Workflow
 from agentflow.plan.pricing import PriceBook, load_price_book
 from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.budget import BudgetLedger, BudgetStatistics
-from agentflow.run.calls import AgentContext, CallRunner, CallStatistics
+from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES, AgentContext, CallRunner, CallStatistics
 from agentflow.run.clock import Clock
 from agentflow.run.heap import frozen_heap
 from agentflow.run.limits import LimiterStatistics, RateLimiter
@@ -73,6 +74,7 @@ class RunSettings:
     spent_before_usd: float = 0.0
     # For run.started: version, command line, files and their sha256, input sources.
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +214,25 @@ class Engine:
         """One-time set-up before `run()`: token counters and the client's per-provider
         start-up. Done inside the run, it would stall the loop right after the limiter
         admitted the first calls (and count against their timeouts)."""
+        if self._stop_signal is not None:
+            return
         targets = {(a.model, a.api_base) for i in instances for a in i.workflow.agents}
         for model in {model for model, _ in targets}:
             tokenizer_for(model)
         warm_up = getattr(self._client, "warm_up", None)
-        if warm_up is not None:
+        if warm_up is None:
+            return
+        self._main = asyncio.current_task()
+        try:
             await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
+        except asyncio.CancelledError:
+            if self._stop_signal is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            self._main = None
 
     async def run(self, instances: Sequence[Instance]) -> RunResult:
         """Run every instance to the end (or until stopped) and return the outcome.
@@ -251,6 +266,7 @@ class Engine:
             ),
             journal=self._journal,
             log_prompts=self._settings.log_prompts,
+            max_answer_bytes=self._settings.max_answer_bytes,
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}
@@ -274,9 +290,12 @@ class Engine:
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
         try:
-            async with asyncio.TaskGroup() as group:
-                for state in states:
-                    group.create_task(self._run_instance(state, workflow_slots, finished))
+            # A stop requested before the run started (a signal during start-up) starts
+            # nothing: every agent is recorded as cancelled below.
+            if self._stop_signal is None:
+                async with asyncio.TaskGroup() as group:
+                    for state in states:
+                        group.create_task(self._run_instance(state, workflow_slots, finished))
         except asyncio.CancelledError:
             if self._stop_signal is None:
                 raise
@@ -365,6 +384,7 @@ class Engine:
             status=status,
             outputs=outputs,
             cost_usd=state.usage.cost_or_none(),
+            unconfirmed_cost_usd=round(state.usage.unconfirmed_cost_usd, 10),
             duration_s=round(duration, 6),
             agents=counts,
         )
@@ -450,12 +470,13 @@ class Engine:
         group: asyncio.TaskGroup,
         tools: ToolRunner | None,
     ) -> None:
+        usage = Usage()
         try:
-            result = await self._execute(state, agent, tools)
+            result = await self._execute(state, agent, tools, usage)
         except asyncio.CancelledError:
-            self._record(
-                state, agent, AgentResult(agent.id, "skipped", reason="cancelled"), emit=False
-            )
+            # What the agent's calls already cost counts, though the agent never finished.
+            cancelled = AgentResult(agent.id, "skipped", reason="cancelled", usage=usage)
+            self._record(state, agent, cancelled, emit=False)
             raise
         except Exception as exc:  # a bug must cost one agent, never the run and its log
             result = AgentResult(
@@ -463,6 +484,7 @@ class Engine:
                 "failed",
                 error_class="internal_error",
                 message=f"{type(exc).__name__}: {exc}",
+                usage=usage,
             )
         self._record(state, agent, result)
         for successor in state.graph.successors(agent.id):
@@ -508,6 +530,7 @@ class Engine:
             data = {
                 "model": agent.model,
                 "cost_usd": usage.cost_or_none(),
+                "unconfirmed_cost_usd": round(usage.unconfirmed_cost_usd, 10),
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
                 "calls": usage.calls,
@@ -541,7 +564,7 @@ class Engine:
         return None
 
     async def _execute(
-        self, state: _InstanceState, agent: Agent, tools: ToolRunner | None
+        self, state: _InstanceState, agent: Agent, tools: ToolRunner | None, usage: Usage
     ) -> AgentResult:
         reused = self._reuse.get((state.instance.workflow.name, state.instance.index, agent.id))
         if reused is not None and reused.status == "failed":
@@ -601,7 +624,6 @@ class Engine:
         )
         self._agents_running += 1
         started = self._clock.monotonic()
-        usage = Usage()
         ctx = AgentContext(
             workflow=workflow,
             instance=state.instance.index,
@@ -731,8 +753,22 @@ class Engine:
             if key in done:
                 continue
             for agent in state.instance.workflow.agents:
-                if agent.id not in state.results or state.results[agent.id].reason == "cancelled":
-                    state.results[agent.id] = AgentResult(agent.id, "skipped", reason="cancelled")
+                earlier = state.results.get(agent.id)
+                if earlier is None or earlier.reason == "cancelled":
+                    usage = earlier.usage if earlier is not None else Usage()
+                    state.results[agent.id] = AgentResult(
+                        agent.id, "skipped", reason="cancelled", usage=usage
+                    )
+                    spent: dict[str, Any] = {}
+                    if usage.calls:
+                        # A cancelled agent's calls were paid for: say what they cost.
+                        spent = {
+                            "calls": usage.calls,
+                            "cost_usd": usage.cost_or_none(),
+                            "unconfirmed_cost_usd": round(usage.unconfirmed_cost_usd, 10),
+                            "input_tokens": usage.input_tokens,
+                            "output_tokens": usage.output_tokens,
+                        }
                     self._bus.emit(
                         "agent.skipped",
                         workflow=state.instance.workflow.name,
@@ -740,6 +776,7 @@ class Engine:
                         agent=agent.id,
                         reason="cancelled",
                         detail=f"the run was stopped by {self._stop_signal}",
+                        **spent,
                     )
             outputs = self._outputs_after_stop(state)
             results.append(
@@ -766,6 +803,8 @@ class Engine:
             duration_s=round(duration, 6),
             totals={
                 "cost_usd": round(self._usage.cost_usd, 10),
+                "unconfirmed_cost_usd": round(self._usage.unconfirmed_cost_usd, 10),
+                "unconfirmed_calls": self._usage.unconfirmed_calls,
                 "unknown_cost_calls": self._usage.unknown_cost_calls,
                 "input_tokens": self._usage.input_tokens,
                 "output_tokens": self._usage.output_tokens,

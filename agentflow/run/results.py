@@ -24,8 +24,11 @@ EXIT_CODES: Mapping[WorkflowStatus, int] = {
 class Usage:
     """Tokens, calls and cost of some work; cost excludes calls with an unknown price.
 
-    `calls` counts every call sent, failed ones included; `answered` those that returned;
-    `replayed` and `cached` the answers that were not paid for again.
+    `calls` counts every call sent, failed ones included; `answered` those that returned.
+    `unconfirmed_calls` were sent and never answered (timeout, cancel, connection lost):
+    the provider may bill them, so each keeps its worst-case cost as `unconfirmed_cost_usd`,
+    kept apart from `cost_usd` (what answers reported) and spent in every budget.
+    `replayed` and `cached` count answers that were not paid for again.
     """
 
     calls: int = 0
@@ -37,6 +40,8 @@ class Usage:
     retries: int = 0
     replayed: int = 0  # answers taken from the journal of an earlier run, at $0
     cached: int = 0  # answers taken from the response cache, at $0
+    unconfirmed_calls: int = 0
+    unconfirmed_cost_usd: float = 0.0
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
@@ -48,6 +53,8 @@ class Usage:
         self.retries += other.retries
         self.replayed += other.replayed
         self.cached += other.cached
+        self.unconfirmed_calls += other.unconfirmed_calls
+        self.unconfirmed_cost_usd += other.unconfirmed_cost_usd
 
     def cost_or_none(self) -> float | None:
         """The cost, or None when every call had an unknown price."""

@@ -55,6 +55,9 @@ class Usage:
     known_cost_usd: float = 0.0
     unknown_cost_calls: int = 0
     retries: int = 0
+    # Calls sent and never answered: their worst case, kept apart from the known cost.
+    unconfirmed_calls: int = 0
+    unconfirmed_cost_usd: float = 0.0
 
     @property
     def cost_usd(self) -> float | None:
@@ -68,6 +71,8 @@ class Usage:
         self.known_cost_usd += other.known_cost_usd
         self.unknown_cost_calls += other.unknown_cost_calls
         self.retries += other.retries
+        self.unconfirmed_calls += other.unconfirmed_calls
+        self.unconfirmed_cost_usd += other.unconfirmed_cost_usd
 
 
 @dataclass(slots=True)
@@ -138,6 +143,14 @@ class CostSummary:
                     usage.unknown_cost_calls += 1
                 else:
                     usage.known_cost_usd += float(cost)
+        elif name == "llm.abandoned":
+            unconfirmed = float(d.get("unconfirmed_cost_usd") or 0.0)
+            for usage in (self._agent(event).usage, self._model(d.get("model"))):
+                if d.get("sent", True):
+                    usage.unconfirmed_calls += 1
+                    usage.unconfirmed_cost_usd += unconfirmed
+                else:  # it never left: not a call sent
+                    usage.calls -= 1
         elif name == "llm.retry":
             self._agent(event).usage.retries += 1
             self._model(d.get("model")).retries += 1
@@ -290,9 +303,12 @@ def _status_text(records: Iterable[AgentRecord]) -> Text:
 
 
 def _total_cost(usage: Usage) -> str:
-    if not usage.unknown_cost_calls:
-        return format_usd(usage.known_cost_usd)
-    return f"{format_usd(usage.known_cost_usd)} + unknown"
+    text = format_usd(usage.known_cost_usd)
+    if usage.unknown_cost_calls:
+        text += " + unknown"
+    if usage.unconfirmed_calls:
+        text += f" + {format_usd(usage.unconfirmed_cost_usd)} unconfirmed"
+    return text
 
 
 def _table(title: str | None = None) -> Table:
@@ -364,6 +380,14 @@ def cost_table(summary: CostSummary) -> WholeTable:
     notes = []
     if summary.agents:
         notes.append(Text("Agents: ").append_text(_status_text(summary.agents.values())))
+    if total.unconfirmed_calls:
+        notes.append(
+            Text(
+                f"unconfirmed: {total.unconfirmed_calls} call(s) were sent and never answered "
+                "(timeout, cancel, lost connection); the provider may bill them, so each counts "
+                "at its worst case against budgets"
+            )
+        )
     if total.unknown_cost_calls:
         notes.append(
             Text(
@@ -482,10 +506,10 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
         parts.append(lines)
 
     failed_usage = Usage()
-    for record in failed:
+    for record in _failed_work(summary):
         failed_usage.add(record.usage)
     facts = Text()
-    if failed:
+    if failed or failed_usage.calls:  # work cancelled mid-way was paid for too
         facts.append(f"Cost spent on failed work: {_total_cost(failed_usage)}\n")
     retries = sum(summary.retries_by_class.values())
     by_class_text = ", ".join(f"{k} {n}" for k, n in sorted(summary.retries_by_class.items()))
@@ -499,6 +523,16 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
     return Group(*parts)
 
 
+def _failed_work(summary: CostSummary) -> list[AgentRecord]:
+    """Agents whose spend bought nothing: failed ones, and skipped ones that had made calls
+    (cancelled mid-work)."""
+    return [
+        r
+        for r in summary.agents.values()
+        if r.status == "failed" or (r.status == "skipped" and r.usage.calls)
+    ]
+
+
 def _failures_json(summary: CostSummary) -> dict[str, Any]:
     """The failure analysis of the screen report, for scripts."""
     failed = summary.failed_agents()
@@ -507,7 +541,7 @@ def _failures_json(summary: CostSummary) -> dict[str, Any]:
     for record in failed:
         by_class.setdefault(record.error_class or "unknown error", []).append(record)
     spent = Usage()
-    for record in failed:
+    for record in _failed_work(summary):
         spent.add(record.usage)
     return {
         "by_class": [
@@ -524,6 +558,7 @@ def _failures_json(summary: CostSummary) -> dict[str, Any]:
             r.label(with_instance=multi) for r in summary.skipped_by_failures()
         ],
         "cost_usd_on_failed_work": _usd_json(spent.cost_usd),
+        "unconfirmed_cost_usd_on_failed_work": _usd_json(spent.unconfirmed_cost_usd),
         "retries": {
             "total": sum(summary.retries_by_class.values()),
             "by_class": dict(sorted(summary.retries_by_class.items())),
@@ -544,6 +579,8 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
         "cost_usd": _usd_json(usage.cost_usd),
         "unknown_cost_calls": usage.unknown_cost_calls,
         "retries": usage.retries,
+        "unconfirmed_calls": usage.unconfirmed_calls,
+        "unconfirmed_cost_usd": _usd_json(usage.unconfirmed_cost_usd),
     }
 
 

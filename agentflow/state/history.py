@@ -48,6 +48,7 @@ class RunRecord:
     unknown_cost_calls: int
     calls: int
     path: Path
+    unconfirmed_cost_usd: float = 0.0  # sent, never answered: may have been billed
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class RunRecord:
             "duration_s": self.duration_s,
             "cost_usd": self.cost_usd,
             "unknown_cost_calls": self.unknown_cost_calls,
+            "unconfirmed_cost_usd": self.unconfirmed_cost_usd,
             "calls": self.calls,
             "log_path": str(self.path),
         }
@@ -170,6 +172,7 @@ def read_run(path: Path) -> RunRecord | None:
             unknown_cost_calls=int(totals.get("unknown_cost_calls") or 0),
             calls=int(totals.get("calls") or 0),
             path=path,
+            unconfirmed_cost_usd=float(totals.get("unconfirmed_cost_usd") or 0.0),
         )
     cost, unknown, calls, last_ts = _scan_unfinished(path)
     return RunRecord(

@@ -245,7 +245,7 @@ def continue_run(
         raise ValueError(mode)
     spent = 0.0
     for record, _ in chain:
-        spent += record.cost_usd or 0.0
+        spent += (record.cost_usd or 0.0) + record.unconfirmed_cost_usd
     return Continuation(
         mode=mode,
         parent=parent,

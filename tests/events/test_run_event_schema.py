@@ -64,6 +64,19 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "tool_calls": 0,
         },
     ),
+    "llm.abandoned": (
+        AGENT,
+        {
+            "model": "openai/gpt-4o-mini",
+            "attempt": 1,
+            "round": 0,
+            "index": None,
+            "reason": "timeout",
+            "sent": True,
+            "unconfirmed_cost_usd": 0.00042,
+            "waited_s": 30.0,
+        },
+    ),
     "llm.retry": (
         AGENT,
         {

@@ -176,7 +176,7 @@ def test_special_cases_are_classified_by_code_and_status(
     ("exc", "expected"),
     [
         (httpx.ReadTimeout("read timed out", request=REQ), errors.LLMTimeout),
-        (httpx.ConnectError("refused", request=REQ), errors.LLMConnectionError),
+        (httpx.ConnectError("refused", request=REQ), errors.ConnectFailed),
         (httpx.RemoteProtocolError("eof", request=REQ), errors.LLMConnectionError),
         (TimeoutError(), errors.LLMTimeout),
         (ConnectionResetError("reset"), errors.LLMConnectionError),
@@ -283,7 +283,14 @@ def test_litellm_is_the_configured_module() -> None:
 def test_connection_failure_reported_as_500_is_a_connection_error() -> None:
     exc = ex.InternalServerError("OpenAIException - Connection error.", P, M)
     exc.__cause__ = httpx.ConnectError("Cannot connect to host", request=REQ)
-    assert type(translate_error(exc)) is errors.LLMConnectionError
+    assert type(translate_error(exc)) is errors.ConnectFailed
+
+
+def test_only_a_connection_lost_after_sending_may_have_been_billed() -> None:
+    refused = translate_error(httpx.ConnectError("refused", request=REQ))
+    lost = translate_error(httpx.RemoteProtocolError("eof", request=REQ))
+    assert isinstance(refused, errors.LLMConnectionError) and refused.retryable
+    assert (refused.unanswered, lost.unanswered) == (False, True)
 
 
 def test_real_5xx_stays_a_server_error() -> None:

@@ -114,6 +114,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "QuotaExceeded": False,
     "LLMTimeout": True,
     "LLMConnectionError": True,
+    "ConnectFailed": True,
     "ServerError": True,
     "AuthenticationFailed": False,
     "BadRequest": False,

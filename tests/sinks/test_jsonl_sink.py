@@ -223,7 +223,7 @@ def test_a_log_that_cannot_be_written_is_reported_naming_the_file(tmp_path: Path
     bus = EventBus(
         "run-7", lambda: TS, [sink], on_sink_error=lambda f: reported.append(f.message())
     )
-    sink._file.close()  # the disk vanished under us
+    sink._open().close()  # the disk vanished under us
     bus.emit("run.started")
     bus.emit("run.completed")
     bus.close()

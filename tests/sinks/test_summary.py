@@ -60,6 +60,8 @@ def test_summary_json(synthetic_events: list[Event], snapshot: SnapshotAssertion
         "cost_usd": 0.00873,
         "unknown_cost_calls": 6,
         "retries": 1,
+        "unconfirmed_calls": 0,
+        "unconfirmed_cost_usd": 0.0,
         "agents": {"completed": 5, "failed": 1, "skipped": 2},
     }
     by_agent = {(a["instance"], a["agent"]): a for a in document["agents"]}
