@@ -403,6 +403,16 @@ def run(
             help="Off a terminal, a progress line at most this often while agents run (0: off).",
         ),
     ] = 30.0,
+    max_answer_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-answer-bytes",
+            min=1024,
+            metavar="BYTES",
+            help="The most one answer may hold in memory; longer ones are cut, and say so "
+            "(default 32 MiB). Log lines are cut at 1 MB; -o keeps what was kept.",
+        ),
+    ] = 32 * 1024 * 1024,
     secret_env: SecretEnv = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
@@ -432,6 +442,7 @@ def run(
                 log_prompts=log_prompts,
                 argv=_argv(),
                 heartbeat=heartbeat,
+                max_answer_bytes=max_answer_bytes,
                 secret_env=tuple(secret_env or ()),
             )
         )

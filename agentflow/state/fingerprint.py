@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from agentflow.llm.types import LLMRequest, Message
+from agentflow.model.types import thaw
 
 # Bump when the canonical form changes, so old journal entries stop matching new requests.
 FINGERPRINT_VERSION = 1
-
-
-def _plain(value: Any) -> Any:
-    """Frozen mappings and tuples as plain JSON values (FrozenDict is a Mapping)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -47,8 +38,8 @@ def canonical_request(request: LLMRequest) -> dict[str, Any]:
         "model": request.model,
         "api_base": request.api_base,
         "messages": [_message(m) for m in request.messages],
-        "tools": [[t.name, t.description, _plain(t.parameters)] for t in request.tools],
-        "response_schema": _plain(request.response_schema),
+        "tools": [[t.name, t.description, thaw(t.parameters)] for t in request.tools],
+        "response_schema": thaw(request.response_schema),
         "json_mode": request.json_mode,
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,

@@ -103,3 +103,27 @@ def test_json_format_prints_one_document_and_keeps_secrets_and_colours_out(
     assert totals["calls"] == 3
     assert events[-1]["totals"]["calls"] == 3
     assert schema_errors(event_validator, events) == []
+
+
+def test_max_answer_bytes_cuts_a_long_answer_and_the_log_says_so(
+    fake_server: FakeLLMServer, tmp_path: Path
+) -> None:
+    long_answer = "The ledger balances. " * 500  # 10,500 bytes
+    fake_server.enqueue(Scripted(content=long_answer))
+    flow = write_workflow(
+        tmp_path,
+        {
+            "name": "long_answer",
+            "defaults": {"model": "openai/gpt-4o-mini", "api_base": fake_server.base_url},
+            "agents": {"summarise": {"prompt": "Summarise the ledger."}},
+        },
+    )
+    outcome = run_cli(flow, "--max-answer-bytes", "2048", "--format", "json", cwd=tmp_path)
+    assert outcome.returncode == 0, outcome.describe()
+    response = of(outcome.events(), "llm.response")[0]
+    assert response["truncated"] is True
+    assert response["original_bytes"] == len(long_answer)
+    completed = of(outcome.events(), "agent.completed")[0]
+    assert 1024 < len(completed["output"].encode()) <= 2048  # the answer as kept
+    refused = run_cli(flow, "--max-answer-bytes", "10", cwd=tmp_path)
+    assert refused.returncode == 2 and "--max-answer-bytes" in refused.stderr
