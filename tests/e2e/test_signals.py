@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from agentflow.sinks import format_usd
 from tests.e2e.cli import Outcome, Started, of, read_log, start_cli, wait_for, write_workflow
 from tests.fakeserver import FakeLLMServer, ServerThread
 
@@ -170,7 +171,7 @@ def test_cancelling_mid_fan_out_counts_every_paid_response_and_every_call_sent(
     skipped = next(e for e in of(events, "agent.skipped") if e["agent"] == "notes")
     assert skipped["calls"] == totals["calls"]
     # The final line and the failure report say the same money.
-    paid = f"${totals['cost_usd']:.4f}"[:6]
+    paid = format_usd(totals["cost_usd"])
     assert "Cost spent on failed work: " + paid in outcome.stderr, outcome.stderr[-2000:]
     assert "unconfirmed" in outcome.stderr
 
