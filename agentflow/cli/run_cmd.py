@@ -353,6 +353,7 @@ def run_command(options: RunOptions) -> int:
         lineage=continuation.lineage if continuation else (),
         fresh=continuation.fresh if continuation else (),
         cache=CacheChoice(options.cache),
+        mock=options.mock,
     )
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)

@@ -43,7 +43,6 @@ from agentflow.run.output import json_instruction, parse_output
 from agentflow.run.results import Usage
 from agentflow.run.retry import backoff_delay, should_retry
 from agentflow.run.tools import ToolRunner
-from agentflow.state.fingerprint import fingerprint
 from agentflow.state.journal import RunJournal
 from agentflow.state.store import Journaled
 
@@ -75,6 +74,43 @@ class CallStatistics:
     in_flight: int
     queued: int
     rate_limited: int
+
+
+def first_messages(agent: Agent, system: str | None, prompt: str) -> tuple[Message, ...]:
+    """The messages that open an agent's conversation: its rendered system prompt (with the
+    JSON instruction its output format asks for) and its rendered prompt."""
+    instruction = json_instruction(agent.output)
+    if instruction:
+        system = f"{system}\n\n{instruction}" if system else instruction
+    opening = (Message("system", system),) if system else ()
+    return (*opening, Message("user", prompt))
+
+
+def tool_specs(agent: Agent, workflow: Workflow) -> tuple[ToolSpec, ...]:
+    """The tools offered to the model on every call of `agent`."""
+    return tuple(
+        ToolSpec(t.name, t.description, t.parameters)
+        for t in workflow.tools
+        if t.name in agent.tools
+    )
+
+
+def build_request(
+    agent: Agent, messages: tuple[Message, ...], specs: tuple[ToolSpec, ...]
+) -> LLMRequest:
+    """The request one call of `agent` sends (also what its fingerprint is made of)."""
+    return LLMRequest(
+        model=agent.model,
+        messages=messages,
+        max_tokens=agent.max_tokens,
+        timeout=agent.timeout,
+        temperature=agent.temperature,
+        api_base=agent.api_base,
+        api_key_env=agent.api_key_env,
+        tools=specs,
+        response_schema=agent.output.schema if agent.output.format == "json" else None,
+        json_mode=agent.output.format == "json" and agent.output.schema is None,
+    )
 
 
 def _nothing() -> None:
@@ -194,19 +230,8 @@ class CallRunner:
     ) -> Any:
         """Run one conversation (one item of a fan-out) to its final, parsed answer."""
         agent = ctx.agent
-        system, prompt = prompts
-        instruction = json_instruction(agent.output)
-        if instruction:
-            system = f"{system}\n\n{instruction}" if system else instruction
-        messages: list[Message] = []
-        if system:
-            messages.append(Message("system", system))
-        messages.append(Message("user", prompt))
-        specs = tuple(
-            ToolSpec(t.name, t.description, t.parameters)
-            for t in ctx.workflow.tools
-            if t.name in agent.tools
-        )
+        messages = list(first_messages(agent, *prompts))
+        specs = tool_specs(agent, ctx.workflow)
         for round_no in range(agent.max_tool_rounds + 1):
             response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
             if not response.tool_calls:
@@ -375,22 +400,11 @@ class CallRunner:
     ) -> tuple[LLMResponse, Callable[[], None]]:
         """The answer to one request, and a function that caches it once it proved good."""
         agent = ctx.agent
-        request = LLMRequest(
-            model=agent.model,
-            messages=messages,
-            max_tokens=agent.max_tokens,
-            timeout=agent.timeout,
-            temperature=agent.temperature,
-            api_base=agent.api_base,
-            api_key_env=agent.api_key_env,
-            tools=specs,
-            response_schema=agent.output.schema if agent.output.format == "json" else None,
-            json_mode=agent.output.format == "json" and agent.output.schema is None,
-        )
+        request = build_request(agent, messages, specs)
         journal = self._journal
         request_fp = None
         if journal is not None:
-            request_fp = fingerprint(request)
+            request_fp = journal.fingerprint(request)
             place = journal.place(ctx.workflow.name, ctx.instance, agent.id, index, round_no)
             found = journal.replayed(place, request_fp)
             if found is not None:

@@ -31,8 +31,12 @@ def _message(message: Message) -> dict[str, Any]:
     return out
 
 
-def canonical_request(request: LLMRequest) -> dict[str, Any]:
-    """The parts of `request` that decide its answer, as plain JSON data."""
+def canonical_request(request: LLMRequest, *, mock: bool = False) -> dict[str, Any]:
+    """The parts of `request` that decide its answer, as plain JSON data.
+
+    `mock` marks a request answered by `--mock`: its answers must never stand in for a
+    provider's (the mock client sets `mock_response` only after the fingerprint is taken).
+    """
     return {
         "v": FINGERPRINT_VERSION,
         "model": request.model,
@@ -43,14 +47,14 @@ def canonical_request(request: LLMRequest) -> dict[str, Any]:
         "json_mode": request.json_mode,
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
-        "mock": request.mock_response is not None,
+        "mock": mock or request.mock_response is not None,
     }
 
 
-def fingerprint(request: LLMRequest) -> str:
+def fingerprint(request: LLMRequest, *, mock: bool = False) -> str:
     """Hex SHA-256 of the request's canonical form (64 characters)."""
     text = json.dumps(
-        canonical_request(request),
+        canonical_request(request, mock=mock),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

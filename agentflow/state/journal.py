@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from agentflow.llm.types import LLMResponse
+from agentflow.llm.types import LLMRequest, LLMResponse
 from agentflow.model.types import Agent, CachePolicy
+from agentflow.state.fingerprint import fingerprint
 from agentflow.state.store import Journaled, Place, StateStore
 
 
@@ -47,6 +48,7 @@ class RunJournal:
         lineage: Iterable[str] = (),
         fresh: Iterable[tuple[str, int, str]] = (),
         cache: CacheChoice = CacheChoice(),
+        mock: bool = False,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -54,7 +56,12 @@ class RunJournal:
         self.lineage = tuple(lineage)
         self._fresh = frozenset(fresh)
         self._cache = cache
+        self._mock = mock
         self._now = now
+
+    def fingerprint(self, request: LLMRequest) -> str:
+        """The request's fingerprint in this run: `--mock` answers get their own."""
+        return fingerprint(request, mock=self._mock)
 
     def place(
         self, workflow: str, instance: int, agent: str, item: int | None, round_no: int

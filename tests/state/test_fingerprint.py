@@ -96,3 +96,10 @@ def test_fingerprints_are_stable_across_processes_and_hash_seeds() -> None:
         )
         seen.add(done.stdout.strip())
     assert seen == {fingerprint(request())}
+
+
+def test_a_mock_answer_never_stands_in_for_a_providers() -> None:
+    # The mock client sets mock_response after the engine took the fingerprint: the run
+    # says it is a mock run, so `run --mock --cache` never feeds a later real run.
+    assert fingerprint(request(), mock=True) != fingerprint(request())
+    assert fingerprint(request(mock_response={"content": "x"})) == fingerprint(request(), mock=True)
