@@ -270,6 +270,21 @@ def plan(
         typer.Option("--format", "-f", metavar="table|json", help="Output format."),
     ] = TableOrJson.table,
     secret_env: SecretEnv = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            metavar="PATH",
+            help="The state database whose cache to look in (default: .agentflow/state.db).",
+        ),
+    ] = None,
+    cache: Annotated[
+        bool | None,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Plan as run --cache / --no-cache would run: which first calls the cache answers.",
+        ),
+    ] = None,
 ) -> None:
     """Price and time a run before a cent is spent. Exit 3 when the expected cost is over budget."""
     use_secret_env(secret_env)
@@ -277,7 +292,16 @@ def plan(
     def body() -> int:
         from agentflow.cli.plan_cmd import plan_command
 
-        return plan_command(file, input or [], inputs, budget_usd, pricing, format.value)
+        return plan_command(
+            file,
+            input or [],
+            inputs,
+            budget_usd,
+            pricing,
+            format.value,
+            state=state,
+            cache=cache,
+        )
 
     raise typer.Exit(guarded(body))
 

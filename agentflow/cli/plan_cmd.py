@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -12,11 +14,41 @@ from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
 from agentflow.cli.values import check_usd
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
+from agentflow.model.types import Workflow
 from agentflow.plan.estimate import make_batch_plan, make_plan
 from agentflow.plan.pricing import load_price_book
 from agentflow.plan.render import plan_markdown, plan_table, plan_to_json
 
+if TYPE_CHECKING:
+    from agentflow.state.forecast import CacheForecast
+
 FORMATS = ("table", "json", "markdown")
+DEFAULT_STATE = Path(".agentflow/state.db")
+
+
+def _cache_forecast(
+    workflow: Workflow,
+    input: list[str],
+    inputs: Path | None,
+    state: Path | None,
+    cache: bool | None,
+) -> CacheForecast | None:
+    """What the response cache would answer, for agents that cache (None when none does,
+    or when the inputs are not all given: requests could not be known)."""
+    from agentflow.state.journal import CacheChoice
+
+    choice = CacheChoice(cache)
+    if not any(choice.policy(a) is not None for a in workflow.agents):
+        return None
+    from agentflow.cli.inputs import parse_inputs
+    from agentflow.state.forecast import forecast_cache
+
+    try:
+        instances = parse_inputs(workflow, input, inputs)
+    except UsageError:
+        return None
+    path = state if state is not None else DEFAULT_STATE
+    return forecast_cache(workflow, instances, path, choice=choice, now=time.time())
 
 
 def plan_command(
@@ -27,6 +59,8 @@ def plan_command(
     pricing: Path | None = None,
     format: str = "table",
     console: Console | None = None,
+    state: Path | None = None,
+    cache: bool | None = None,
 ) -> int:
     """Plan FILE (every instance of a batch); exit 3 when an expected cost is over a budget.
 
@@ -53,11 +87,20 @@ def plan_command(
         plan = make_batch_plan(workflow, rows, book, budget_usd=budget_usd)
     else:
         plan = make_plan(workflow, rows[0][1] or None, book, budget_usd=budget_usd)
+    forecast = _cache_forecast(workflow, input, inputs, state, cache)
     if format == "json":
+        document = plan_to_json(plan)
+        if forecast is not None:
+            document["cache"] = forecast.as_json()
         # A plain write: data for scripts, and Rich would spend seconds wrapping a big plan.
-        sys.stdout.write(json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     elif format == "markdown":
         sys.stdout.write(plan_markdown(plan))
+        if forecast is not None:
+            sys.stdout.write(f"\n{forecast.line()}\n")
     else:
-        (console or Console(highlight=False)).print(plan_table(plan))
+        out = console or Console(highlight=False)
+        out.print(plan_table(plan))
+        if forecast is not None:
+            out.out(forecast.line(), highlight=False)
     return EXIT_BUDGET if plan.budget.verdict == "over" else EXIT_OK

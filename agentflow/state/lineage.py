@@ -227,7 +227,10 @@ def continue_run(
     fresh: set[AgentKey] = set()
     if mode == "resume":
         for key, outcome in finished.items():
-            if outcome.status in ("completed", "failed"):
+            # A refusal by the budget is work cut off, not a failure of the agent's own.
+            if outcome.status == "completed" or (
+                outcome.status == "failed" and outcome.error_class != "budget"
+            ):
                 reuse[key] = outcome
     elif mode == "retry":
         chosen = _selection(select, finished, dependants or {}) if select else None

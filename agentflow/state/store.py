@@ -359,19 +359,24 @@ class StateStore:
 
     def cached_response(self, fingerprint: str, now: float) -> Journaled | None:
         """A fresh cached answer to this request, counting the hit."""
-        rows = self._read(
-            "SELECT response, cost_usd FROM cache WHERE fingerprint = ?"
-            " AND (expires_at IS NULL OR expires_at > ?)",
-            (fingerprint, now),
-        )
-        if not rows:
+        found = self.peek_cached(fingerprint, now)
+        if found is None:
             return None
         self._write(
             "UPDATE cache SET hits = hits + 1, last_hit_at = ? WHERE fingerprint = ?",
             (now, fingerprint),
         )
         self._counts["cache_hits"] += 1
-        return Journaled(decode_response(rows[0][0]), rows[0][1], "")
+        return found
+
+    def peek_cached(self, fingerprint: str, now: float) -> Journaled | None:
+        """A fresh cached answer to this request, without counting a hit (for `plan`)."""
+        rows = self._read(
+            "SELECT response, cost_usd FROM cache WHERE fingerprint = ?"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            (fingerprint, now),
+        )
+        return Journaled(decode_response(rows[0][0]), rows[0][1], "") if rows else None
 
     def cache_response(
         self,

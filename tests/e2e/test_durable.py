@@ -203,6 +203,26 @@ def test_a_second_run_with_cache_makes_no_call_and_costs_nothing(
     stats = json.loads(_cli("cache", "stats", "--log-dir", logs, "-f", "json", cwd=tmp_path).stdout)
     assert stats["entries"] == 11 and stats["hits"] == 11
 
+    # plan says which first calls the cache would answer: the 8 leaves read inputs only;
+    # the 3 agents that read other agents' answers cannot be known before the run.
+    planned = _cli("plan", flow, "--state", tmp_path / "state.db", "-f", "json", cwd=tmp_path)
+    forecast = json.loads(planned.stdout)["cache"]
+    assert forecast == {
+        "cached_agents": 11,
+        "known_calls": 8,
+        "hits": 8,
+        "saved_usd": pytest.approx(forecast["saved_usd"]),
+        "unknown_calls": 3,
+    }
+    assert forecast["saved_usd"] > 0
+    empty = _cli("plan", flow, "--state", tmp_path / "none.db", cwd=tmp_path)
+    assert "Cache: 0 of 8 first calls of cached agents" in empty.stdout
+    assert not (tmp_path / "none.db").exists()  # plan only reads
+    stats_after = json.loads(
+        _cli("cache", "stats", "--log-dir", logs, "-f", "json", cwd=tmp_path).stdout
+    )
+    assert stats_after["hits"] == 11  # a forecast counts no hit
+
 
 def test_resume_refuses_a_changed_file_and_a_second_resumer(
     fake_server: FakeLLMServer, tmp_path: Path
@@ -274,3 +294,53 @@ def test_log_prompts_records_prompts_and_answers_with_secrets_redacted(
     assert "Summarise tag-p: the key is [REDACTED]" in request["messages"][-1]["content"]
     response = of(read_log(logs / "logged.jsonl"), "llm.response")[0]
     assert isinstance(response["content"], str) and response["content"]
+
+
+def test_a_budget_stopped_run_resumes_under_a_raised_budget_without_paying_twice(
+    fake_server: FakeLLMServer, tmp_path: Path
+) -> None:
+    document = _wide(fake_server, 0)
+    document["agents"] = {f"a{i}": document["agents"][f"a{i}"] for i in range(20)}
+    flow = write_workflow(tmp_path, document)
+    logs = tmp_path / "logs"
+    stopped = _cli(
+        "run",
+        flow,
+        "--budget-usd",
+        "0.0002",
+        "--max-concurrency",
+        "2",
+        "--log-dir",
+        logs,
+        "--run-id",
+        "r-budget",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert stopped.returncode == 3, stopped.stderr
+    assert "agentflow resume r-budget" in stopped.stderr
+    paid_first = {_tag(r) for r in answered(fake_server)}
+    assert 0 < len(paid_first) < 20
+    before = len(fake_server.requests)
+
+    same = _cli("resume", "r-budget", "--log-dir", logs, "--budget-usd", "0.0000001", cwd=tmp_path)
+    assert same.returncode == 2 and "pass --budget-usd with more than" in same.stderr
+    done = _cli(
+        "resume",
+        "r-budget",
+        "--budget-usd",
+        "1",
+        "--log-dir",
+        logs,
+        "--run-id",
+        "r-more",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 0, done.stderr
+    asked = {_tag(r) for r in fake_server.requests[before:]}
+    assert not asked & paid_first
+    assert asked | paid_first == {f"tag-{i}" for i in range(20)}
+    started = of(read_log(logs / "r-more.jsonl"), "run.started")[0]
+    assert started["spent_before_usd"] > 0 and started["budget_usd"] == 1
