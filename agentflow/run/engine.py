@@ -14,9 +14,10 @@ unconfirmed cost), and the final events are written before `run()` returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,17 +223,8 @@ class Engine:
         warm_up = getattr(self._client, "warm_up", None)
         if warm_up is None:
             return
-        self._main = asyncio.current_task()
-        try:
+        async with self._stoppable():
             await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
-        except asyncio.CancelledError:
-            if self._stop_signal is None:
-                raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-        finally:
-            self._main = None
 
     async def run(self, instances: Sequence[Instance]) -> RunResult:
         """Run every instance to the end (or until stopped) and return the outcome.
@@ -286,16 +278,24 @@ class Engine:
             **self._settings.provenance,
         )
         self._charge_parents()
-        self._main = asyncio.current_task()
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
-        try:
+        async with self._stoppable():
             # A stop requested before the run started (a signal during start-up) starts
             # nothing: every agent is recorded as cancelled below.
             if self._stop_signal is None:
                 async with asyncio.TaskGroup() as group:
                     for state in states:
                         group.create_task(self._run_instance(state, workflow_slots, finished))
+        return self._finish(states, finished, started)
+
+    @contextlib.asynccontextmanager
+    async def _stoppable(self) -> AsyncIterator[None]:
+        """The body is what `request_stop()` cancels; a stop it asked for ends the body
+        quietly (the caller then writes the final events), any other cancel goes on."""
+        self._main = asyncio.current_task()
+        try:
+            yield
         except asyncio.CancelledError:
             if self._stop_signal is None:
                 raise
@@ -304,7 +304,6 @@ class Engine:
                 task.uncancel()
         finally:
             self._main = None
-        return self._finish(states, finished, started)
 
     def _charge_parents(self) -> None:
         """A resumed run's budget already holds what its parents spent."""
