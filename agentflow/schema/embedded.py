@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 from agentflow.errors import Diagnostic, Severity
 from agentflow.loading.document import Document
-from agentflow.model.types import KeyPath, SourceMap, format_path
+from agentflow.model.types import KeyPath, Position, SourceMap, format_path
 from agentflow.schema.suggest import did_you_mean
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -408,6 +408,13 @@ def _at(
     key: bool = False,
 ) -> Diagnostic:
     position = doc.source.key(path) if key else doc.source.value(path)
+    return diagnostic_at(position, path, message, code, severity)
+
+
+def diagnostic_at(
+    position: Position, path: KeyPath, message: str, code: str, severity: Severity = "error"
+) -> Diagnostic:
+    """A diagnostic at `position` for the key path `path` (the schema checks' one shape)."""
     return Diagnostic(
         file=position.file,
         line=position.line,

@@ -28,8 +28,8 @@ from jsonschema.exceptions import best_match
 from agentflow.errors import Diagnostic
 from agentflow.loading.document import Document
 from agentflow.model.durations import duration_seconds
-from agentflow.model.types import KeyPath, Position, format_path
-from agentflow.schema.embedded import DRAFT_2020_12
+from agentflow.model.types import KeyPath, format_path
+from agentflow.schema.embedded import DRAFT_2020_12, diagnostic_at
 from agentflow.schema.fastcheck import TYPE_TESTS
 from agentflow.schema.resources import load_schema
 from agentflow.schema.suggest import did_you_mean, suggest_key
@@ -227,7 +227,7 @@ def _unknown_keys(
 def _missing(doc: Document, path: KeyPath, name: str) -> Diagnostic:
     message = f"{_owner(path)} has no '{name}'" + _MISSING_HINTS.get((path, name), "")
     position = doc.source.key(path) if path else doc.source.value(())
-    return _diagnostic(position, (*path, name), message, "missing_key")
+    return diagnostic_at(position, (*path, name), message, "missing_key")
 
 
 def _bad_name(doc: Document, path: KeyPath, name: Any, error: ValidationError) -> Diagnostic:
@@ -263,7 +263,7 @@ def _alternatives(error: ValidationError, doc: Document, path: KeyPath) -> list[
             return [_at_key(doc, (*path, present[1]), message, "exclusive")]
         quoted = " or ".join(f"'{c}'" for c in choices)
         message = f"{owner} needs {quoted}"
-        return [_diagnostic(doc.source.key(path), path, message, "missing_key")]
+        return [diagnostic_at(doc.source.key(path), path, message, "missing_key")]
     best = _closest(error)
     if best is None:
         return [_at_value(doc, path, f"{field} is not valid: {error.message}", "invalid")]
@@ -411,19 +411,8 @@ def _slug(name: str, *, allow_dash: bool) -> str:
 
 
 def _at_value(doc: Document, path: KeyPath, message: str, code: str) -> Diagnostic:
-    return _diagnostic(doc.source.value(path), path, message, code)
+    return diagnostic_at(doc.source.value(path), path, message, code)
 
 
 def _at_key(doc: Document, path: KeyPath, message: str, code: str) -> Diagnostic:
-    return _diagnostic(doc.source.key(path), path, message, code)
-
-
-def _diagnostic(position: Position, path: KeyPath, message: str, code: str) -> Diagnostic:
-    return Diagnostic(
-        file=position.file,
-        line=position.line,
-        column=position.column,
-        path=format_path(path),
-        message=message,
-        code=code,
-    )
+    return diagnostic_at(doc.source.key(path), path, message, code)
