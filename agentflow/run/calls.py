@@ -557,7 +557,7 @@ class CallRunner:
                 place = self._journal.place(
                     ctx.workflow.name, ctx.instance, agent.id, index, round_no
                 )
-                self._journal.record(place, request_fp, response, cost)
+                await self._journal.record(place, request_fp, response, cost)
             self._emit(
                 ctx,
                 "llm.response",
