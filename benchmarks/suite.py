@@ -751,8 +751,8 @@ def b6(ctx: Context) -> Outcome:
         f"warm-up; medians. Engine: {runs(result['engine_calls_per_s'], 'calls/s')}; bare: "
         f"{runs(result['bare_calls_per_s'], 'calls/s')}; bare with a frozen heap: "
         f"{runs(result['bare_frozen_calls_per_s'], 'calls/s')}; engine journaling every "
-        f"answer to the state database (SQLite, WAL, one commit per answer, as `agentflow "
-        f"run` does): {runs(result['engine_journal_calls_per_s'], 'calls/s')}.",
+        f"answer to the state database (SQLite, WAL, the answers of one event-loop turn in one "
+        f"commit, as `agentflow run` does): {runs(result['engine_journal_calls_per_s'], 'calls/s')}.",
         "The engine freezes the objects alive when a run starts (`gc.freeze()`, "
         "`agentflow/run/heap.py`), so the garbage collector stops rescanning LiteLLM's "
         "several hundred thousand long-lived objects; the target compares against bare "
