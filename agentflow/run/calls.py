@@ -501,6 +501,7 @@ class CallRunner:
                         **call,
                         prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
+                        worst_cost_usd=round(worst, 10) if worst is not None else None,
                         **self._prompt_fields(request),
                     )
                     self._in_flight += 1
