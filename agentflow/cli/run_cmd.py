@@ -441,4 +441,4 @@ def _render(
         if len(outputs) > 1:
             out.print(f"# {item['workflow']}#{item['instance']}: {item['status']}")
         print_json_data(out, item["outputs"])
-    console.print(f"[dim]run {result.run_id}: {result.status}; log: {log_path}[/dim]")
+    console.print(f"[dim]run {result.run_id}: {result.status}; log: {escape(str(log_path))}[/dim]")
