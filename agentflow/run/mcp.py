@@ -418,7 +418,7 @@ async def _wait_exit(process: Process, timeout: float) -> None:
 async def _settle(connection: _Connection) -> None:
     """Give a server whose call failed a moment to be seen exiting (for a clearer error)."""
     if connection.process is not None:
-        await _wait_exit(connection.process, 0.2)
+        await _wait_exit(connection.process, 1.0)
 
 
 def _exited(connection: _Connection) -> bool:

@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("hr-directory")
 
@@ -46,7 +47,7 @@ def lookup_employee(
     _pause()
     directory = json.loads(Path("directory.json").read_text(encoding="utf-8"))
     if employee_id not in directory:
-        raise LookupError(f"no employee with id '{employee_id}'")
+        raise ToolError(f"no employee with id '{employee_id}'")
     return {"id": employee_id, **directory[employee_id]}
 
 
