@@ -307,9 +307,7 @@ async def _list_tools(server: McpServer, session: ClientSession) -> tuple[Tool, 
             return tuple(tools)
 
 
-def select_tools(
-    server: str, listed: Sequence[Tool], wanted: Sequence[str]
-) -> tuple[Tool, ...]:
+def select_tools(server: str, listed: Sequence[Tool], wanted: Sequence[str]) -> tuple[Tool, ...]:
     """The tools of `server` that `wanted` names (`*` is all of them), in listing order.
 
     Raises ToolServerError for a name the server does not list, with a suggestion.
