@@ -21,7 +21,11 @@ async def _list(workflow: Workflow) -> ToolListing:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    signals.running(lambda _name: loop.call_soon_threadsafe(task.cancel))
+
+    def on_signal(_name: str) -> None:  # inside the signal handler: only schedule the cancel
+        loop.call_soon_threadsafe(task.cancel)
+
+    signals.running(on_signal)
     try:
         return await list_tools(workflow)
     finally:

@@ -38,21 +38,21 @@ from types import TracebackType
 from typing import IO, Any
 
 import anyio
+import mcp.types as mcp_types
 from anyio.abc import Process
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from anyio.streams.text import TextReceiveStream
+from mcp import ClientSession
+from mcp.client.stdio import get_default_environment
+from mcp.os.posix.utilities import terminate_posix_process_tree
+from mcp.shared.message import SessionMessage
 
-import mcp.types as mcp_types
 from agentflow import __version__
 from agentflow.check.tools import env_references, resolve_server_program
 from agentflow.errors import ToolError, ToolServerError
 from agentflow.model.types import McpServer, Tool, freeze
 from agentflow.redaction import Redactor, looks_like_credential, redact
 from agentflow.schema.suggest import did_you_mean
-from mcp import ClientSession
-from mcp.client.stdio import get_default_environment
-from mcp.os.posix.utilities import terminate_posix_process_tree
-from mcp.shared.message import SessionMessage
 
 __all__ = ["McpServers", "function_name", "select_tools"]
 

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 server = MCPServer("hr-directory")
 
