@@ -35,7 +35,12 @@ SECRET = "hr-token-9f8e7d6c5b4a3f2e"
 GREET = 'def greet(name: str) -> str:\n    return f"hello {name}"\n'
 
 
-def _flow(folder: Path, servers: dict[str, Any], agents: dict[str, list[str]]) -> Path:
+def _flow(
+    folder: Path,
+    servers: dict[str, Any],
+    agents: dict[str, list[str]],
+    non_critical: str | None = None,
+) -> Path:
     (folder / "tools").mkdir(exist_ok=True)
     (folder / "tools" / "greet.py").write_text(GREET, encoding="utf-8")
     return write_workflow(
@@ -55,7 +60,12 @@ def _flow(folder: Path, servers: dict[str, Any], agents: dict[str, list[str]]) -
                 }
             },
             "agents": {
-                agent: {"model": "openai/gpt-4o-mini", "prompt": f"Help {agent}.", "tools": tools}
+                agent: {
+                    "model": "openai/gpt-4o-mini",
+                    "prompt": f"Help {agent}.",
+                    "tools": tools,
+                    "critical": agent != non_critical,
+                }
                 for agent, tools in agents.items()
             },
         },
@@ -101,11 +111,19 @@ def test_a_mock_run_calls_mcp_tools_for_real_and_returns_their_errors_to_the_mod
         "hr": server_entry(directory_folder(tmp_path / "hr"), env={"HR_TOKEN": "${TEST_HR}"}),
         # The same server over a directory without E1002: its lookup is an error result.
         "old_hr": server_entry(directory_folder(tmp_path / "old", {})),
+        # One that cannot start: the agent needing it fails, naming it; the others go on.
+        "broken": server_entry(
+            tmp_path / "hr", env={"HR_CRASH": "no directory", "HR_TOKEN": "${TEST_HR}"}
+        ),
     }
-    agents = {"onboard": ["greet", "hr.*"], "audit": ["old_hr.lookup_employee"]}
-    path = _flow(tmp_path, servers, agents)
+    agents = {
+        "onboard": ["greet", "hr.*"],
+        "audit": ["old_hr.lookup_employee"],
+        "check": ["broken.add"],
+    }
+    path = _flow(tmp_path, servers, agents, non_critical="check")
     outcome = run_cli(path, "--mock", cwd=tmp_path, env=cli_env(TEST_HR=SECRET))
-    assert outcome.returncode == 0, outcome.describe()
+    assert outcome.returncode == 4, outcome.describe()  # partial: a non-critical agent failed
     events = outcome.events()
     results = {(e["agent"], e["tool"]): e for e in of(events, "tool.result")}
     assert set(results) == {
@@ -121,6 +139,12 @@ def test_a_mock_run_calls_mcp_tools_for_real_and_returns_their_errors_to_the_mod
     assert failed["ok"] is False
     assert failed["output"] == "Error executing tool lookup_employee: no employee with id 'E1002'"
     assert sorted(e["agent"] for e in of(events, "agent.completed")) == ["audit", "onboard"]
+    (failure,) = of(events, "agent.failed")
+    assert (failure["agent"], failure["error_class"]) == ("check", "tool_server")
+    assert failure["message"].startswith(
+        "MCP server 'broken' failed to start: exited with code 3; stderr:"
+    )
+    assert "no directory (token [REDACTED])" in failure["message"]
     assert SECRET not in outcome.stdout + outcome.stderr + outcome.log_path.read_text()  # type: ignore[union-attr]
 
 
