@@ -91,6 +91,7 @@ class _Connection:
     process: Process | None = None
     tools: tuple[Tool, ...] = ()
     failure: str | None = None
+    starting: anyio.CancelScope | None = None
 
     def hide(self, text: str) -> str:
         """`text` without the server's env values nor any other secret."""
@@ -141,6 +142,8 @@ class McpServers:
     ) -> None:
         for connection in self._connections.values():
             connection.stop.set()
+            if connection.starting is not None:
+                connection.starting.cancel()
         group, self._group = self._group, None
         try:
             if group is not None:
@@ -223,17 +226,26 @@ class McpServers:
                 connection.process = process
                 info = mcp_types.Implementation(name="agentflow", version=__version__)
                 async with ClientSession(r, w, client_info=info) as session:
-                    try:
-                        async with asyncio.timeout(server.start_timeout):
-                            await session.initialize()
-                            connection.tools = await _list_tools(server, session)
-                    except TimeoutError:
-                        connection.failure = connection.hide(
-                            f"MCP server '{server.name}' did not start within "
-                            f"{server.start_timeout:g}s (start_timeout); stderr:\n"
-                            f"{connection.stderr_tail() or '(none)'}"
+                    # Closing the pool cancels a start still under way (a stopped run must
+                    # not wait out start_timeout); anyio's scope, so the SDK unwinds cleanly.
+                    with anyio.CancelScope() as starting:
+                        connection.starting = starting
+                        try:
+                            async with asyncio.timeout(server.start_timeout):
+                                await session.initialize()
+                                connection.tools = await _list_tools(server, session)
+                        except TimeoutError:
+                            connection.failure = connection.hide(
+                                f"MCP server '{server.name}' did not start within "
+                                f"{server.start_timeout:g}s (start_timeout); stderr:\n"
+                                f"{connection.stderr_tail() or '(none)'}"
+                            )
+                    connection.starting = None
+                    if starting.cancelled_caught:
+                        connection.failure = (
+                            f"MCP server '{server.name}' was stopped while starting"
                         )
-                    else:
+                    elif connection.failure is None:
                         connection.session = session
                     connection.ready.set()
                     if connection.failure is None:

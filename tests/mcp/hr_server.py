@@ -9,6 +9,7 @@ the workflow's `env:`:
     HR_DELAY_S     every tool call sleeps this long first (timeouts, stopping a busy server)
     HR_PID_FILE    write "<server pid> <child pid>" here after starting a child process in
                    the server's process group (cleanup of the whole group)
+    HR_START_DELAY_S  sleep this long before serving (a server slow to start)
     HR_CRASH       exit with code 3 before serving, after printing this text to stderr
     HR_TOKEN       a secret: the crash message includes it, to check it is redacted
 """
@@ -69,6 +70,7 @@ def main() -> None:
             stdin=subprocess.DEVNULL,
         )
         Path(pid_file).write_text(f"{os.getpid()} {child.pid}", encoding="utf-8")
+    time.sleep(float(os.environ.get("HR_START_DELAY_S", "0")))
     server.run("stdio")
 
 

@@ -220,3 +220,38 @@ def test_sigterm_during_a_tool_call_stops_the_server_and_its_process_group(
         run.kill()
     assert outcome.returncode == 143, outcome.describe()
     assert not [pid for pid in pids if alive(pid)], "the server or its child outlived the run"
+
+
+def test_sigterm_while_tools_starts_a_server_stops_it_and_its_group_at_once(
+    tmp_path: Path,
+) -> None:
+    pid_file = tmp_path / "pids"
+    entry = server_entry(
+        directory_folder(tmp_path / "hr"),
+        env={"HR_START_DELAY_S": "600", "HR_PID_FILE": str(pid_file)},
+        start_timeout="10m",
+    )
+    path = _flow(tmp_path, {"hr": entry}, {"onboard": ["hr.*"]})
+    listing = subprocess.Popen(
+        cli_command("tools", path),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2,
+            timeout=120,
+            what="the server to start",
+        )
+        pids = [int(p) for p in pid_file.read_text().split()]
+        listing.send_signal(signal.SIGTERM)
+        # Well before the 10 minutes start_timeout: the start is cut short.
+        listing.communicate(timeout=60)
+    finally:
+        if listing.poll() is None:
+            listing.kill()
+            listing.communicate()
+    assert listing.returncode == 143
+    assert not [pid for pid in pids if alive(pid)], "the server or its child outlived the command"
