@@ -252,7 +252,8 @@ class McpServers:
                         await connection.stop.wait()
                     connection.session = None
         except Exception as exc:
-            if connection.failure is None:
+            # After a good start, a server that dies is seen by the calls (tool errors).
+            if connection.failure is None and not connection.ready.is_set():
                 connection.failure = self._start_failure(connection, exc)
         finally:
             connection.session = None
