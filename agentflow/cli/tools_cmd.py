@@ -52,10 +52,13 @@ def _render_text(listing: ToolListing, out: Console, err: Console) -> None:
     for server in listing.servers:
         if server.error is not None:
             err.print(f"[red]error[/red]: {escape(server.error)}")
+    for problem in listing.problems:
+        err.print(f"[red]error[/red]: {escape(problem)}")
 
 
 def tools_command(file: Path, fmt: str = "text") -> int:
-    """List FILE's tools; exit 1 when an MCP server did not start (the others are listed)."""
+    """List FILE's tools; exit 1 when an MCP server did not start (the others are listed) or
+    lacks a tool an agent lists."""
     workflow = load_workflow(file)
     try:
         listing = asyncio.run(_list(workflow))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentflow.errors import ToolServerError
-from agentflow.model.types import FrozenDict, Tool, Workflow, thaw
+from agentflow.model.types import FrozenDict, Tool, Workflow, mcp_reference, thaw
 
 ToolKind = Literal["python", "command", "mcp"]
 TOOLS_FORMAT = "agentflow.tools/v1"
@@ -51,10 +51,11 @@ class ToolListing:
     path: str
     tools: tuple[ListedTool, ...]
     servers: tuple[ServerStatus, ...]
+    problems: tuple[str, ...] = ()  # agents listing MCP tools their server does not have
 
     @property
     def ok(self) -> bool:
-        return all(server.error is None for server in self.servers)
+        return not self.problems and all(server.error is None for server in self.servers)
 
     def to_json(self) -> dict[str, Any]:
         """The `--format json` document (schemas/tools.schema.json)."""
@@ -76,6 +77,7 @@ class ToolListing:
                 for t in self.tools
             ],
             "servers": [{"name": s.name, "tools": s.tools, "error": s.error} for s in self.servers],
+            "problems": list(self.problems),
         }
 
 
@@ -111,4 +113,39 @@ async def list_tools(workflow: Workflow) -> ToolListing:
             tasks = [group.create_task(one(server.name)) for server in workflow.mcp_servers]
     results = [task.result() for task in tasks]
     tools = local + tuple(tool for _, listed in results for tool in listed)
-    return ToolListing(workflow.name, str(workflow.path), tools, tuple(s for s, _ in results))
+    statuses = tuple(status for status, _ in results)
+    problems = _unlisted(workflow, statuses, tools)
+    return ToolListing(workflow.name, str(workflow.path), tools, statuses, problems)
+
+
+def _unlisted(
+    workflow: Workflow, statuses: tuple[ServerStatus, ...], tools: tuple[ListedTool, ...]
+) -> tuple[str, ...]:
+    """An agent's `server.tool` that its (running) server does not list: what `validate`
+    cannot know, and what the run would fail the agent for."""
+    from agentflow.run.mcp import select_tools
+
+    running = {status.name for status in statuses if status.error is None}
+    problems = []
+    for agent in workflow.agents:
+        for entry in agent.tools:
+            reference = mcp_reference(entry)
+            if reference is None or reference[0] not in running:
+                continue
+            server, name = reference
+            listed = [_as_record(t) for t in tools if t.server == server]
+            try:
+                select_tools(server, listed, [name])
+            except ToolServerError as exc:
+                problems.append(f"agent '{agent.id}': {exc}")
+    return tuple(problems)
+
+
+def _as_record(tool: ListedTool) -> Tool:
+    return Tool(
+        tool.function,
+        tool.description,
+        tool.parameters,
+        mcp_server=tool.server,
+        mcp_tool=tool.name.split(".", 1)[1],
+    )

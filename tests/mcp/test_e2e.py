@@ -156,7 +156,8 @@ def test_tools_lists_local_and_mcp_tools_with_their_schemas_and_names_a_failed_s
         "hr": server_entry(good),
         "broken": server_entry(good, env={"HR_CRASH": "cannot open the directory"}),
     }
-    path = _flow(tmp_path, servers, {"onboard": ["greet", "hr.*"]})
+    agents = {"onboard": ["greet", "hr.*"], "typo": ["hr.lookup_employe"]}
+    path = _flow(tmp_path, servers, agents)
     as_json = subprocess.run(
         cli_command("tools", path, "--format", "json"),
         capture_output=True,
@@ -180,6 +181,11 @@ def test_tools_lists_local_and_mcp_tools_with_their_schemas_and_names_a_failed_s
     assert hr == {"name": "hr", "tools": 2, "error": None}
     assert broken["error"].startswith("MCP server 'broken' failed to start: exited with code 3")
     assert "cannot open the directory" in broken["error"]
+    # What validate cannot know without the server: a tool it does not list.
+    assert document["problems"] == [
+        "agent 'typo': MCP server 'hr' has no tool 'lookup_employe'; "
+        "did you mean 'lookup_employee'?"
+    ]
 
     text = subprocess.run(
         cli_command("tools", _flow(tmp_path, {"hr": server_entry(good)}, {"a": ["hr.*"]})),
