@@ -78,7 +78,16 @@ app = typer.Typer(
 
 
 # The JSON Schemas agentflow ships (schemas/<name>.schema.json).
-SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph", "runs")
+SCHEMA_NAMES = (
+    "workflow",
+    "run-event",
+    "run-result",
+    "plan",
+    "validate-result",
+    "graph",
+    "runs",
+    "tools",
+)
 
 
 # `--secret-env NAME`: one more environment variable whose value is redacted everywhere.
@@ -201,6 +210,32 @@ def graph(
         workflow = load_workflow(file)
         typer.echo(render_graph(workflow, compile_workflow(workflow), format.value), nl=False)
         return 0
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow tools workflows/hr_onboarding.yaml",
+        "agentflow tools flow.yaml --format json | jq '.tools[].name'",
+    ),
+)
+def tools(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A workflow file.")],
+    format: Annotated[
+        TextOrJson,
+        typer.Option("--format", "-f", metavar="text|json", help="Output format."),
+    ] = TextOrJson.text,
+    secret_env: SecretEnv = None,
+) -> None:
+    """List the tools agents may use, with their schemas; starts (and stops) the MCP servers."""
+    use_secret_env(secret_env)
+
+    def body() -> int:
+        from agentflow.cli.tools_cmd import tools_command
+
+        return tools_command(file, format.value)
 
     raise typer.Exit(guarded(body))
 

@@ -29,6 +29,7 @@ def test_every_command_has_a_section() -> None:
         "run",
         "runs",
         "schema",
+        "tools",
         "validate",
     ]
     for name in COMMANDS:
@@ -75,6 +76,7 @@ def test_every_schema_key_is_documented() -> None:
     keys |= set(schema["$defs"]["limit"]["properties"]) | set(
         schema["$defs"]["defaults"]["properties"]
     )
+    keys |= set(schema["$defs"]["mcp_server"]["properties"])
     missing = sorted(k for k in keys if f"`{k}`" not in FORMAT_DOC)
     assert missing == []
 
