@@ -12,17 +12,18 @@ chain cost is what was paid, whichever run paid it.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentflow.events.types import Event
 from agentflow.sinks.summary import FAILURE_SKIP_REASONS, AgentRecord, CostSummary, Usage
-from agentflow.state.history import UNFINISHED, iter_events, parse_ts
+from agentflow.state.history import UNFINISHED, parse_ts
 from agentflow.state.lineage import lineage_of, sha256_of
 
 REPORT_FORMAT = "agentflow.report/v1"
@@ -48,6 +49,9 @@ def percentiles(values: Iterable[float]) -> Percentiles:
     ordered = sorted(values)
     if not ordered:
         return Percentiles()
+    if len(ordered) == 1:
+        one = round(ordered[0], 6)
+        return Percentiles(1, one, one, one, one)
 
     def rank(p: float) -> float:
         index = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
@@ -213,7 +217,8 @@ class Report:
 
 
 def _event(record: dict[str, Any], ts: float) -> Event:
-    envelope = ("v", "seq", "ts", "run_id", "event", "workflow", "instance", "agent")
+    # The line itself is the data: the summary reads data fields by name, and no data field
+    # shares a name with the envelope (the log writes such a one as `data_<name>`).
     return Event(
         event=str(record.get("event")),
         ts=ts,
@@ -222,8 +227,20 @@ def _event(record: dict[str, Any], ts: float) -> Event:
         workflow=record.get("workflow"),
         instance=record.get("instance"),
         agent=record.get("agent"),
-        data={k: v for k, v in record.items() if k not in envelope},
+        data=record,
     )
+
+
+def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Every complete event line of a log, in order (a line cut by a crash is passed over)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
 
 
 @dataclass(slots=True)
@@ -276,14 +293,19 @@ class _LogReader:
         return found
 
     def read(self, lines: Iterable[dict[str, Any]]) -> None:
+        seen: dict[str, float] = {}  # many lines share a millisecond
         for record in lines:
             raw_ts = record.get("ts")
-            try:
-                ts = parse_ts(raw_ts).timestamp() if isinstance(raw_ts, str) else None
-            except ValueError:
-                ts = None
+            ts = seen.get(raw_ts) if isinstance(raw_ts, str) else None
             if ts is None:
-                ts = self.last_ts or 0.0
+                try:
+                    ts = parse_ts(raw_ts).timestamp() if isinstance(raw_ts, str) else None
+                except ValueError:
+                    ts = None
+                if ts is None:
+                    ts = self.last_ts or 0.0
+                elif len(seen) < 100_000:
+                    seen[str(raw_ts)] = ts
             if self.origin is None:
                 self.origin = ts
             self.last_ts = ts
@@ -711,5 +733,5 @@ def load_report(log_dir: Path, run_id: str = "latest", *, with_dag: bool = True)
             raise UsageError(f"no runs in {log_dir}; agentflow run writes them there")
         run_id = record.run_id
     chain = lineage_of(log_dir, run_id)
-    logs = [(record.run_id, record.path, iter_events(record.path)) for record, _ in reversed(chain)]
+    logs = [(record.run_id, record.path, read_lines(record.path)) for record, _ in reversed(chain)]
     return build_report(logs, log_dir=log_dir, with_dag=with_dag)
