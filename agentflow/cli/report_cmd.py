@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -46,5 +47,7 @@ def report_command(
 
 
 def _width(out: Console, output: Path | None) -> int | None:
-    # A file or a pipe gets every table whole; a terminal gets them at its width.
-    return out.width if output is None and out.is_terminal else None
+    # A file or a pipe gets every table whole; a terminal (or COLUMNS) sets the width.
+    if output is None and (out.is_terminal or os.environ.get("COLUMNS")):
+        return out.width
+    return None

@@ -77,8 +77,7 @@ class _Table:
                 f"{h} {c}" for c, h in zip(row, self.header, strict=True) if h in self.right and c
             ]
             out.append(" · ".join(n for n in names if n and n != "-"))
-            if numbers:
-                out.append("  " + " · ".join(numbers))
+            out.extend(_wrapped(numbers, width))
         return out
 
     def markdown(self) -> list[str]:
@@ -89,6 +88,21 @@ class _Table:
         out.append("|" + "|".join("---:" if h in self.right else "---" for h in self.header) + "|")
         out.extend("| " + " | ".join(cell(c) for c in r) + " |" for r in self.rows)
         return out
+
+
+def _wrapped(pieces: Sequence[str], width: int) -> list[str]:
+    """`pieces` joined by " · " on indented lines of at most `width`, never split inside one."""
+    lines: list[str] = []
+    current = ""
+    for piece in pieces:
+        joined = f"{current} · {piece}" if current else f"  {piece}"
+        if current and len(joined) > width:
+            lines.append(current)
+            joined = f"  {piece}"
+        current = joined
+    if current:
+        lines.append(current)
+    return lines
 
 
 _USAGE_HEADER = ("Calls", "In tokens", "Out tokens", "Cost", "p50", "p90", "p99")

@@ -60,7 +60,7 @@ class ScriptedClient:
         self.seen[key] = self.seen.get(key, 0) + 1
         if "[flaky]" in prompt and self.seen[key] == 1:
             raise ServerError("500 Internal Server Error: upstream hiccup")
-        if "[bad]" in prompt and "instance=1" in prompt:
+        if "[bad]" in prompt and any(f"instance={i}" in prompt for i in self.bad_instances):
             raise BadRequest("400 Bad Request: the field 'amount' is not a number")
         return LLMResponse(json.dumps({"ok": True}), (), 120, 40, request.model, "stop")
 

@@ -52,6 +52,8 @@ def test_text_never_cuts_a_number_when_narrow(report: Report) -> None:
     narrow = render_document(report, "text", width=60)
     for amount in re.findall(r"\$[0-9.,]+", wide):
         assert amount in narrow
+    tables = narrow.split("\nCost by workflow\n", 1)[1].split("\nFailures\n", 1)[0]
+    assert max(len(line) for line in tables.splitlines()) <= 60
     # Stacked rows: a name line, then each number after its header.
     assert "  Runs 2 · Failed 1 · Retries 0 · Calls 2" in narrow
 
