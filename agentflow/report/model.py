@@ -28,6 +28,7 @@ from agentflow.state.lineage import lineage_of, sha256_of
 
 REPORT_FORMAT = "agentflow.report/v1"
 DEFAULT_LOG_DIR = Path(".agentflow/runs")
+MAX_DAG_AGENTS = 1000
 
 # The root cause named in a skip's detail: "'a' failed (timeout)", or nested,
 # "'b' was skipped: 'a' failed (timeout)"; the last one is the agent that failed.
@@ -516,14 +517,31 @@ def _continue_command(run_id: str, status: str, log_dir: Path) -> str | None:
     return text + " --budget-usd <more>" if status == "budget" else text
 
 
-def _dags(parts: Sequence[RunPart], workflows: Sequence[str]) -> tuple[Dag, ...]:
-    """Each workflow's DAG from its file, when the file is there and unchanged since the run."""
+def _agent_counts(latest: dict[Key, AgentRun]) -> Counter[str]:
+    """Distinct agents per workflow (instances counted once)."""
+    return Counter(workflow for workflow, _ in {(k[0], k[2]) for k in latest})
+
+
+def _dags(
+    parts: Sequence[RunPart], workflows: Sequence[str], agents: Counter[str]
+) -> tuple[Dag, ...]:
+    """Each workflow's DAG from its file, when the file is there and unchanged since the run.
+
+    A workflow of more than `MAX_DAG_AGENTS` agents is left out: checking its file would take
+    longer than the rest of the report, and no page could draw it legibly.
+    """
     from agentflow.core import load_workflow
     from agentflow.errors import AgentflowError
 
-    wanted = set(workflows)
-    found: dict[str, Dag] = {}
+    big = {w for w in workflows if agents[w] > MAX_DAG_AGENTS}
+    wanted = set(workflows) - big
+    found: dict[str, Dag] = {
+        w: Dag(w, note=f"{agents[w]:,} agents, too many to draw (agentflow graph draws its file)")
+        for w in big
+    }
     notes: list[str] = []
+    if not wanted:
+        return tuple(found[w] for w in workflows)
     for path_text, digest in parts[-1].files if parts else ():
         path = Path(path_text)
         if path.suffix not in (".yaml", ".yml"):
@@ -654,7 +672,7 @@ def build_report(
         failed_work=failed_work,
         agents=tuple(agents),
         continue_command=_continue_command(newest.run_id, status, log_dir),
-        dags=_dags(parts, workflows) if with_dag else (),
+        dags=_dags(parts, workflows, _agent_counts(latest)) if with_dag else (),
         multi_instance=multi,
         latest=latest,
     )
