@@ -39,9 +39,13 @@ def _template() -> Any:
 
 
 def timeline_groups(report: Report, max_rows: int = MAX_ROWS) -> list[tuple[str, list[int]]]:
-    """The timeline's rows: (label, indexes into `report.agents`) each, in start order."""
+    """The timeline's rows: (label, indexes into `report.agents`) each, run by run in start order."""
     runs = report.agents
-    order = sorted(range(len(runs)), key=lambda i: (_start(runs[i]), i))
+    # Each run of a chain on its own clock: a run's agents together, in start order.
+    chain = {p.run_id: n for n, p in enumerate(report.runs)}
+    order = sorted(
+        range(len(runs)), key=lambda i: (chain.get(runs[i].run_id, 0), _start(runs[i]), i)
+    )
     several = len({r.run_id for r in runs}) > 1
     multi = report.multi_instance
 
