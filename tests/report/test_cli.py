@@ -136,3 +136,12 @@ def test_run_junit_writes_the_run_as_junit(tmp_path: Path) -> None:
         ["parse_resume", "screen", "schedule_interviews", "onboarding_plan", "welcome_notes"]
     )
     assert not any(isinstance(r, Failure) for suite in xml for case in suite for r in case.result)
+
+
+def test_run_junit_into_a_folder_is_refused_before_the_run(tmp_path: Path) -> None:
+    flow = REPO / "workflows" / "hr_onboarding.yaml"
+    logs = tmp_path / "runs"
+    result = invoke(["run", str(flow), "--mock", "--log-dir", str(logs), "--junit", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--junit" in result.stderr and "is a folder" in result.stderr
+    assert not logs.exists()  # nothing started, nothing logged

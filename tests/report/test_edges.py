@@ -17,27 +17,64 @@ SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
 def _line(seq: int, event: str, agent: str | None = "a", **fields: object) -> dict[str, object]:
     scoped = agent is not None
     return {
-        "v": 1, "seq": seq, "ts": f"2026-01-01T00:00:0{min(seq, 9)}.000Z", "run_id": "r-e",
-        "event": event, "workflow": "wf" if scoped else None, "instance": 0 if scoped else None,
-        "agent": agent, **fields,
+        "v": 1,
+        "seq": seq,
+        "ts": f"2026-01-01T00:00:0{min(seq, 9)}.000Z",
+        "run_id": "r-e",
+        "event": event,
+        "workflow": "wf" if scoped else None,
+        "instance": 0 if scoped else None,
+        "agent": agent,
+        **fields,
     }
 
 
 def _log(tmp_path: Path, *extra: dict[str, object], cut: bool = False) -> Path:
     lines = [
-        _line(1, "run.started", None, workflows=["wf"],
-              command=["agentflow", "run", "wf.yaml", f"--input=key={SECRET}"]),
+        _line(
+            1,
+            "run.started",
+            None,
+            workflows=["wf"],
+            command=["agentflow", "run", "wf.yaml", f"--input=key={SECRET}"],
+        ),
         _line(2, "agent.started", model="x/unpriced"),
         _line(3, "llm.request", model="x/unpriced", attempt=1, round=0, index=None),
-        _line(4, "llm.response", model="x/unpriced", attempt=1, round=0, index=None,
-              input_tokens=10, output_tokens=5, cost_usd=None, latency_s=1.0),
-        _line(5, "agent.completed", model="x/unpriced", cost_usd=None, calls=1,
-              input_tokens=10, output_tokens=5),
+        _line(
+            4,
+            "llm.response",
+            model="x/unpriced",
+            attempt=1,
+            round=0,
+            index=None,
+            input_tokens=10,
+            output_tokens=5,
+            cost_usd=None,
+            latency_s=1.0,
+        ),
+        _line(
+            5,
+            "agent.completed",
+            model="x/unpriced",
+            cost_usd=None,
+            calls=1,
+            input_tokens=10,
+            output_tokens=5,
+        ),
         _line(6, "agent.started", "b", model="m"),
         _line(7, "llm.request", "b", model="m", attempt=1, round=0, index=None),
-        _line(8, "agent.failed", "b", model="m", error_class="authentication",
-              message=f"401 bad key {SECRET}\x1b[31m", cost_usd=0.0, calls=1,
-              input_tokens=0, output_tokens=0),
+        _line(
+            8,
+            "agent.failed",
+            "b",
+            model="m",
+            error_class="authentication",
+            message=f"401 bad key {SECRET}\x1b[31m",
+            cost_usd=0.0,
+            calls=1,
+            input_tokens=0,
+            output_tokens=0,
+        ),
         *extra,
     ]
     path = write_log(tmp_path / "r-e.jsonl", lines)
