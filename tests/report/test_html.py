@@ -88,3 +88,23 @@ def test_five_thousand_agents_are_aggregated_and_under_5_mb(browser: str, tmp_pa
     assert page.loads == ()
     assert len(re.findall(r'<g class="row group" data-row="\d+"', page.dom)) == len(groups)
     assert "aggregated rows" in page.dom
+
+
+def test_the_dag_comes_from_the_unchanged_workflow_file(browser: str, tmp_path: Path) -> None:
+    log_dir, run_id = synthetic_run(tmp_path / "small", agents=12)
+    report = load_report(log_dir, run_id)
+    [dag] = report.dags
+    assert dag.note is None and len(dag.nodes) == 12
+    assert {n.level for n in dag.nodes} == {0, 1, 2, 3}
+    page_path = tmp_path / "dag.html"
+    page_path.write_text(render_html(report), encoding="utf-8")
+
+    page = open_page(browser, page_path, tmp_path)
+
+    assert page.console == ()
+    assert page.dom.count('class="dag-node"') == 12
+    # Edited since the run: the page says so instead of drawing a DAG that may be wrong.
+    flow = tmp_path / "small" / "big.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    [changed] = load_report(log_dir, run_id).dags
+    assert changed.nodes == () and "changed since the run" in (changed.note or "")
