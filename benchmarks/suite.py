@@ -22,6 +22,7 @@ from typing import Any
 from benchmarks.durable import history, kill_resume
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
+from benchmarks.reports import report_bench
 from benchmarks.server import FakeServer
 from benchmarks.signals import sweep
 from benchmarks.workloads import (
@@ -1008,4 +1009,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "kill": kill_resume,
     "progress": progress,
     "sweep": sweep,
+    "report": report_bench,
 }

@@ -87,6 +87,7 @@ SCHEMA_NAMES = (
     "graph",
     "runs",
     "tools",
+    "report",
 )
 
 
@@ -472,6 +473,14 @@ def run(
             "(default 32 MiB). Log lines are cut at 1 MB; -o keeps what was kept.",
         ),
     ] = 32 * 1024 * 1024,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report: one test case per agent per instance.",
+        ),
+    ] = None,
     secret_env: SecretEnv = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
@@ -503,6 +512,7 @@ def run(
                 heartbeat=heartbeat,
                 max_answer_bytes=max_answer_bytes,
                 secret_env=tuple(secret_env or ()),
+                junit=junit,
             )
         )
 
@@ -763,6 +773,70 @@ def cache(
             state_path(log_dir, state),
             older_than=older_than,
             format=format.value,
+            out=stdout_console(),
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+    junit = "junit"
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow report",
+        "agentflow report r-20261124 --format html -o report.html",
+        "agentflow report --format junit -o junit.xml",
+        "agentflow report --compare r-1 r-2",
+    ),
+)
+def report(
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_ID", help="The run (default: latest; agentflow runs lists them)."
+        ),
+    ] = "latest",
+    format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format", "-f", metavar="text|markdown|json|html|junit", help="The report's format."
+        ),
+    ] = ReportFormat.text,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file."),
+    ] = None,
+    log_dir: Annotated[
+        Path, typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
+    ] = DEFAULT_LOG_DIR,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            metavar="RUN_A RUN_B",
+            help="Per-agent cost, token, latency and failure deltas from RUN_A to RUN_B.",
+        ),
+    ] = None,
+) -> None:
+    """Report a past run (with the runs it continued): cost, latency, retries, waits, failures."""
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.report_cmd import report_command
+
+        return report_command(
+            log_dir,
+            run_id,
+            format=format.value,
+            output=output,
+            compare=compare,
             out=stdout_console(),
         )
 

@@ -76,6 +76,7 @@ class RunOptions:
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
     secret_env: tuple[str, ...] = ()
     max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
+    junit: Path | None = None  # --junit FILE: the run as JUnit XML, written at its end
 
 
 def check_options(options: RunOptions) -> None:
@@ -86,6 +87,7 @@ def check_options(options: RunOptions) -> None:
         check_run_id(options.run_id)
         check_log_dir(options.log_dir)
         check_output_file(options.output)
+        check_output_file(options.junit, "--junit")
     except UsageError as exc:
         raise UsageError(f"{exc} (see 'agentflow run --help')") from None
 
@@ -387,7 +389,8 @@ def run_command(options: RunOptions) -> int:
         signals.finishing()
         bus.close()
         store.close()
-    written = _write_output(options.output, result)
+    problems = [_write_output(options.output, result), _write_junit(options, log_path)]
+    written = "; ".join(p for p in problems if p) or None
     try:
         _render(options, result, summary, console, log_path)
     except BrokenPipeError:
@@ -409,6 +412,21 @@ def _write_output(path: Path | None, result: RunResult) -> str | None:
         write_atomically(path, text)
     except OSError as exc:
         return f"could not write --output {path}: {exc.strerror or exc}; the outputs are on stdout"
+    return None
+
+
+def _write_junit(options: RunOptions, log_path: Path) -> str | None:
+    """Write `--junit FILE` from the log just closed; the reason when that failed."""
+    if options.junit is None:
+        return None
+    from agentflow.report.junit import render_junit
+    from agentflow.report.model import load_report
+
+    try:
+        report = load_report(options.log_dir, log_path.stem, with_dag=False)
+        write_atomically(options.junit, render_junit(report))
+    except (OSError, UsageError) as exc:
+        return f"could not write --junit {options.junit}: {getattr(exc, 'strerror', None) or exc}"
     return None
 
 

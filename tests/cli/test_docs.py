@@ -24,6 +24,7 @@ def test_every_command_has_a_section() -> None:
         "cache",
         "graph",
         "plan",
+        "report",
         "resume",
         "retry",
         "run",
