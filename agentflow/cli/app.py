@@ -231,6 +231,36 @@ def schema(
 @app.command(
     cls=_Command,
     epilog=_examples(
+        "agentflow init --list",
+        "agentflow init finance invoices/",
+        "agentflow init blank . && agentflow run workflow.yaml --mock",
+    ),
+)
+def init(
+    template: Annotated[
+        str, typer.Argument(metavar="TEMPLATE", help="A template name (see --list).")
+    ] = "blank",
+    dir: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The folder to write into (created if missing).")
+    ] = Path("."),
+    list_: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
+) -> None:
+    """Start a workflow from a template; never overwrites a file. Exit 0 written, 2 refused."""
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.init_cmd import init_command, list_command
+
+        if list_:
+            return list_command(stdout_console())
+        return init_command(template, dir, stdout_console())
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
         "agentflow plan workflows/hr_onboarding.yaml",
         "agentflow plan invoices.yaml --inputs batch.jsonl --budget-usd 5 --format json",
     ),
