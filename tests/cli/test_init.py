@@ -65,10 +65,13 @@ def test_every_template_validates_and_runs_with_mock_in_a_fresh_folder(plain: Pa
     assert run.returncode == 0, run.stderr[-3000:]
     document = json.loads(run.stdout)
     assert document["status"] == "ok"
-    assert sorted(r["workflow"] for r in document["results"]) == sorted(
-        ["my_workflow", "hr_onboarding", "finance_invoice_processing"]
-        + ["inventory_reorder", "compliance_audit"]
-    )
+    assert sorted(r["workflow"] for r in document["results"]) == [
+        "compliance_audit",
+        "finance_invoice_processing",
+        "hr_onboarding",
+        "inventory_reorder",
+        "my_workflow",
+    ]
     assert all(r["status"] == "ok" and r["outputs"] for r in document["results"])
     assert (plain / ".agentflow" / "runs").is_dir(), "the log went to the default folder"
 
