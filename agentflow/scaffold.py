@@ -25,7 +25,7 @@ _CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[1] / "workflows"
 # The editor hint the examples carry points at the repository's schemas/ folder; a scaffolded
 # copy points at the schema's published id instead, which stays right wherever it is put.
 _REPO_SCHEMA_HINT = "# yaml-language-server: $schema=../schemas/workflow.schema.json"
-SCHEMA_ID = "https://agentflow.dev/schemas/workflow.schema.json"
+SCHEMA_ID = "https://agentflow.dev/schemas/workflow.schema.json"  # its $id (a test checks)
 _SCHEMA_HINT = f"# yaml-language-server: $schema={SCHEMA_ID}"
 
 

@@ -207,12 +207,22 @@ def graph(
 
 @app.command(
     cls=_Command,
-    epilog=_examples("agentflow schema > workflow.schema.json", "agentflow schema run-event"),
+    epilog=_examples(
+        "agentflow schema > workflow.schema.json",
+        "agentflow schema run-event",
+        "agentflow schema --vscode > .vscode/settings.json",
+    ),
 )
 def schema(
     name: Annotated[
         str, typer.Argument(metavar="NAME", help="One of: " + ", ".join(SCHEMA_NAMES) + ".")
     ] = "workflow",
+    vscode: Annotated[
+        bool,
+        typer.Option(
+            "--vscode", help="Print VS Code settings that apply the workflow schema instead."
+        ),
+    ] = False,
 ) -> None:
     """Print a JSON Schema (default: the workflow file format)."""
 
@@ -220,6 +230,13 @@ def schema(
         from agentflow.errors import UsageError
         from agentflow.schema.resources import schema_text
 
+        if vscode:
+            import json
+
+            from agentflow.editors import vscode_settings
+
+            typer.echo(json.dumps(vscode_settings(), indent=2))
+            return 0
         if name not in SCHEMA_NAMES:
             raise UsageError(f"unknown schema '{name}'; choose one of {', '.join(SCHEMA_NAMES)}")
         typer.echo(schema_text(f"{name}.schema.json"), nl=False)
