@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from agentflow.events.types import Sink
     from agentflow.model.types import Workflow
     from agentflow.plan.estimate import Plan
-    from agentflow.run.results import InstanceResult, RunResult, Usage
+    from agentflow.run.results import InstanceResult, RunResult, Usage, WorkflowStatus
     from agentflow.sinks.summary import CostSummary
     from agentflow.state.forecast import CacheForecast
 
@@ -246,7 +246,7 @@ class RunReport:
         return self.result.run_id
 
     @property
-    def status(self) -> str:
+    def status(self) -> WorkflowStatus:
         """ok, failed, partial, budget or cancelled."""
         return self.result.status
 
