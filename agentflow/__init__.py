@@ -10,11 +10,12 @@ The Python API (see docs/api.md) is importable from here; it loads on first use,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # not `from typing import ...`: importing typing costs a cold start ~40 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from agentflow.api import (
         PlanResult,
         RunReport,
