@@ -230,6 +230,8 @@ def schema(
         from agentflow.errors import UsageError
         from agentflow.schema.resources import schema_text
 
+        if vscode and name != "workflow":
+            raise UsageError(f"--vscode prints settings for the workflow schema, not '{name}'")
         if vscode:
             import json
 

@@ -32,6 +32,9 @@ def test_schema_vscode_prints_settings_that_point_at_the_workflow_schema(
     assert url == load_schema("workflow.schema.json")["$id"] == SCHEMA_ID
     assert globs == list(FILE_MATCH)
     assert settings in _json_blocks(), "docs/editors.md shows what --vscode prints"
+    other = invoke(["schema", "run-event", "--vscode"])
+    assert other.exit_code == 2
+    assert "--vscode prints settings for the workflow schema, not 'run-event'" in other.stderr
 
 
 def test_the_globs_match_workflow_files_and_not_github_actions_in_schemastore() -> None:
