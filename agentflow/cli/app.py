@@ -243,12 +243,22 @@ def tools(
 
 @app.command(
     cls=_Command,
-    epilog=_examples("agentflow schema > workflow.schema.json", "agentflow schema run-event"),
+    epilog=_examples(
+        "agentflow schema > workflow.schema.json",
+        "agentflow schema run-event",
+        "agentflow schema --vscode > .vscode/settings.json",
+    ),
 )
 def schema(
     name: Annotated[
         str, typer.Argument(metavar="NAME", help="One of: " + ", ".join(SCHEMA_NAMES) + ".")
     ] = "workflow",
+    vscode: Annotated[
+        bool,
+        typer.Option(
+            "--vscode", help="Print VS Code settings that apply the workflow schema instead."
+        ),
+    ] = False,
 ) -> None:
     """Print a JSON Schema (default: the workflow file format)."""
 
@@ -256,10 +266,49 @@ def schema(
         from agentflow.errors import UsageError
         from agentflow.schema.resources import schema_text
 
+        if vscode and name != "workflow":
+            raise UsageError(f"--vscode prints settings for the workflow schema, not '{name}'")
+        if vscode:
+            import json
+
+            from agentflow.editors import vscode_settings
+
+            typer.echo(json.dumps(vscode_settings(), indent=2))
+            return 0
         if name not in SCHEMA_NAMES:
             raise UsageError(f"unknown schema '{name}'; choose one of {', '.join(SCHEMA_NAMES)}")
         typer.echo(schema_text(f"{name}.schema.json"), nl=False)
         return 0
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow init --list",
+        "agentflow init finance invoices/",
+        "agentflow init blank . && agentflow run workflow.yaml --mock",
+    ),
+)
+def init(
+    template: Annotated[
+        str, typer.Argument(metavar="TEMPLATE", help="A template name (see --list).")
+    ] = "blank",
+    dir: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The folder to write into (created if missing).")
+    ] = Path("."),
+    list_: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
+) -> None:
+    """Start a workflow from a template; never overwrites a file. Exit 0 written, 2 refused."""
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.init_cmd import init_command, list_command
+
+        if list_:
+            return list_command(stdout_console())
+        return init_command(template, dir, stdout_console())
 
     raise typer.Exit(guarded(body))
 

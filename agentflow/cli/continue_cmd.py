@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentflow.cli.boundary import use_secret_env
 from agentflow.cli.run_cmd import RunOptions, run_command
@@ -63,6 +64,13 @@ def _dependants(files: tuple[Path, ...]) -> dict[str, set[str]]:
     return out
 
 
+def _input_values(recorded: object) -> tuple[dict[str, Any], ...] | None:
+    """The Python inputs a run of the API was given (recorded in its run.started)."""
+    if not isinstance(recorded, list):
+        return None
+    return tuple(dict(v) for v in recorded if isinstance(v, dict))
+
+
 def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
     settings = plan.settings
     inputs_file = None
@@ -92,6 +100,7 @@ def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
         files=plan.files,
         input_pairs=tuple(str(p) for p in settings.get("input_pairs") or ()),
         inputs_file=inputs_file,
+        input_values=_input_values(settings.get("input_values")),
         mock=bool(settings.get("mock")),
         mock_latency=float(settings.get("mock_latency") or 0.0),
         budget_usd=budget,

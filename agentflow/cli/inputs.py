@@ -94,6 +94,13 @@ def _complete(workflow: Workflow, given: Mapping[str, Any], origin: str) -> dict
     return values
 
 
+def complete_inputs(workflow: Workflow, given: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """`given` (Python values, as the API takes them) with declared defaults filled in, checked
+    against each input's schema; a `UsageError` naming `origin` for an unknown, missing or
+    invalid input."""
+    return _complete(workflow, given, origin)
+
+
 def parse_inputs(
     workflow: Workflow, pairs: Sequence[str], inputs_file: Path | None
 ) -> list[dict[str, Any]]:

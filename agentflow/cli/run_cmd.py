@@ -9,16 +9,17 @@ import shlex
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from agentflow.cli import signals
-from agentflow.cli.boundary import EXIT_FAILED, print_json_data, silence_stdout, stderr_console
-from agentflow.cli.inputs import parse_inputs
+from agentflow.cli.boundary import print_json_data, silence_stdout, stderr_console
+from agentflow.cli.inputs import complete_inputs, parse_inputs
 from agentflow.cli.values import (
     check_log_dir,
     check_output_file,
@@ -39,12 +40,14 @@ from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
 from agentflow.sinks.jsonl import JsonlSink
-from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
+from agentflow.sinks.summary import CostSummary, cost_table, failure_report
 from agentflow.state.journal import CacheChoice, RunJournal
 from agentflow.state.lineage import Continuation, sha256_of
 from agentflow.state.store import StateStore
 
-RUN_FORMAT = "agentflow.run/v1"
+if TYPE_CHECKING:
+    from agentflow.api import RunReport
+
 DEFAULT_LOG_DIR = Path(".agentflow/runs")
 DEFAULT_MAX_CONCURRENCY = 512
 DEFAULT_MAX_WORKFLOWS = 100
@@ -57,6 +60,7 @@ class RunOptions:
     files: tuple[Path, ...]
     input_pairs: tuple[str, ...] = ()
     inputs_file: Path | None = None
+    input_values: tuple[Mapping[str, Any], ...] | None = None  # the API's inputs=, checked here
     mock: bool = False
     mock_latency: float = 0.0
     budget_usd: float | None = None
@@ -260,6 +264,7 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
         "settings": {
             "input_pairs": list(options.input_pairs),
             "inputs_file": inputs_file,
+            **({"input_values": list(options.input_values)} if options.input_values else {}),
             "mock": options.mock,
             "mock_latency": options.mock_latency,
             "budget_usd": options.budget_usd,
@@ -271,18 +276,6 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
         },
         "state_path": str(state_path(options)),
     }
-
-
-def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
-    return [
-        {
-            "workflow": r.workflow,
-            "instance": r.instance,
-            "status": r.status,
-            "outputs": dict(r.outputs),
-        }
-        for r in result.instances
-    ]
 
 
 async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
@@ -315,15 +308,43 @@ async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunRes
         await client.aclose()
 
 
+def _instance_values(workflow: Workflow, options: RunOptions) -> list[dict[str, Any]]:
+    if options.input_values is None:
+        return parse_inputs(workflow, options.input_pairs, options.inputs_file)
+    return [
+        complete_inputs(workflow, values, f"inputs[{n}]")
+        for n, values in enumerate(options.input_values)
+    ]
+
+
 def run_command(options: RunOptions) -> int:
     """Run the workflows; returns the exit code (see DESIGN: 0, 1, 2, 3, 4, 130, 143)."""
+    console = stderr_console()
+    report = asyncio.run(execute_run(options, console=console))
+    try:
+        _render(options, report, console)
+    except BrokenPipeError:
+        # `agentflow run ... | head`: the run is done and logged; its exit code still counts.
+        silence_stdout()
+    if report.output_error is not None:
+        console.print(f"[red]error[/red]: {escape(report.output_error)}")
+        # The run's own failure code wins; an ok run whose outputs file is missing is not ok.
+    return signals.exit_code(report.exit_code)
+
+
+async def execute_run(
+    options: RunOptions, *, console: Console | None = None, extra_sinks: Sequence[Sink] = ()
+) -> RunReport:
+    """Check, load and run the workflows on the running loop; what `run_command` renders
+    and `agentflow.arun_file` returns. A live display goes to `console` when one is given;
+    `extra_sinks` get every event too. Raises before any call or log when it cannot start."""
+    from agentflow.api import RunReport
+
     check_options(options)
     workflows = _load_all(options.files)
     instances: list[Instance] = []
     for workflow in workflows:
-        for index, values in enumerate(
-            parse_inputs(workflow, options.input_pairs, options.inputs_file)
-        ):
+        for index, values in enumerate(_instance_values(workflow, options)):
             instances.append(Instance(workflow, index, values))
     _check_budget_prices(workflows, options.budget_usd)
     if not options.mock:
@@ -335,7 +356,6 @@ def run_command(options: RunOptions) -> int:
         raise UsageError(f"{log_path} exists already; choose another --run-id")
     # The journal opens first: a run that cannot keep it must not start (it could pay twice).
     store = StateStore.open(state_path(options))
-    console = stderr_console()
     summary = CostSummary()
     try:
         log = JsonlSink(log_path)
@@ -343,9 +363,11 @@ def run_command(options: RunOptions) -> int:
         raise UsageError(
             f"cannot write the run log {log_path}: {exc.strerror or exc}; choose another --log-dir"
         ) from None
-    sinks: list[Sink] = [log, summary]
+    sinks: list[Sink] = [log, summary, *extra_sinks]
     holder: dict[str, Engine] = {}
-    display = _display(options, console, lambda: holder["engine"].statistics().summary())
+    display = None
+    if console is not None:
+        display = _display(options, console, lambda: holder["engine"].statistics().summary())
     if display is not None:
         sinks.append(display)
     continuation = options.continuation
@@ -384,30 +406,27 @@ def run_command(options: RunOptions) -> int:
     if start is not None:
         start()
     try:
-        result = asyncio.run(_run(engine, instances, client))
+        result = await _run(engine, instances, client)
     finally:
         signals.finishing()
         bus.close()
         store.close()
-    problems = [_write_output(options.output, result), _write_junit(options, log_path)]
-    written = "; ".join(p for p in problems if p) or None
-    try:
-        _render(options, result, summary, console, log_path)
-    except BrokenPipeError:
-        # `agentflow run ... | head`: the run is done and logged; its exit code still counts.
-        silence_stdout()
-    if written is not None:
-        console.print(f"[red]error[/red]: {escape(written)}")
-        # The run's own failure code wins; an ok run whose outputs file is missing is not ok.
-        return signals.exit_code(result.exit_code or EXIT_FAILED)
-    return signals.exit_code(result.exit_code)
+    report = RunReport(
+        result=result,
+        summary=summary,
+        log_path=log_path,
+        rerun_command=_rerun_command(options),
+        continue_command=_continue_command(options, result),
+    )
+    problems = [_write_output(options.output, report.results()), _write_junit(options, log_path)]
+    return replace(report, output_error="; ".join(p for p in problems if p) or None)
 
 
-def _write_output(path: Path | None, result: RunResult) -> str | None:
+def _write_output(path: Path | None, outputs: list[dict[str, Any]]) -> str | None:
     """Write `-o FILE`; the reason when that failed (the outputs still go to stdout)."""
     if path is None:
         return None
-    text = json.dumps(redact_value(_outputs_document(result)), indent=2, default=str) + "\n"
+    text = json.dumps(redact_value(outputs), indent=2, default=str) + "\n"
     try:
         write_atomically(path, text)
     except OSError as exc:
@@ -430,33 +449,23 @@ def _write_junit(options: RunOptions, log_path: Path) -> str | None:
     return None
 
 
-def _render(
-    options: RunOptions, result: RunResult, summary: CostSummary, console: Console, log_path: Path
-) -> None:
-    outputs = _outputs_document(result)
-    rerun = _rerun_command(options)
-    going_on = _continue_command(options, result)
+def _render(options: RunOptions, report: RunReport, console: Console) -> None:
+    outputs = report.results()
+    result = report.result
     if options.format == "json":
-        document = {
-            "format": RUN_FORMAT,
-            "run_id": result.run_id,
-            "status": result.status,
-            "exit_code": result.exit_code,
-            "log_path": str(log_path),
-            "results": outputs,
-            **{k: v for k, v in summary_json(summary).items() if k != "version"},
-            "rerun_command": rerun,
-            "continue_command": going_on,
-        }
-        print(json.dumps(document, indent=2, default=str))
+        print(json.dumps(report.to_json(), indent=2, default=str))
         return
     if not options.quiet:
-        console.print(cost_table(summary))
+        console.print(cost_table(report.summary))
     if result.status != "ok":
-        console.print(failure_report(summary, going_on or rerun))
+        console.print(
+            failure_report(report.summary, report.continue_command or report.rerun_command)
+        )
     out = Console(highlight=False, soft_wrap=True)
     for item in outputs:
         if len(outputs) > 1:
             out.print(f"# {item['workflow']}#{item['instance']}: {item['status']}")
         print_json_data(out, item["outputs"])
-    console.print(f"[dim]run {result.run_id}: {result.status}; log: {escape(str(log_path))}[/dim]")
+    console.print(
+        f"[dim]run {result.run_id}: {result.status}; log: {escape(str(report.log_path))}[/dim]"
+    )

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from agentflow.api import ValidationResult, validate_file
 from agentflow.cli.boundary import EXIT_INVALID, EXIT_OK, print_diagnostic, stderr_console
-from agentflow.core import STDIN, Analysis, analyze, collect_paths
+from agentflow.core import STDIN, collect_paths
 from agentflow.errors import Diagnostic
 from agentflow.redaction import neutralise
 
@@ -23,14 +24,13 @@ def _github(d: Diagnostic) -> str:
     return f"::{level} file={d.file},line={d.line},col={d.column},title=agentflow::{message}"
 
 
-def _as_json(results: list[Analysis], strict: bool) -> str:
+def _as_json(results: list[ValidationResult]) -> str:
     files = []
     for result in results:
-        failing = result.errors + (result.warnings if strict else ())
         files.append(
             {
                 "path": str(result.path),
-                "valid": not failing,
+                "valid": result.ok,
                 "workflow": result.workflow.name if result.workflow else None,
                 "agents": len(result.workflow.agents) if result.workflow else None,
                 "diagnostics": [
@@ -54,18 +54,18 @@ def _as_json(results: list[Analysis], strict: bool) -> str:
 STDIN_NAME = Path("<stdin>")
 
 
-def _analyze(path: Path) -> Analysis:
+def _validate(path: Path, strict: bool) -> ValidationResult:
     if path == STDIN:
-        return analyze(STDIN_NAME, sys.stdin.buffer.read())
-    return analyze(path)
+        return validate_file(STDIN_NAME, strict=strict, text=sys.stdin.buffer.read())
+    return validate_file(path, strict=strict)
 
 
 def validate(paths: list[Path], fmt: str, strict: bool, exclude: Sequence[str] = ()) -> int:
     """Check every workflow file under `paths` (`-` is stdin); exit 2 when any has errors."""
-    results = [_analyze(path) for path in collect_paths(paths, exclude)]
-    failed = [r for r in results if r.errors or (strict and r.warnings)]
+    results = [_validate(path, strict) for path in collect_paths(paths, exclude)]
+    failed = [r for r in results if not r.ok]
     if fmt == "json":
-        print(_as_json(results, strict))
+        print(_as_json(results))
     elif fmt == "github":
         for result in results:
             for d in result.diagnostics:

@@ -11,7 +11,7 @@ from agentflow import __version__
 
 from .helpers import REPO, invoke
 
-COMMANDS = ("validate", "plan", "run", "graph", "schema")
+COMMANDS = ("validate", "plan", "run", "graph", "schema", "init")
 VALID = (REPO / "workflows" / "hr_onboarding.yaml").read_text(encoding="utf-8")
 
 

@@ -23,6 +23,7 @@ def test_every_command_has_a_section() -> None:
     assert COMMANDS == [
         "cache",
         "graph",
+        "init",
         "plan",
         "report",
         "resume",

@@ -35,6 +35,8 @@ sys.stderr.write(f"\\nLITELLM={'litellm' in sys.modules} EXIT={code}\\n")
         ["plan", "workflows/finance_invoice_processing.yaml", "-f", "json"],
         ["graph", "workflows/hr_onboarding.yaml", "-f", "dot"],
         ["schema"],
+        ["schema", "--vscode"],
+        ["init", "--list"],
         ["run", "--help"],
         ["runs", "--log-dir", "tests"],
         ["cache", "stats", "--state", "tests/no-such-state.db"],

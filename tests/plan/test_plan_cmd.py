@@ -10,6 +10,7 @@ from rich.console import Console
 
 from agentflow.cli import plan_cmd
 from agentflow.errors import UsageError
+from agentflow.plan.estimate import make_plan
 
 from .builders import hr_workflow
 
@@ -55,7 +56,7 @@ def test_a_jsonl_batch_is_one_plan_checked_against_the_batch_total(
     line = json.dumps({"candidate": {"resume": "Ada", "languages": ["en", "fr"]}})
     batch.write_text(f"{line}\n\n{line}\n{line}\n", encoding="utf-8")
     # One instance's expected cost fits; the batch's does not: exit 3, as `run` would stop.
-    one = plan_cmd.make_plan(hr_workflow(), {"candidate": {"resume": "Ada"}}, _book())
+    one = make_plan(hr_workflow(), {"candidate": {"resume": "Ada"}}, _book())
     budget = one.totals.cost.expected * 2
     args = (Path("hr.yaml"), [], batch, budget, None)
     console = Console(record=True, width=120, color_system=None)
