@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.durable import history, kill_resume
+from benchmarks.pressure import chain_wide, deadlines
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
@@ -1008,4 +1009,6 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "kill": kill_resume,
     "progress": progress,
     "sweep": sweep,
+    "chain+wide": chain_wide,
+    "deadlines": deadlines,
 }

@@ -7,6 +7,7 @@ passes the dependency lists found in templates.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from agentflow.model.types import (
     Agent,
     Budget,
     CachePolicy,
+    Deadline,
     InputSpec,
     Limit,
     OutputSpec,
@@ -151,6 +153,16 @@ def _tools(raw: Mapping[str, Any], base_dir: Path) -> tuple[Tool, ...]:
     )
 
 
+def _deadline(raw: Any, on_deadline: Any) -> Deadline | None:
+    """A validated `deadline:` (a duration, or an ISO 8601 time with its offset)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and "T" in raw:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        return Deadline(at=moment.timestamp(), on_deadline=on_deadline)
+    return Deadline(after_s=parse_duration(raw), on_deadline=on_deadline)
+
+
 def build_workflow(
     data: Mapping[str, Any],
     path: Path,
@@ -182,4 +194,6 @@ def build_workflow(
         tools=_tools(data.get("tools") or {}, path.parent),
         outputs=tuple((name, str(t)) for name, t in (data.get("outputs") or {}).items()),
         source=source,
+        priority=int(data.get("priority", 0)),
+        deadline=_deadline(data.get("deadline"), data.get("on_deadline", "warn")),
     )

@@ -17,6 +17,7 @@ from typing import Any, Literal
 Backoff = Literal["exponential", "linear", "constant"]
 OutputFormat = Literal["text", "json"]
 OnExceeded = Literal["fail", "skip_noncritical"]
+OnDeadline = Literal["warn", "cancel"]
 
 
 class FrozenDict(Mapping[str, Any]):
@@ -158,6 +159,24 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Deadline:
+    """When a workflow should be done: `after_s` seconds from the run's start, or at the
+    epoch time `at` (exactly one is set)."""
+
+    after_s: float | None = None
+    at: float | None = None
+    on_deadline: OnDeadline = "warn"
+
+    def due(self, run_started: float, wall_at_start: float) -> float:
+        """The deadline on the run's monotonic time line (the run started at `run_started`
+        monotonic, `wall_at_start` epoch)."""
+        if self.after_s is not None:
+            return run_started + self.after_s
+        assert self.at is not None
+        return run_started + (self.at - wall_at_start)
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """Rate limits for the models matching `key` (a LiteLLM model name, glob or "*")."""
 
@@ -268,6 +287,9 @@ class Workflow:
     tools: tuple[Tool, ...] = ()
     outputs: tuple[tuple[str, str], ...] = ()
     source: SourceMap = SourceMap("<memory>")
+    # Which waiting calls go first (higher first) and when the workflow should be done.
+    priority: int = 0
+    deadline: Deadline | None = None
 
     def agent(self, agent_id: str) -> Agent:
         for agent in self.agents:

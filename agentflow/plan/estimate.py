@@ -459,6 +459,24 @@ def _latency(model: str, overrides: Sequence[tuple[str, float]]) -> LatencyModel
     return DEFAULT_LATENCY
 
 
+def _instance_seconds(
+    agent: Agent,
+    rounds: Estimate[int],
+    final: Estimate[int],
+    overrides: Sequence[tuple[str, float]],
+) -> float:
+    latency = _latency(agent.model, overrides)
+    return rounds.expected * latency.seconds(TOOL_CALL_TOKENS) + latency.seconds(final.expected)
+
+
+def expected_agent_seconds(agent: Agent, latency: Mapping[str, float] | None = None) -> float:
+    """The expected seconds of one instance of `agent` (its tool rounds and its answer), as
+    `plan` weighs it on the critical path; the run's scheduler uses it too."""
+    return _instance_seconds(
+        agent, _tool_rounds(agent), _final_output(agent), _latency_overrides(latency)
+    )
+
+
 def _tool_rounds(agent: Agent) -> Estimate[int]:
     if not agent.tools:
         return Estimate(0, 0, 0)
@@ -536,10 +554,7 @@ class _Planner:
         self.output_size[agent.id] = Estimate(
             final.low * instances, final.expected * instances, final.worst * instances
         )
-        latency = _latency(agent.model, self.latency)
-        per_instance = rounds.expected * latency.seconds(TOOL_CALL_TOKENS) + latency.seconds(
-            final.expected
-        )
+        per_instance = _instance_seconds(agent, rounds, final, self.latency)
         waves = math.ceil(instances / agent.max_parallel) if agent.max_parallel else 1
         return AgentPlan(
             id=agent.id,

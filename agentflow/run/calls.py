@@ -40,6 +40,7 @@ from agentflow.run.budget import BudgetLedger, BudgetScope, Reservation
 from agentflow.run.clock import Clock
 from agentflow.run.limits import RateLimiter, WaitInfo
 from agentflow.run.output import json_instruction, parse_output
+from agentflow.run.priority import NOT_URGENT, LatencyObserver, PrioritySlots, Urgency
 from agentflow.run.results import Usage
 from agentflow.run.retry import backoff_delay, should_retry
 from agentflow.run.tools import ToolRunner
@@ -65,6 +66,10 @@ class AgentContext:
     usage: Usage
     workflow_budget_scope: str
     agent_budget_scope: str
+    # where the agent's calls stand among waiting calls (limits and in-flight slots)
+    urgency: Urgency = NOT_URGENT
+    # the plan's expected seconds of one call, compared with observed latencies
+    expected_call_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ class CallStatistics:
     in_flight: int
     queued: int
     rate_limited: int
+    # (priority, calls waiting for an in-flight slot), highest priority first
+    queued_by_priority: tuple[tuple[int, int], ...] = ()
 
 
 def first_messages(agent: Agent, system: str | None, prompt: str) -> tuple[Message, ...]:
@@ -142,6 +149,7 @@ class CallRunner:
         journal: RunJournal | None = None,
         log_prompts: bool = False,
         max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
+        latencies: LatencyObserver | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
@@ -151,7 +159,8 @@ class CallRunner:
         self._bus = bus
         self._limiter = limiter
         self._ledger = ledger
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = PrioritySlots(max_concurrency, clock.monotonic)
+        self._latencies = latencies
         self._rng = rng
         self._budgets: dict[str, Budget] = {}
         self._scopes: dict[str, BudgetScope] = {}
@@ -172,7 +181,12 @@ class CallRunner:
         return self._run_scope
 
     def statistics(self) -> CallStatistics:
-        return CallStatistics(self._in_flight, self._queued, self._rate_limited)
+        return CallStatistics(
+            self._in_flight,
+            self._queued,
+            self._rate_limited,
+            self._slots.statistics().waiting_by_priority,
+        )
 
     def scope_action(self, scope: str) -> str:
         """The `on_exceeded` of a budget scope ("fail" or "skip_noncritical")."""
@@ -461,7 +475,7 @@ class CallRunner:
         try:
             self._queued += 1
             try:
-                await self._slots.acquire()
+                await self._slots.acquire(ctx.urgency)
             finally:
                 self._queued -= 1
             try:
@@ -487,7 +501,10 @@ class CallRunner:
                 await asyncio.sleep(0)
                 try:
                     permit = await self._limiter.acquire(
-                        agent.model, prompt_tokens + agent.max_tokens, on_wait
+                        agent.model,
+                        prompt_tokens + agent.max_tokens,
+                        on_wait,
+                        urgency=ctx.urgency,
                     )
                 finally:
                     if waited:
@@ -532,6 +549,8 @@ class CallRunner:
                         stop_watching(watching)
                         self._in_flight -= 1
                     latency = self._clock.monotonic() - started
+                    if self._latencies is not None:
+                        self._latencies.observe(agent.model, ctx.expected_call_s, latency)
                     permit.settle(response.input_tokens + response.output_tokens)
                 finally:
                     permit.release()

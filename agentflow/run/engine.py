@@ -25,6 +25,7 @@ from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
 from agentflow.events.bus import EventBus
 from agentflow.graph.compile import WorkflowGraph, compile_workflow
 from agentflow.model.types import Agent, Budget, Limit, Workflow
+from agentflow.plan.estimate import expected_agent_seconds
 from agentflow.plan.pricing import PriceBook, load_price_book
 from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.budget import BudgetLedger, BudgetStatistics
@@ -32,6 +33,7 @@ from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES, AgentContext, CallRunn
 from agentflow.run.clock import Clock
 from agentflow.run.heap import frozen_heap
 from agentflow.run.limits import LimiterStatistics, RateLimiter
+from agentflow.run.priority import LatencyObserver, RemainingPaths, Urgency
 from agentflow.run.results import (
     EXIT_CODES,
     AgentResult,
@@ -137,9 +139,17 @@ def merge_limits(workflows: Sequence[Workflow]) -> tuple[Limit, ...]:
 class _InstanceState:
     """Mutable bookkeeping of one running instance (owned by its task)."""
 
-    def __init__(self, instance: Instance, graph: WorkflowGraph) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        graph: WorkflowGraph,
+        paths: RemainingPaths,
+        deadline: float | None,
+    ) -> None:
         self.instance = instance
         self.graph = graph
+        self.paths = paths
+        self.deadline = deadline  # on the run's monotonic time line, or None
         self.remaining = {a.id: len(a.depends_on) for a in instance.workflow.agents}
         self.results: dict[str, AgentResult] = {}
         self.outputs: dict[str, Any] = {}
@@ -186,6 +196,8 @@ class Engine:
         self._calls: CallRunner | None = None
         self._ledger: BudgetLedger | None = None
         self._limiter: RateLimiter | None = None
+        self._latencies = LatencyObserver()
+        self._expected_s: dict[int, float] = {}  # id(agent) -> the plan's seconds per call
         self._tool_runner_for = tool_runner_for or (lambda wf: ToolRunner(wf.tools))
 
     # -- public -----------------------------------------------------------------------------
@@ -259,10 +271,21 @@ class Engine:
             journal=self._journal,
             log_prompts=self._settings.log_prompts,
             max_answer_bytes=self._settings.max_answer_bytes,
+            latencies=self._latencies,
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}
-        states = [_InstanceState(i, graphs[id(i.workflow)]) for i in instances]
+        paths = {id(wf): self._remaining_paths(wf, graphs[id(wf)]) for wf in workflows}
+        wall = self._clock.wall()
+        states = [
+            _InstanceState(
+                i,
+                graphs[id(i.workflow)],
+                paths[id(i.workflow)],
+                i.workflow.deadline.due(started, wall) if i.workflow.deadline else None,
+            )
+            for i in instances
+        ]
         self._bus.emit(
             "run.started",
             workflows=[wf.name for wf in workflows],
@@ -315,6 +338,33 @@ class Engine:
             self._ledger.reserve([calls.run_scope], spent).settle(spent)
         except BudgetExceeded:
             self._run_stopped_by_budget = True
+
+    # -- urgency ----------------------------------------------------------------------------
+
+    def _remaining_paths(self, workflow: Workflow, graph: WorkflowGraph) -> RemainingPaths:
+        """Each agent's remaining critical path, weighted by the plan's latency estimates."""
+        seconds: dict[str, float] = {}
+        for agent in workflow.agents:
+            per_call = self._expected_s[id(agent)] = expected_agent_seconds(agent)
+            seconds[agent.id] = per_call
+        return RemainingPaths(
+            graph.levels,
+            {agent.id: graph.successors(agent.id) for agent in workflow.agents},
+            {agent.id: agent for agent in workflow.agents},
+            seconds,
+            self._latencies.factor,
+        )
+
+    def _urgency(self, state: _InstanceState, agent: Agent) -> Urgency:
+        paths = state.paths
+        start_by = None
+        if state.deadline is not None:
+            start_by = state.deadline - paths.expected(agent.id)
+        return Urgency(
+            priority=state.instance.workflow.priority,
+            start_by=start_by,
+            path_s=paths.planned(agent.id),
+        )
 
     # -- instances --------------------------------------------------------------------------
 
@@ -632,6 +682,8 @@ class Engine:
             usage=usage,
             workflow_budget_scope=f"workflow:{state.label}",
             agent_budget_scope=f"agent:{state.label}.{agent.id}",
+            urgency=self._urgency(state, agent),
+            expected_call_s=self._expected_s.get(id(agent), 0.0),
         )
         try:
             if items is None:

@@ -96,7 +96,7 @@ def test_durations_share_one_definition() -> None:
     schema = json.loads(text)
     assert "duration" in schema["$defs"]
     # agent, defaults and tool timeouts, the two retry delays, and the cache's ttl
-    assert text.count('"$ref": "#/$defs/duration"') == 6
+    assert text.count('"$ref": "#/$defs/duration"') == 7  # and the workflow's deadline
     durations = jsonschema.Draft202012Validator(schema["$defs"]["duration"])
     for good in [1, 0.5, "500ms", "90s", "2m", "1h", "1.5s", "7d", "2w"]:
         assert durations.is_valid(good), good
