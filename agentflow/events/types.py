@@ -30,6 +30,7 @@ EVENT_NAMES = (
     "agent.failed",
     "agent.skipped",
     "workflow.output_failed",
+    "workflow.deadline_missed",
     "workflow.completed",
     "run.completed",
     "run.cancelled",

@@ -24,9 +24,11 @@ import fnmatch
 import json
 import math
 import re
+import time as _time_module
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from agentflow.errors import TemplateRenderError
@@ -170,6 +172,21 @@ class TimeEstimate:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlineCheck:
+    """The predicted wall time against the workflow's `deadline:`.
+
+    `deadline_s` counts from the run's start; for a deadline given as a time (`at`), from
+    the moment the plan was made.
+    """
+
+    deadline_s: float
+    at: str | None
+    predicted_s: float
+    meets: bool
+    on_deadline: str
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetCheck:
     """One budget against the costs it covers."""
 
@@ -212,6 +229,7 @@ class Plan:
     # A batch plan (`--inputs F.jsonl`): every instance's own plan; the fields above are then
     # the sums over instances, and `budget` checks the run budget against the batch total.
     instances: tuple[InstancePlan, ...] = ()
+    deadline: DeadlineCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,6 +655,27 @@ def _time(
 _SEVERITY: Final[dict[Verdict, int]] = {"ok": 0, "warning": 1, "over": 2}
 
 
+def deadline_check(workflow: Workflow, time: TimeEstimate, now: float) -> DeadlineCheck | None:
+    """Whether the predicted wall time fits the workflow's deadline (`now`: epoch seconds,
+    for a deadline given as a time)."""
+    deadline = workflow.deadline
+    if deadline is None:
+        return None
+    if deadline.after_s is not None:
+        seconds, at = deadline.after_s, None
+    else:
+        assert deadline.at is not None
+        seconds = deadline.at - now
+        at = datetime.fromtimestamp(deadline.at, tz=UTC).isoformat().replace("+00:00", "Z")
+    return DeadlineCheck(
+        deadline_s=seconds,
+        at=at,
+        predicted_s=time.wall_seconds,
+        meets=time.wall_seconds <= seconds,
+        on_deadline=deadline.on_deadline,
+    )
+
+
 def _check(scope: str, max_usd: float, cost: Estimate[float]) -> BudgetCheck:
     verdict: Verdict = "ok"
     if cost.expected > max_usd or cost.low > max_usd:
@@ -704,6 +743,10 @@ def _totals(agents: Sequence[AgentPlan]) -> Totals:
     )
 
 
+def _now(now: float | None) -> float:
+    return _time_module.time() if now is None else now
+
+
 def _latency_overrides(latency: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
     items = list((latency or {}).items())
     # Exact names first, then the most specific (longest) globs.
@@ -717,11 +760,13 @@ def make_plan(
     *,
     budget_usd: float | None = None,
     latency: Mapping[str, float] | None = None,
+    now: float | None = None,
 ) -> Plan:
     """Estimate one instance of `workflow` with `inputs` (declared defaults fill the gaps).
 
     `budget_usd` is the run budget (`--budget-usd`); `latency` maps model globs to expected
-    seconds per call, replacing the per-family defaults.
+    seconds per call, replacing the per-family defaults; `now` (epoch seconds, default the
+    current time) is when a deadline given as a time is counted from.
     """
     given = dict(inputs or {})
     values: dict[str, Any] = {}
@@ -756,13 +801,15 @@ def make_plan(
             f"{len(unknown_price)} agent(s) have no known price and are left out of the cost "
             "totals; add them to `pricing:`"
         )
+    time = _time(workflow, agents, overrides)
     return Plan(
         workflow=workflow.name,
         path=str(workflow.path),
         inputs=FrozenDict({k: v for k, v in values.items() if not isinstance(v, _Unknown)}),
         agents=agents,
         totals=totals,
-        time=_time(workflow, agents, overrides),
+        time=time,
+        deadline=deadline_check(workflow, time, _now(now)),
         budget=_budget(workflow, agents, totals.cost, budget_usd),
         unknown_price_agents=unknown_price,
         unknown_fan_out_agents=tuple(a.id for a in agents if not a.fan_out.known),
@@ -829,6 +876,7 @@ def make_batch_plan(
     *,
     budget_usd: float | None = None,
     latency: Mapping[str, float] | None = None,
+    now: float | None = None,
 ) -> Plan:
     """Estimate every instance of a batch (`(origin, inputs)` pairs, e.g. `("b.jsonl:3", {...})`).
 
@@ -838,7 +886,7 @@ def make_batch_plan(
     """
     parts: list[InstancePlan] = []
     for origin, values in instances:
-        plan = make_plan(workflow, values, price_book, latency=latency)
+        plan = make_plan(workflow, values, price_book, latency=latency, now=now)
         _, _, tail = origin.rpartition(":")
         parts.append(InstancePlan(origin, int(tail) if tail.isdigit() else None, plan))
     plans = [p.plan for p in parts]
@@ -855,13 +903,15 @@ def make_batch_plan(
     notes = list(dict.fromkeys(n for p in plans for n in p.notes))
     notes.insert(0, f"{len(parts):,} instances; totals, time and the run budget cover all of them")
     unknown_price = tuple(a.id for a in agents if a.price is None)
+    time = _time(workflow, agents, _latency_overrides(latency))
     return Plan(
         workflow=workflow.name,
         path=str(workflow.path),
         inputs=FrozenDict({}),
         agents=agents,
         totals=totals,
-        time=_time(workflow, agents, _latency_overrides(latency)),
+        time=time,
+        deadline=deadline_check(workflow, time, _now(now)),
         budget=_verdict(checks),
         unknown_price_agents=unknown_price,
         unknown_fan_out_agents=tuple(a.id for a in agents if not a.fan_out.known),

@@ -85,7 +85,14 @@ from typing import Literal, Protocol, Self
 
 from agentflow.model.types import Limit
 from agentflow.run.clock import Clock
-from agentflow.run.priority import DEFAULT_AGING_S, NOT_URGENT, Entry, Urgency, WaitQueue
+from agentflow.run.priority import (
+    DEFAULT_AGING_S,
+    NOT_URGENT,
+    Entry,
+    OrderKey,
+    Urgency,
+    WaitQueue,
+)
 
 WaitReason = Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd", "concurrency", "paused"]
 
@@ -497,7 +504,7 @@ class RateLimiter:
                 return head.item
         return None
 
-    def _order(self, waiter: _Waiter, now: float) -> tuple[int, int, float, float, int]:
+    def _order(self, waiter: _Waiter, now: float) -> OrderKey:
         assert waiter.entry is not None
         return waiter.entry.order(now, self._aging_s)
 

@@ -17,7 +17,10 @@ Order among waiters, most urgent first:
     4. longer `path_s`, the latency-weighted critical path still ahead of the call (its own
        agent included, in the plan's seconds, so that calls queued at different times
        compare alike), so a long chain is not starved by short independent calls;
-    5. arrival.
+    5. longer `through_s`, the longest path through the call's agent, work already done
+       included: of two calls with as much ahead of them, the one on the workflow's critical
+       path (the last step of a long chain rather than one more independent call);
+    6. arrival.
 With the default `Urgency()` every call ties on 2-4, so the order is first come, first
 served. Only the head of a queue may go: a call behind a larger one that does not fit yet
 waits, so a small call never overtakes a big one of the same urgency, and aging bounds how
@@ -48,23 +51,25 @@ class Urgency:
     """How much one call matters now; see the module docstring for the order.
 
     `start_by` is on the `Clock.monotonic()` time line (None: no deadline); `path_s` is the
-    plan's seconds of work still ahead on the call's longest path.
+    plan's seconds of work still ahead on the call's longest path, `through_s` those of
+    the longest path through its agent.
     """
 
     priority: int = 0
     start_by: float | None = None
     path_s: float = 0.0
+    through_s: float = 0.0
 
-    def rank(self) -> tuple[int, float, float]:
+    def rank(self) -> tuple[int, float, float, float]:
         """The sort key of a call that has not aged: smaller goes first."""
         start_by = math.inf if self.start_by is None else self.start_by
-        return (-self.priority, start_by, -self.path_s)
+        return (-self.priority, start_by, -self.path_s, -self.through_s)
 
 
 NOT_URGENT = Urgency()
 
 # (0 = aged, ...rank..., arrival): smaller goes first.
-OrderKey = tuple[int, int, float, float, int]
+OrderKey = tuple[int, int, float, float, float, int]
 
 
 class Entry(Generic[T]):
@@ -83,7 +88,7 @@ class Entry(Generic[T]):
     def order(self, now: float, aging_s: float) -> OrderKey:
         """Where this waiter stands at `now` (smaller goes first)."""
         if now - self.arrived >= aging_s:
-            return (0, 0, 0.0, 0.0, self.seq)
+            return (0, 0, 0.0, 0.0, 0.0, self.seq)
         return (1, *self.rank, self.seq)
 
     def __lt__(self, other: Entry[T]) -> bool:  # the heap's order (without aging)
@@ -226,7 +231,8 @@ class RemainingPaths:
 
     `seconds` is the expected duration of each agent (the plan's per-agent latency).
     `planned(agent_id)` is the agent's own expected time plus the longest chain of its
-    successors; `expected(agent_id)` is the same with every agent's time scaled by
+    successors, `through(agent_id)` the longest path through the agent from the start;
+    `expected(agent_id)` is the same with every agent's time scaled by
     `factor(model)`, what the run has observed of its model so far (recomputed when a
     model's factor has moved by a quarter since the last time).
     """
@@ -247,9 +253,13 @@ class RemainingPaths:
         self._factors: dict[str, float] = {}
         self._remaining: dict[str, float] = {}
         self._planned = self._paths(lambda _model: 1.0)
+        self._through = self._through_paths()
 
     def planned(self, agent_id: str) -> float:
         return self._planned.get(agent_id, 0.0)
+
+    def through(self, agent_id: str) -> float:
+        return self._through.get(agent_id, 0.0)
 
     def expected(self, agent_id: str) -> float:
         if self._stale():
@@ -266,6 +276,15 @@ class RemainingPaths:
             if abs(now - used) > 0.25 * used:
                 return True
         return False
+
+    def _through_paths(self) -> dict[str, float]:
+        before: dict[str, float] = {}  # the longest path up to each agent, itself excluded
+        for level in self._levels:
+            for node in level:
+                done = before.get(node, 0.0) + self._seconds.get(node, 0.0)
+                for successor in self._successors.get(node, ()):
+                    before[successor] = max(before.get(successor, 0.0), done)
+        return {node: before.get(node, 0.0) + after for node, after in self._planned.items()}
 
     def _paths(self, factor: Callable[[str], float]) -> dict[str, float]:
         remaining: dict[str, float] = {}

@@ -150,6 +150,15 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "message": "undefined value: 'dict object' has no attribute 'totl'",
         },
     ),
+    "workflow.deadline_missed": (
+        WORKFLOW,
+        {
+            "deadline_s": 600.0,
+            "at": "2026-11-24T12:10:01.250Z",
+            "on_deadline": "warn",
+            "pending_agents": 3,
+        },
+    ),
     "workflow.completed": (
         WORKFLOW,
         {

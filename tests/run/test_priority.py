@@ -70,6 +70,14 @@ def test_queue_orders_by_priority_then_slack_then_remaining_path_then_arrival() 
     assert all(not entry.live for entry in entries.values())
 
 
+def test_of_two_calls_with_as_much_ahead_the_one_on_the_longer_path_goes_first() -> None:
+    queue: WaitQueue[str] = WaitQueue()
+    queue.push("independent", Urgency(path_s=1.0, through_s=1.0), 0.0, 0)
+    queue.push("end_of_a_chain", Urgency(path_s=1.0, through_s=20.0), 0.0, 1)
+    head = queue.head(0.0)
+    assert head is not None and head.item == "end_of_a_chain"
+
+
 def test_less_slack_beats_a_longer_path() -> None:
     queue: WaitQueue[str] = WaitQueue()
     queue.push("long_path_much_slack", Urgency(start_by=500.0, path_s=60.0), 0.0, 0)
@@ -297,3 +305,5 @@ def test_remaining_path_is_the_longest_weighted_chain_ahead_and_follows_observed
     assert paths.expected("a") == pytest.approx(11.0)
     # the plan's weights stay as they were: calls queued earlier compare alike
     assert (paths.planned("a"), paths.planned("d")) == pytest.approx((6.0, 2.0))
+    # the longest path through each agent, what was done before it included
+    assert [paths.through(n) for n in "abcd"] == pytest.approx([6.0, 6.0, 6.0, 3.0])
