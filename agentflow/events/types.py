@@ -21,6 +21,7 @@ EVENT_NAMES = (
     "llm.response",
     "llm.abandoned",
     "llm.retry",
+    "llm.repair",
     "ratelimit.wait",
     "budget.warning",
     "budget.exceeded",

@@ -101,6 +101,7 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         output=OutputSpec(
             format=output.get("format", "json" if schema is not None else "text"),
             schema=freeze(schema) if schema is not None else None,
+            repair=int(output.get("repair", 1)),
         ),
         needs=tuple(raw.get("needs", ())),
         depends_on=depends_on,

@@ -217,6 +217,8 @@ class OutputSpec:
 
     format: OutputFormat = "text"
     schema: FrozenDict | None = None
+    # How many times an answer that does not parse or match is re-asked (JSON only).
+    repair: int = 1
 
 
 @dataclass(frozen=True, slots=True)

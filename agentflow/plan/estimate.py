@@ -54,6 +54,7 @@ UNKNOWN_VALUE_TOKENS: Final = 100
 # conversation, which is re-sent in full on the next call.
 TOOL_CALL_TOKENS: Final = 50
 TOOL_RESULT_TOKENS: Final = 200
+REPAIR_ERROR_TOKENS: Final = 120  # the repair request: the validation error and the ask
 # A fan-out's prompts are rendered for at most this many items; the rest are extrapolated.
 FAN_OUT_SAMPLE: Final = 20
 # Sample instance of an output schema: strings of this many words, arrays of this many items.
@@ -501,12 +502,21 @@ def _tool_rounds(agent: Agent) -> Estimate[int]:
     return Estimate(0, min(1, agent.max_tool_rounds), agent.max_tool_rounds)
 
 
-def _instance_usage(base: int, rounds: int, final_output: int) -> tuple[int, int, int]:
-    """Calls, input and output tokens of one instance with `rounds` tool rounds."""
+def _instance_usage(
+    base: int, rounds: int, final_output: int, repairs: int = 0
+) -> tuple[int, int, int]:
+    """Calls, input and output tokens of one instance with `rounds` tool rounds and
+    `repairs` answers asked again (each resends the conversation, the unusable answer and
+    the error, and gets a new answer)."""
     growth = TOOL_CALL_TOKENS + TOOL_RESULT_TOKENS
     calls = rounds + 1
     input_tokens = calls * base + growth * rounds * (rounds + 1) // 2
-    return calls, input_tokens, rounds * TOOL_CALL_TOKENS + final_output
+    output_tokens = rounds * TOOL_CALL_TOKENS + final_output
+    conversation = base + growth * rounds
+    for repair in range(1, repairs + 1):
+        input_tokens += conversation + repair * (final_output + REPAIR_ERROR_TOKENS)
+        output_tokens += final_output
+    return calls + repairs, input_tokens, output_tokens
 
 
 def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
@@ -562,7 +572,13 @@ class _Planner:
                 base += sum(
                     getattr(self.unknown_size(key), which) * n for key, n in r.unknowns.items()
                 )
-                c, i, o = _instance_usage(base, getattr(rounds, which), getattr(final, which))
+                # only the worst case counts answers that must be asked again
+                repairs = agent.output.repair if which == "worst" else 0
+                if agent.output.format != "json":
+                    repairs = 0
+                c, i, o = _instance_usage(
+                    base, getattr(rounds, which), getattr(final, which), repairs
+                )
                 calls, inp, out = calls + c, inp + i, out + o
             scale = instances / len(rendered) if rendered else 0.0
             return round(calls * scale), math.ceil(inp * scale), math.ceil(out * scale)

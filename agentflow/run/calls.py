@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentflow.errors import LLMError, LLMTimeout, RateLimited, ToolLoopExceeded
+from agentflow.errors import LLMError, LLMTimeout, OutputInvalid, RateLimited, ToolLoopExceeded
 from agentflow.events.bus import EventBus
 from agentflow.llm.types import (
     Delivery,
@@ -39,7 +40,7 @@ from agentflow.plan.tokens import count_messages
 from agentflow.run.budget import BudgetLedger, BudgetScope, Reservation
 from agentflow.run.clock import Clock
 from agentflow.run.limits import RateLimiter, WaitInfo
-from agentflow.run.output import json_instruction, parse_output
+from agentflow.run.output import json_instruction, parse_output, repair_request
 from agentflow.run.priority import NOT_URGENT, LatencyObserver, PrioritySlots, Urgency
 from agentflow.run.results import Usage
 from agentflow.run.retry import backoff_delay, should_retry
@@ -242,22 +243,47 @@ class CallRunner:
     async def run_agent_call(
         self, ctx: AgentContext, prompts: tuple[str | None, str], index: int | None
     ) -> Any:
-        """Run one conversation (one item of a fan-out) to its final, parsed answer."""
+        """Run one conversation (one item of a fan-out) to its final, parsed answer.
+
+        Every request of the conversation has its own `round`: tool rounds and repairs (an
+        answer that did not parse, asked again with the error, `output.repair` times).
+        """
         agent = ctx.agent
         messages = list(first_messages(agent, *prompts))
         specs = tool_specs(agent, ctx.workflow)
-        for round_no in range(agent.max_tool_rounds + 1):
+        tool_rounds = repairs = 0
+        for round_no in itertools.count():
             response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
             if not response.tool_calls:
-                output = parse_output(agent.output, response.content)
+                try:
+                    output = parse_output(agent.output, response.content)
+                except OutputInvalid as error:
+                    if repairs >= agent.output.repair or agent.output.format != "json":
+                        raise
+                    repairs += 1
+                    self._emit(
+                        ctx,
+                        "llm.repair",
+                        model=agent.model,
+                        round=round_no,
+                        index=index,
+                        repair=repairs,
+                        of=agent.output.repair,
+                        error_class=error.error_class,
+                        message=_clip(str(error)),
+                    )
+                    messages.append(Message("assistant", response.content))
+                    messages.append(Message("user", repair_request(agent.output, error)))
+                    continue
                 keep()  # only an answer that parsed is worth caching
                 return output
             keep()
-            if round_no == agent.max_tool_rounds:
+            if tool_rounds == agent.max_tool_rounds:
                 raise ToolLoopExceeded(
                     f"the model still called tools after {agent.max_tool_rounds} rounds "
                     f"(max_tool_rounds); raise it or make the prompt more direct"
                 )
+            tool_rounds += 1
             messages.append(Message("assistant", response.content, tool_calls=response.tool_calls))
             messages.extend(await self._run_tools(ctx, response.tool_calls, round_no, index))
         raise AssertionError("unreachable")  # the loop returns or raises

@@ -88,6 +88,18 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "index": None,
         },
     ),
+    "llm.repair": (
+        AGENT,
+        {
+            "model": "openai/gpt-4o-mini",
+            "round": 0,
+            "index": None,
+            "repair": 1,
+            "of": 1,
+            "error_class": "output_invalid",
+            "message": "the answer is not valid JSON (Expecting value at line 1 column 1): 'Sure!'",
+        },
+    ),
     "ratelimit.wait": (
         AGENT,
         {"key": "openai/*", "reason": "rpm", "expected_wait_s": 0.4, "model": "openai/gpt-4o-mini"},
