@@ -34,6 +34,7 @@ DEADLINE_WORKFLOWS = 10
 DEADLINE_AGENTS = 50
 DEADLINE_MS = 100
 DEADLINE_RPM = 1200
+DEADLINE_BURST = 5
 DEADLINE_MARGIN = 1.15  # each deadline: its share of the limit served in deadline order, + 15%
 DEADLINE_SLACK_S = 2.0  # and the start-up of the run
 
@@ -166,53 +167,74 @@ def deadline_seconds(k: int) -> float:
     return math.ceil((share * DEADLINE_MARGIN + DEADLINE_SLACK_S) * 10) / 10
 
 
+def _deadline_run(
+    ctx: Context, server: FakeServer, with_deadlines: bool
+) -> tuple[dict[str, float], dict[str, float], int, str]:
+    """Deadlines, finish times (s after run.started), deadline_missed events, command."""
+    total = DEADLINE_WORKFLOWS * DEADLINE_AGENTS
+    paths = []
+    due: dict[str, float] = {}
+    # Latest deadline first in the command line and so first to arrive: first come,
+    # first served would serve the most pressing workflow last.
+    for k in range(DEADLINE_WORKFLOWS, 0, -1):
+        name = f"pressure_deadline_{k:02d}"
+        due[name] = deadline_seconds(k)
+        agents = [AgentSpec(f"a{i:03d}", (), DEADLINE_MS) for i in range(DEADLINE_AGENTS)]
+        yaml = workflow_yaml(
+            name,
+            agents,
+            api_base=server.base_url,
+            timeout="60s",
+            limits={"*": {"rpm": DEADLINE_RPM, "burst": DEADLINE_BURST}},
+        )
+        if with_deadlines:
+            yaml = _with_keys(yaml, deadline=f"{due[name]}s")
+        suffix = "" if with_deadlines else "_fifo"
+        paths.append(ctx.write(f"{name}{suffix}.yaml", yaml))
+    server.reset()
+    done, doc, command = _run(paths, ctx.log_dir("pressure"))
+    served = [r for r in server.requests() if r.status == 200]
+    if done.returncode != 0 or len(served) != total:
+        raise RuntimeError(f"deadlines: exit {done.returncode}, {server.stats()}")
+    events = _events(doc["log_path"])
+    start = next(_ts(e) for e in events if e["event"] == "run.started")
+    finished = {e["workflow"]: _ts(e) - start for e in events if e["event"] == "workflow.completed"}
+    missed = sum(1 for e in events if e["event"] == "workflow.deadline_missed")
+    return due, finished, missed, command
+
+
 def deadlines(ctx: Context) -> Outcome:
     started = time.perf_counter()
     rate = DEADLINE_RPM / 60.0
     total = DEADLINE_WORKFLOWS * DEADLINE_AGENTS
     with FakeServer() as server:
-        paths = []
-        due: dict[str, float] = {}
-        # Latest deadline first in the command line and so first to arrive: first come,
-        # first served would serve the most pressing workflow last.
-        for k in range(DEADLINE_WORKFLOWS, 0, -1):
-            name = f"pressure_deadline_{k:02d}"
-            due[name] = deadline_seconds(k)
-            agents = [AgentSpec(f"a{i:03d}", (), DEADLINE_MS) for i in range(DEADLINE_AGENTS)]
-            yaml = workflow_yaml(
-                name,
-                agents,
-                api_base=server.base_url,
-                timeout="60s",
-                limits={"*": {"rpm": DEADLINE_RPM, "burst": 1}},
-            )
-            paths.append(ctx.write(f"{name}.yaml", _with_keys(yaml, deadline=f"{due[name]}s")))
-        server.reset()
-        done, doc, command = _run(paths, ctx.log_dir("pressure"))
-        served = [r for r in server.requests() if r.status == 200]
-        if done.returncode != 0 or len(served) != total:
-            raise RuntimeError(f"deadlines: exit {done.returncode}, {server.stats()}")
-    events = _events(doc["log_path"])
-    start = next(_ts(e) for e in events if e["event"] == "run.started")
-    finished = {e["workflow"]: _ts(e) - start for e in events if e["event"] == "workflow.completed"}
-    missed_events = [e for e in events if e["event"] == "workflow.deadline_missed"]
+        due, finished, missed, command = _deadline_run(ctx, server, True)
+        _, fifo, _, fifo_command = _deadline_run(ctx, server, False)
     met = [name for name, limit in due.items() if finished[name] <= limit]
+    fifo_met = [name for name, limit in due.items() if fifo[name] <= limit]
     checks = [
         Check(
             f"{DEADLINE_WORKFLOWS} workflows x {DEADLINE_AGENTS} agents: every deadline met",
-            f"{len(met)} of {len(due)} met; {len(missed_events)} workflow.deadline_missed",
-            len(met) == len(due) and not missed_events,
-        )
+            f"{len(met)} of {len(due)} met; {missed} workflow.deadline_missed",
+            len(met) == len(due) and not missed,
+        ),
+        Check(
+            "the same files without deadline: (arrival order) would meet",
+            f"{len(fifo_met)} of {len(due)}",
+            None,
+        ),
     ]
     details = [
         f"{DEADLINE_WORKFLOWS} workflow files x {DEADLINE_AGENTS} independent agents "
-        f'({DEADLINE_MS} ms each), `limits: {{"*": {{rpm: {DEADLINE_RPM}, burst: 1}}}}`: '
-        f"{total} calls at {rate:g} per s take {total / rate:g} s. Workflow k's deadline is "
-        f"(k x {DEADLINE_AGENTS} / {rate:g}) x {DEADLINE_MARGIN} + {DEADLINE_SLACK_S} s, so "
-        "only earliest-deadline-first meets them all; the files are given latest deadline "
-        "first, so arrival order is the worst order.",
+        f'({DEADLINE_MS} ms each), `limits: {{"*": {{rpm: {DEADLINE_RPM}, burst: '
+        f"{DEADLINE_BURST}}}}}`: {total} calls at {rate:g} per s take {total / rate:g} s. "
+        f"Workflow k's deadline is (k x {DEADLINE_AGENTS} / {rate:g}) x {DEADLINE_MARGIN} + "
+        f"{DEADLINE_SLACK_S} s, so only earliest-deadline-first meets them all; the files are "
+        "given latest deadline first, so arrival order is the worst order.",
         "Finish (s after run.started) vs deadline: "
         + ", ".join(f"{name[-2:]}: {finished[name]:.2f}/{due[name]:g}" for name in sorted(due)),
+        "The same files without `deadline:`: "
+        + ", ".join(f"{name[-2:]}: {fifo[name]:.2f}" for name in sorted(due)),
     ]
     return Outcome(
         "deadlines",
@@ -220,6 +242,6 @@ def deadlines(ctx: Context) -> Outcome:
         "Ten workflows compete for one rate limit; each must finish by its deadline.",
         tuple(checks),
         tuple(details),
-        (command,),
+        (command, fifo_command),
         time.perf_counter() - started,
     )
