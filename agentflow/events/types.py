@@ -22,6 +22,7 @@ EVENT_NAMES = (
     "llm.abandoned",
     "llm.retry",
     "llm.repair",
+    "llm.fallback",
     "ratelimit.wait",
     "budget.warning",
     "budget.exceeded",

@@ -13,6 +13,7 @@ from typing import Any
 
 from agentflow.model.durations import parse_duration
 from agentflow.model.types import (
+    DEFAULT_FALLBACK_ON,
     Agent,
     Budget,
     CachePolicy,
@@ -44,6 +45,8 @@ _INHERITED = (
     "api_key_env",
     "max_tool_rounds",
     "cache",
+    "fallbacks",
+    "fallback_on",
 )
 
 
@@ -119,6 +122,8 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         api_base=raw.get("api_base"),
         api_key_env=raw.get("api_key_env"),
         cache=_cache(raw.get("cache")),
+        fallbacks=tuple(str(m) for m in raw.get("fallbacks", ())),
+        fallback_on=tuple(raw.get("fallback_on", DEFAULT_FALLBACK_ON)),
     )
 
 

@@ -19,6 +19,17 @@ OutputFormat = Literal["text", "json"]
 OnExceeded = Literal["fail", "skip_noncritical"]
 OnDeadline = Literal["warn", "cancel"]
 
+# Errors that move a call to the next fallback model: the retryable ones once the retries
+# are spent, the others (the request itself does not fit the model) at once.
+DEFAULT_FALLBACK_ON = (
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "connection",
+    "context_window",
+    "content_policy",
+)
+
 
 class FrozenDict(Mapping[str, Any]):
     """An immutable, hashable mapping used for JSON objects inside the model."""
@@ -271,6 +282,9 @@ class Agent:
     api_base: str | None = None
     api_key_env: str | None = None
     cache: CachePolicy | None = None
+    # Models tried in order when a call of `model` fails with an error of `fallback_on`.
+    fallbacks: tuple[str, ...] = ()
+    fallback_on: tuple[str, ...] = DEFAULT_FALLBACK_ON
 
 
 @dataclass(frozen=True, slots=True)

@@ -519,6 +519,22 @@ def _instance_usage(
     return calls + repairs, input_tokens, output_tokens
 
 
+def _dearest(
+    prices: Sequence[ModelPrice | None], input_tokens: int, output_tokens: int
+) -> float | None:
+    costs = [_cost(p, input_tokens, output_tokens) for p in prices]
+    known = [c for c in costs if c is not None]
+    return max(known) if len(known) == len(costs) else None  # one unknown: unknown
+
+
+def _summed(
+    prices: Sequence[ModelPrice | None], input_tokens: int, output_tokens: int
+) -> float | None:
+    costs = [_cost(p, input_tokens, output_tokens) for p in prices]
+    known = [c for c in costs if c is not None]
+    return sum(known) if len(known) == len(costs) else None
+
+
 def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
     if price is None:
         return None
@@ -584,6 +600,8 @@ class _Planner:
             return round(calls * scale), math.ceil(inp * scale), math.ceil(out * scale)
 
         low, exp, worst = scenario("low"), scenario("expected"), scenario("worst")
+        # The worst case may be answered by any fallback: priced at the dearest of them.
+        fallback_prices = [price, *(self.price_book.lookup(m) for m in agent.fallbacks)]
         attempts = agent.retry.max_attempts
         self.output_size[agent.id] = Estimate(
             final.low * instances, final.expected * instances, final.worst * instances
@@ -602,14 +620,15 @@ class _Planner:
             cost=Estimate(
                 _cost(price, low[1], low[2]),
                 _cost(price, exp[1], exp[2]),
-                _cost(price, worst[1], worst[2]),
+                _dearest(fallback_prices, worst[1], worst[2]),
             ),
             max_attempts=attempts,
+            # every model of the chain tried `attempts` times
             worst_with_retries=Usage(
-                worst[0] * attempts,
-                worst[1] * attempts,
-                worst[2] * attempts,
-                _cost(price, worst[1] * attempts, worst[2] * attempts),
+                worst[0] * attempts * len(fallback_prices),
+                worst[1] * attempts * len(fallback_prices),
+                worst[2] * attempts * len(fallback_prices),
+                _summed(fallback_prices, worst[1] * attempts, worst[2] * attempts),
             ),
             seconds=waves * per_instance,
             conditional=agent.when is not None,

@@ -161,6 +161,7 @@ class CallRunner:
         self._limiter = limiter
         self._ledger = ledger
         self._slots = PrioritySlots(max_concurrency, clock.monotonic)
+        self._answered_by: dict[tuple[str, int, str], str] = {}
         self._latencies = latencies
         self._rng = rng
         self._budgets: dict[str, Budget] = {}
@@ -252,8 +253,16 @@ class CallRunner:
         messages = list(first_messages(agent, *prompts))
         specs = tool_specs(agent, ctx.workflow)
         tool_rounds = repairs = 0
+        fallbacks = list(agent.fallbacks)
         for round_no in itertools.count():
-            response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
+            while True:
+                try:
+                    response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
+                    break
+                except LLMError as error:
+                    if not fallbacks or error.error_class not in agent.fallback_on:
+                        raise
+                    ctx = self._fall_back(ctx, fallbacks.pop(0), error, round_no, index)
             if not response.tool_calls:
                 try:
                     output = parse_output(agent.output, response.content)
@@ -287,6 +296,29 @@ class CallRunner:
             messages.append(Message("assistant", response.content, tool_calls=response.tool_calls))
             messages.extend(await self._run_tools(ctx, response.tool_calls, round_no, index))
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _fall_back(
+        self, ctx: AgentContext, model: str, error: LLMError, round_no: int, index: int | None
+    ) -> AgentContext:
+        """The context of the agent's calls on its next fallback model, from now on in this
+        conversation (the model that failed is not asked again)."""
+        self._emit(
+            ctx,
+            "llm.fallback",
+            model=ctx.agent.model,
+            to_model=model,
+            error_class=error.error_class,
+            message=_clip(str(error)),
+            round=round_no,
+            index=index,
+        )
+        key = (ctx.workflow.name, ctx.instance, ctx.agent.id)
+        self._answered_by[key] = model
+        return dataclasses.replace(ctx, agent=dataclasses.replace(ctx.agent, model=model))
+
+    def answered_by(self, workflow: str, instance: int, agent_id: str) -> str | None:
+        """The fallback model the agent's last calls went to, or None (its own model)."""
+        return self._answered_by.get((workflow, instance, agent_id))
 
     async def _run_tools(
         self, ctx: AgentContext, calls: Sequence[ToolCall], round_no: int, index: int | None

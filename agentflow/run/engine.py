@@ -642,6 +642,15 @@ class Engine:
             else:
                 data["error_class"] = result.error_class
                 data["message"] = result.message
+            fallback = (
+                self._calls.answered_by(
+                    state.instance.workflow.name, state.instance.index, agent.id
+                )
+                if self._calls is not None
+                else None
+            )
+            if fallback is not None:
+                data["answered_by"] = fallback
         self._bus.emit(
             f"agent.{result.status}",
             workflow=state.instance.workflow.name,

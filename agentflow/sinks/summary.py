@@ -219,6 +219,8 @@ class CostSummary:
         record = self._agent(event)
         record.status = "completed" if event.event == "agent.completed" else "failed"
         record.model = d.get("model", record.model)
+        if d.get("answered_by"):  # a fallback answered: show both
+            record.model = f"{record.model} → {d['answered_by']}"
         record.duration_s = d.get("duration_s")
         record.attempts = d.get("attempts")
         if event.event == "agent.failed":

@@ -100,6 +100,17 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "message": "the answer is not valid JSON (Expecting value at line 1 column 1): 'Sure!'",
         },
     ),
+    "llm.fallback": (
+        AGENT,
+        {
+            "model": "openai/gpt-4o-mini",
+            "to_model": "anthropic/claude-3-5-haiku-20241022",
+            "error_class": "server_error",
+            "message": "fake 503: server_error",
+            "round": 0,
+            "index": None,
+        },
+    ),
     "ratelimit.wait": (
         AGENT,
         {"key": "openai/*", "reason": "rpm", "expected_wait_s": 0.4, "model": "openai/gpt-4o-mini"},

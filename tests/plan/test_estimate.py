@@ -201,3 +201,30 @@ def test_the_worst_case_counts_every_repair_of_a_json_answer() -> None:
     assert two.cost.worst is not None and none.cost.worst is not None
     assert two.cost.worst > 3 * none.cost.worst
     assert two.worst_with_retries.calls == 3 * two.max_attempts
+
+
+def test_the_worst_case_is_priced_at_the_dearest_fallback_and_retries_every_model() -> None:
+    def plan_with(*fallbacks: str):  # type: ignore[no-untyped-def]
+        agent = Agent(
+            id="summarise",
+            model="openai/gpt-4o-mini",
+            prompt="Summarise it.",
+            max_tokens=100,
+            fallbacks=fallbacks,
+        )
+        return _agent(_plan(Workflow("w", Path("w.yaml"), (agent,))), "summarise")
+
+    alone, backed = plan_with(), plan_with("openai/gpt-4o", "openai/gpt-3.5-turbo")
+    book = load_price_book(())
+    dearest = book.cost("openai/gpt-4o", alone.input_tokens.worst, alone.output_tokens.worst)
+    assert backed.cost.expected == alone.cost.expected  # the primary is expected to answer
+    assert backed.cost.worst == pytest.approx(dearest)
+    assert backed.worst_with_retries.calls == 3 * alone.worst_with_retries.calls
+    retried = alone.max_attempts
+    each = [
+        book.cost(m, alone.input_tokens.worst * retried, alone.output_tokens.worst * retried)
+        for m in ("openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-3.5-turbo")
+    ]
+    assert backed.worst_with_retries.cost == pytest.approx(sum(c for c in each if c))
+    unpriced = plan_with("my-local/model")
+    assert unpriced.cost.worst is None  # never a lower number for an unknown price
