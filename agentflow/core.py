@@ -105,6 +105,33 @@ def _mcp_server_problems(workflow: Workflow, *, at_run: bool) -> list[Diagnostic
     return out
 
 
+def _deadline_problems(workflow: Workflow) -> list[Diagnostic]:
+    """A warning when the plan, under the declared limits, cannot meet the deadline."""
+    if workflow.deadline is None:
+        return []
+    from agentflow.plan.estimate import make_plan
+    from agentflow.plan.pricing import load_price_book
+    from agentflow.plan.render import deadline_line
+
+    plan = make_plan(workflow, None, load_price_book(workflow.pricing))
+    if plan.deadline is None or plan.deadline.meets:
+        return []
+    pos = workflow.source.value(("deadline",))
+    line = deadline_line(plan)
+    message = line.plain if line is not None else "the plan cannot meet the deadline"
+    return [
+        Diagnostic(
+            pos.file,
+            pos.line,
+            pos.column,
+            "deadline",
+            message[0].lower() + message[1:],
+            severity="warning",
+            code="deadline_unmet",
+        )
+    ]
+
+
 def analyze(path: Path, text: str | bytes | None = None, *, import_tools: bool = False) -> Analysis:
     """Check one workflow file completely; never raises for a bad file.
 
@@ -127,6 +154,7 @@ def analyze(path: Path, text: str | bytes | None = None, *, import_tools: bool =
     diagnostics.extend(_tool_problems(workflow, import_modules=import_tools))
     if any(d.severity == "error" for d in diagnostics):
         return Analysis(path, None, tuple(diagnostics))
+    diagnostics.extend(_deadline_problems(workflow))
     return Analysis(path, workflow, tuple(diagnostics))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.durable import history, kill_resume
+from benchmarks.pressure import chain_wide, deadlines
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.reports import report_bench
@@ -1010,4 +1011,6 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "progress": progress,
     "sweep": sweep,
     "report": report_bench,
+    "chain+wide": chain_wide,
+    "deadlines": deadlines,
 }

@@ -32,7 +32,7 @@ Per request, markers in the last user message drive the answer::
 Server knobs (attributes, or `configure(...)`): `latency_s`, or `latency_range` (uniform
 per request), `p_429`, `p_500`, `p_hang` with `seed` (random faults), `api_key` (answer 401
 to a request without that key), `fail_on` ({text: status}: fail requests that mention
-text), `script` (a queue of `Scripted` answers or faults used before anything else), `usage`
+text), `fail_models` ({model: status}: fail every request for that model), `script` (a queue of `Scripted` answers or faults used before anything else), `usage`
 (a fixed `(prompt, completion)` pair; otherwise both are counted from the text at four
 characters a token), `completion_range` (a random answer length in tokens, at most the
 request's max_tokens). A `Scripted` fault with `message=` answers with that error message
@@ -138,6 +138,8 @@ class FakeLLMServer:
     # Fail any request whose last user message contains one of these texts with its status
     # (a fault that a test can lift between two runs, unlike a marker in the prompt).
     fail_on: dict[str, int] = field(default_factory=dict)
+    # Fail every request for one of these models (the `model` of the body) with its status.
+    fail_models: dict[str, int] = field(default_factory=dict)
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
@@ -218,6 +220,7 @@ class FakeLLMServer:
         self.record_bodies = True
         self.api_key = None
         self.fail_on = {}
+        self.fail_models = {}
         self.script.clear()
         self.requests.clear()
         self.max_in_flight = self.in_flight
@@ -274,6 +277,8 @@ class FakeLLMServer:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             plan = self._plan(wire.last_user_text(body))
+            if record.model in self.fail_models:
+                plan.fail = self.fail_models[record.model]
             if self.api_key is not None and _presented_key(request) != self.api_key:
                 plan.fail, plan.code = 401, "invalid_api_key"
             if plan.message is not None:
@@ -378,6 +383,7 @@ _KNOBS = frozenset(
         "hang_limit_s",
         "api_key",
         "fail_on",
+        "fail_models",
     }
 )
 

@@ -561,22 +561,38 @@ def _check_prices(data: Mapping[str, Any], report: _Reporter, has_price: PriceLo
     budgeted = "budget" in data
     seen: set[str] = set()
     for agent_id, agent in (data.get("agents") or {}).items():
-        model = agent.get("model", defaults.get("model"))
-        if not isinstance(model, str) or has_price(model):
-            continue
         path: KeyPath = ("agents", agent_id, "model") if "model" in agent else ("defaults", "model")
-        if budgeted or "budget" in agent:
-            report.at(
-                path,
-                f"model '{model}' has no known price, so it cannot run under a budget; "
-                f'add pricing: {{"{model}": {{input: <USD per 1M>, output: <USD per 1M>}}}}',
-                code="unknown_price",
-            )
-        elif model not in seen:
-            report.at(
-                path,
-                f"model '{model}' has no known price; its cost will show as unknown",
-                severity="warning",
-                code="unknown_price",
-            )
-        seen.add(model)
+        models = [(agent.get("model", defaults.get("model")), path)]
+        # fallbacks answer under the same budgets: each needs a price too
+        owner: KeyPath = ("agents", agent_id) if "fallbacks" in agent else ("defaults",)
+        fallbacks = agent.get("fallbacks", defaults.get("fallbacks")) or ()
+        models += [(m, (*owner, "fallbacks", i)) for i, m in enumerate(fallbacks)]
+        for model, where in models:
+            _check_price(model, where, budgeted or "budget" in agent, seen, report, has_price)
+
+
+def _check_price(
+    model: Any,
+    path: KeyPath,
+    budgeted: bool,
+    seen: set[str],
+    report: _Reporter,
+    has_price: PriceLookup,
+) -> None:
+    if not isinstance(model, str) or has_price(model):
+        return
+    if budgeted:
+        report.at(
+            path,
+            f"model '{model}' has no known price, so it cannot run under a budget; "
+            f'add pricing: {{"{model}": {{input: <USD per 1M>, output: <USD per 1M>}}}}',
+            code="unknown_price",
+        )
+    elif model not in seen:
+        report.at(
+            path,
+            f"model '{model}' has no known price; its cost will show as unknown",
+            severity="warning",
+            code="unknown_price",
+        )
+    seen.add(model)

@@ -7,14 +7,17 @@ passes the dependency lists found in templates.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from agentflow.model.durations import parse_duration
 from agentflow.model.types import (
+    DEFAULT_FALLBACK_ON,
     Agent,
     Budget,
     CachePolicy,
+    Deadline,
     InputSpec,
     Limit,
     McpServer,
@@ -44,6 +47,8 @@ _INHERITED = (
     "api_key_env",
     "max_tool_rounds",
     "cache",
+    "fallbacks",
+    "fallback_on",
 )
 
 
@@ -101,6 +106,7 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         output=OutputSpec(
             format=output.get("format", "json" if schema is not None else "text"),
             schema=freeze(schema) if schema is not None else None,
+            repair=int(output.get("repair", 1)),
         ),
         needs=tuple(raw.get("needs", ())),
         depends_on=depends_on,
@@ -118,6 +124,8 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         api_base=raw.get("api_base"),
         api_key_env=raw.get("api_key_env"),
         cache=_cache(raw.get("cache")),
+        fallbacks=tuple(str(m) for m in raw.get("fallbacks", ())),
+        fallback_on=tuple(raw.get("fallback_on", DEFAULT_FALLBACK_ON)),
     )
 
 
@@ -172,6 +180,16 @@ def _mcp_servers(raw: Mapping[str, Any], base_dir: Path) -> tuple[McpServer, ...
     return tuple(servers)
 
 
+def _deadline(raw: Any, on_deadline: Any) -> Deadline | None:
+    """A validated `deadline:` (a duration, or an ISO 8601 time with its offset)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and "T" in raw:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        return Deadline(at=moment.timestamp(), on_deadline=on_deadline)
+    return Deadline(after_s=parse_duration(raw), on_deadline=on_deadline)
+
+
 def build_workflow(
     data: Mapping[str, Any],
     path: Path,
@@ -204,4 +222,6 @@ def build_workflow(
         mcp_servers=_mcp_servers(data.get("mcp_servers") or {}, path.parent),
         outputs=tuple((name, str(t)) for name, t in (data.get("outputs") or {}).items()),
         source=source,
+        priority=int(data.get("priority", 0)),
+        deadline=_deadline(data.get("deadline"), data.get("on_deadline", "warn")),
     )

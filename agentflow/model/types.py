@@ -17,6 +17,18 @@ from typing import Any, Literal
 Backoff = Literal["exponential", "linear", "constant"]
 OutputFormat = Literal["text", "json"]
 OnExceeded = Literal["fail", "skip_noncritical"]
+OnDeadline = Literal["warn", "cancel"]
+
+# Errors that move a call to the next fallback model: the retryable ones once the retries
+# are spent, the others (the request itself does not fit the model) at once.
+DEFAULT_FALLBACK_ON = (
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "connection",
+    "context_window",
+    "content_policy",
+)
 
 
 class FrozenDict(Mapping[str, Any]):
@@ -158,6 +170,24 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Deadline:
+    """When a workflow should be done: `after_s` seconds from the run's start, or at the
+    epoch time `at` (exactly one is set)."""
+
+    after_s: float | None = None
+    at: float | None = None
+    on_deadline: OnDeadline = "warn"
+
+    def due(self, run_started: float, wall_at_start: float) -> float:
+        """The deadline on the run's monotonic time line (the run started at `run_started`
+        monotonic, `wall_at_start` epoch)."""
+        if self.after_s is not None:
+            return run_started + self.after_s
+        assert self.at is not None
+        return run_started + (self.at - wall_at_start)
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """Rate limits for the models matching `key` (a LiteLLM model name, glob or "*")."""
 
@@ -198,6 +228,8 @@ class OutputSpec:
 
     format: OutputFormat = "text"
     schema: FrozenDict | None = None
+    # How many times an answer that does not parse or match is re-asked (JSON only).
+    repair: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +310,9 @@ class Agent:
     api_base: str | None = None
     api_key_env: str | None = None
     cache: CachePolicy | None = None
+    # Models tried in order when a call of `model` fails with an error of `fallback_on`.
+    fallbacks: tuple[str, ...] = ()
+    fallback_on: tuple[str, ...] = DEFAULT_FALLBACK_ON
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +332,9 @@ class Workflow:
     mcp_servers: tuple[McpServer, ...] = ()
     outputs: tuple[tuple[str, str], ...] = ()
     source: SourceMap = SourceMap("<memory>")
+    # Which waiting calls go first (higher first) and when the workflow should be done.
+    priority: int = 0
+    deadline: Deadline | None = None
 
     def agent(self, agent_id: str) -> Agent:
         for agent in self.agents:

@@ -24,9 +24,11 @@ import fnmatch
 import json
 import math
 import re
+import time as _time_module
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from agentflow.errors import TemplateRenderError
@@ -52,6 +54,7 @@ UNKNOWN_VALUE_TOKENS: Final = 100
 # conversation, which is re-sent in full on the next call.
 TOOL_CALL_TOKENS: Final = 50
 TOOL_RESULT_TOKENS: Final = 200
+REPAIR_ERROR_TOKENS: Final = 120  # the repair request: the validation error and the ask
 # A fan-out's prompts are rendered for at most this many items; the rest are extrapolated.
 FAN_OUT_SAMPLE: Final = 20
 # Sample instance of an output schema: strings of this many words, arrays of this many items.
@@ -170,6 +173,21 @@ class TimeEstimate:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlineCheck:
+    """The predicted wall time against the workflow's `deadline:`.
+
+    `deadline_s` counts from the run's start; for a deadline given as a time (`at`), from
+    the moment the plan was made.
+    """
+
+    deadline_s: float
+    at: str | None
+    predicted_s: float
+    meets: bool
+    on_deadline: str
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetCheck:
     """One budget against the costs it covers."""
 
@@ -212,6 +230,7 @@ class Plan:
     # A batch plan (`--inputs F.jsonl`): every instance's own plan; the fields above are then
     # the sums over instances, and `budget` checks the run budget against the batch total.
     instances: tuple[InstancePlan, ...] = ()
+    deadline: DeadlineCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,18 +478,61 @@ def _latency(model: str, overrides: Sequence[tuple[str, float]]) -> LatencyModel
     return DEFAULT_LATENCY
 
 
+def _instance_seconds(
+    agent: Agent,
+    rounds: Estimate[int],
+    final: Estimate[int],
+    overrides: Sequence[tuple[str, float]],
+) -> float:
+    latency = _latency(agent.model, overrides)
+    return rounds.expected * latency.seconds(TOOL_CALL_TOKENS) + latency.seconds(final.expected)
+
+
+def expected_agent_seconds(agent: Agent, latency: Mapping[str, float] | None = None) -> float:
+    """The expected seconds of one instance of `agent` (its tool rounds and its answer), as
+    `plan` weighs it on the critical path; the run's scheduler uses it too."""
+    return _instance_seconds(
+        agent, _tool_rounds(agent), _final_output(agent), _latency_overrides(latency)
+    )
+
+
 def _tool_rounds(agent: Agent) -> Estimate[int]:
     if not agent.tools:
         return Estimate(0, 0, 0)
     return Estimate(0, min(1, agent.max_tool_rounds), agent.max_tool_rounds)
 
 
-def _instance_usage(base: int, rounds: int, final_output: int) -> tuple[int, int, int]:
-    """Calls, input and output tokens of one instance with `rounds` tool rounds."""
+def _instance_usage(
+    base: int, rounds: int, final_output: int, repairs: int = 0
+) -> tuple[int, int, int]:
+    """Calls, input and output tokens of one instance with `rounds` tool rounds and
+    `repairs` answers asked again (each resends the conversation, the unusable answer and
+    the error, and gets a new answer)."""
     growth = TOOL_CALL_TOKENS + TOOL_RESULT_TOKENS
     calls = rounds + 1
     input_tokens = calls * base + growth * rounds * (rounds + 1) // 2
-    return calls, input_tokens, rounds * TOOL_CALL_TOKENS + final_output
+    output_tokens = rounds * TOOL_CALL_TOKENS + final_output
+    conversation = base + growth * rounds
+    for repair in range(1, repairs + 1):
+        input_tokens += conversation + repair * (final_output + REPAIR_ERROR_TOKENS)
+        output_tokens += final_output
+    return calls + repairs, input_tokens, output_tokens
+
+
+def _dearest(
+    prices: Sequence[ModelPrice | None], input_tokens: int, output_tokens: int
+) -> float | None:
+    costs = [_cost(p, input_tokens, output_tokens) for p in prices]
+    known = [c for c in costs if c is not None]
+    return max(known) if len(known) == len(costs) else None  # one unknown: unknown
+
+
+def _summed(
+    prices: Sequence[ModelPrice | None], input_tokens: int, output_tokens: int
+) -> float | None:
+    costs = [_cost(p, input_tokens, output_tokens) for p in prices]
+    known = [c for c in costs if c is not None]
+    return sum(known) if len(known) == len(costs) else None
 
 
 def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
@@ -526,20 +588,25 @@ class _Planner:
                 base += sum(
                     getattr(self.unknown_size(key), which) * n for key, n in r.unknowns.items()
                 )
-                c, i, o = _instance_usage(base, getattr(rounds, which), getattr(final, which))
+                # only the worst case counts answers that must be asked again
+                repairs = agent.output.repair if which == "worst" else 0
+                if agent.output.format != "json":
+                    repairs = 0
+                c, i, o = _instance_usage(
+                    base, getattr(rounds, which), getattr(final, which), repairs
+                )
                 calls, inp, out = calls + c, inp + i, out + o
             scale = instances / len(rendered) if rendered else 0.0
             return round(calls * scale), math.ceil(inp * scale), math.ceil(out * scale)
 
         low, exp, worst = scenario("low"), scenario("expected"), scenario("worst")
+        # The worst case may be answered by any fallback: priced at the dearest of them.
+        fallback_prices = [price, *(self.price_book.lookup(m) for m in agent.fallbacks)]
         attempts = agent.retry.max_attempts
         self.output_size[agent.id] = Estimate(
             final.low * instances, final.expected * instances, final.worst * instances
         )
-        latency = _latency(agent.model, self.latency)
-        per_instance = rounds.expected * latency.seconds(TOOL_CALL_TOKENS) + latency.seconds(
-            final.expected
-        )
+        per_instance = _instance_seconds(agent, rounds, final, self.latency)
         waves = math.ceil(instances / agent.max_parallel) if agent.max_parallel else 1
         return AgentPlan(
             id=agent.id,
@@ -553,14 +620,15 @@ class _Planner:
             cost=Estimate(
                 _cost(price, low[1], low[2]),
                 _cost(price, exp[1], exp[2]),
-                _cost(price, worst[1], worst[2]),
+                _dearest(fallback_prices, worst[1], worst[2]),
             ),
             max_attempts=attempts,
+            # every model of the chain tried `attempts` times
             worst_with_retries=Usage(
-                worst[0] * attempts,
-                worst[1] * attempts,
-                worst[2] * attempts,
-                _cost(price, worst[1] * attempts, worst[2] * attempts),
+                worst[0] * attempts * len(fallback_prices),
+                worst[1] * attempts * len(fallback_prices),
+                worst[2] * attempts * len(fallback_prices),
+                _summed(fallback_prices, worst[1] * attempts, worst[2] * attempts),
             ),
             seconds=waves * per_instance,
             conditional=agent.when is not None,
@@ -620,6 +688,27 @@ def _time(
 
 
 _SEVERITY: Final[dict[Verdict, int]] = {"ok": 0, "warning": 1, "over": 2}
+
+
+def deadline_check(workflow: Workflow, time: TimeEstimate, now: float) -> DeadlineCheck | None:
+    """Whether the predicted wall time fits the workflow's deadline (`now`: epoch seconds,
+    for a deadline given as a time)."""
+    deadline = workflow.deadline
+    if deadline is None:
+        return None
+    if deadline.after_s is not None:
+        seconds, at = deadline.after_s, None
+    else:
+        assert deadline.at is not None
+        seconds = deadline.at - now
+        at = datetime.fromtimestamp(deadline.at, tz=UTC).isoformat().replace("+00:00", "Z")
+    return DeadlineCheck(
+        deadline_s=seconds,
+        at=at,
+        predicted_s=time.wall_seconds,
+        meets=time.wall_seconds <= seconds,
+        on_deadline=deadline.on_deadline,
+    )
 
 
 def _check(scope: str, max_usd: float, cost: Estimate[float]) -> BudgetCheck:
@@ -689,6 +778,10 @@ def _totals(agents: Sequence[AgentPlan]) -> Totals:
     )
 
 
+def _now(now: float | None) -> float:
+    return _time_module.time() if now is None else now
+
+
 def _latency_overrides(latency: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
     items = list((latency or {}).items())
     # Exact names first, then the most specific (longest) globs.
@@ -702,11 +795,13 @@ def make_plan(
     *,
     budget_usd: float | None = None,
     latency: Mapping[str, float] | None = None,
+    now: float | None = None,
 ) -> Plan:
     """Estimate one instance of `workflow` with `inputs` (declared defaults fill the gaps).
 
     `budget_usd` is the run budget (`--budget-usd`); `latency` maps model globs to expected
-    seconds per call, replacing the per-family defaults.
+    seconds per call, replacing the per-family defaults; `now` (epoch seconds, default the
+    current time) is when a deadline given as a time is counted from.
     """
     given = dict(inputs or {})
     values: dict[str, Any] = {}
@@ -741,13 +836,15 @@ def make_plan(
             f"{len(unknown_price)} agent(s) have no known price and are left out of the cost "
             "totals; add them to `pricing:`"
         )
+    time = _time(workflow, agents, overrides)
     return Plan(
         workflow=workflow.name,
         path=str(workflow.path),
         inputs=FrozenDict({k: v for k, v in values.items() if not isinstance(v, _Unknown)}),
         agents=agents,
         totals=totals,
-        time=_time(workflow, agents, overrides),
+        time=time,
+        deadline=deadline_check(workflow, time, _now(now)),
         budget=_budget(workflow, agents, totals.cost, budget_usd),
         unknown_price_agents=unknown_price,
         unknown_fan_out_agents=tuple(a.id for a in agents if not a.fan_out.known),
@@ -814,6 +911,7 @@ def make_batch_plan(
     *,
     budget_usd: float | None = None,
     latency: Mapping[str, float] | None = None,
+    now: float | None = None,
 ) -> Plan:
     """Estimate every instance of a batch (`(origin, inputs)` pairs, e.g. `("b.jsonl:3", {...})`).
 
@@ -823,7 +921,7 @@ def make_batch_plan(
     """
     parts: list[InstancePlan] = []
     for origin, values in instances:
-        plan = make_plan(workflow, values, price_book, latency=latency)
+        plan = make_plan(workflow, values, price_book, latency=latency, now=now)
         _, _, tail = origin.rpartition(":")
         parts.append(InstancePlan(origin, int(tail) if tail.isdigit() else None, plan))
     plans = [p.plan for p in parts]
@@ -840,13 +938,15 @@ def make_batch_plan(
     notes = list(dict.fromkeys(n for p in plans for n in p.notes))
     notes.insert(0, f"{len(parts):,} instances; totals, time and the run budget cover all of them")
     unknown_price = tuple(a.id for a in agents if a.price is None)
+    time = _time(workflow, agents, _latency_overrides(latency))
     return Plan(
         workflow=workflow.name,
         path=str(workflow.path),
         inputs=FrozenDict({}),
         agents=agents,
         totals=totals,
-        time=_time(workflow, agents, _latency_overrides(latency)),
+        time=time,
+        deadline=deadline_check(workflow, time, _now(now)),
         budget=_verdict(checks),
         unknown_price_agents=unknown_price,
         unknown_fan_out_agents=tuple(a.id for a in agents if not a.fan_out.known),

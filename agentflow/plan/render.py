@@ -112,6 +112,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "wall_seconds": round(plan.time.wall_seconds, 3),
             "bound_by": plan.time.bound_by,
         },
+        "deadline": _deadline_json(plan),
         "budget": {
             "verdict": plan.budget.verdict,
             "scope": plan.budget.scope,
@@ -152,6 +153,36 @@ def _money(value: float | None) -> str:
 
 def _span(e: Estimate[int]) -> str:
     return f"{e.expected:,}" if e.expected == e.worst else f"{e.expected:,}-{e.worst:,}"
+
+
+def _deadline_json(plan: Plan) -> dict[str, Any] | None:
+    check = plan.deadline
+    if check is None:
+        return None
+    return {
+        "deadline_s": round(check.deadline_s, 3),
+        "at": check.at,
+        "predicted_s": round(check.predicted_s, 3),
+        "meets": check.meets,
+        "on_deadline": check.on_deadline,
+    }
+
+
+def deadline_line(plan: Plan) -> Text | None:
+    """One line: the predicted wall time against the deadline (None without a deadline)."""
+    check = plan.deadline
+    if check is None:
+        return None
+    given = check.at if check.at is not None else f"{_seconds(check.deadline_s)} after the start"
+    if check.meets:
+        spare = _seconds(check.deadline_s - check.predicted_s)
+        return Text(f"Deadline: {given}; predicted to finish with {spare} to spare")
+    late = _seconds(check.predicted_s - check.deadline_s)
+    return Text(
+        f"Deadline: {given}; predicted to MISS it by {late} ({_seconds(check.predicted_s)}, "
+        f"bound by {plan.time.bound_by}): raise the limits, trim the work or move the deadline",
+        style="bold yellow",
+    )
 
 
 def _seconds(value: float) -> str:
@@ -308,6 +339,9 @@ def _summary_lines(plan: Plan) -> list[RenderableType]:
             f"Estimated wall time: {_seconds(plan.time.wall_seconds)}, bound by {plan.time.bound_by}"
         )
     )
+    deadline = deadline_line(plan)
+    if deadline is not None:
+        lines.append(deadline)
     lines.append(_budget_line(plan))
     if plan.unknown_price_agents:
         lines.append(

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentflow.errors import LLMError, LLMTimeout, RateLimited, ToolLoopExceeded
+from agentflow.errors import LLMError, LLMTimeout, OutputInvalid, RateLimited, ToolLoopExceeded
 from agentflow.events.bus import EventBus
 from agentflow.llm.types import (
     Delivery,
@@ -39,7 +40,8 @@ from agentflow.plan.tokens import count_messages
 from agentflow.run.budget import BudgetLedger, BudgetScope, Reservation
 from agentflow.run.clock import Clock
 from agentflow.run.limits import RateLimiter, WaitInfo
-from agentflow.run.output import json_instruction, parse_output
+from agentflow.run.output import json_instruction, parse_output, repair_request
+from agentflow.run.priority import NOT_URGENT, LatencyObserver, PrioritySlots, Urgency
 from agentflow.run.results import Usage
 from agentflow.run.retry import backoff_delay, should_retry
 from agentflow.run.tools import ToolRunner
@@ -65,6 +67,10 @@ class AgentContext:
     usage: Usage
     workflow_budget_scope: str
     agent_budget_scope: str
+    # where the agent's calls stand among waiting calls (limits and in-flight slots)
+    urgency: Urgency = NOT_URGENT
+    # the plan's expected seconds of one call, compared with observed latencies
+    expected_call_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,8 @@ class CallStatistics:
     in_flight: int
     queued: int
     rate_limited: int
+    # (priority, calls waiting for an in-flight slot), highest priority first
+    queued_by_priority: tuple[tuple[int, int], ...] = ()
 
 
 def first_messages(agent: Agent, system: str | None, prompt: str) -> tuple[Message, ...]:
@@ -142,6 +150,7 @@ class CallRunner:
         journal: RunJournal | None = None,
         log_prompts: bool = False,
         max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
+        latencies: LatencyObserver | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
@@ -151,7 +160,9 @@ class CallRunner:
         self._bus = bus
         self._limiter = limiter
         self._ledger = ledger
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = PrioritySlots(max_concurrency, clock.monotonic)
+        self._answered_by: dict[tuple[str, int, str], str] = {}
+        self._latencies = latencies
         self._rng = rng
         self._budgets: dict[str, Budget] = {}
         self._scopes: dict[str, BudgetScope] = {}
@@ -172,7 +183,12 @@ class CallRunner:
         return self._run_scope
 
     def statistics(self) -> CallStatistics:
-        return CallStatistics(self._in_flight, self._queued, self._rate_limited)
+        return CallStatistics(
+            self._in_flight,
+            self._queued,
+            self._rate_limited,
+            self._slots.statistics().waiting_by_priority,
+        )
 
     def scope_action(self, scope: str) -> str:
         """The `on_exceeded` of a budget scope ("fail" or "skip_noncritical")."""
@@ -228,7 +244,11 @@ class CallRunner:
     async def run_agent_call(
         self, ctx: AgentContext, prompts: tuple[str | None, str], index: int | None
     ) -> Any:
-        """Run one conversation (one item of a fan-out) to its final, parsed answer."""
+        """Run one conversation (one item of a fan-out) to its final, parsed answer.
+
+        Every request of the conversation has its own `round`: tool rounds and repairs (an
+        answer that did not parse, asked again with the error, `output.repair` times).
+        """
         agent = ctx.agent
         messages = list(first_messages(agent, *prompts))
         specs = tool_specs(agent, ctx.workflow)
@@ -237,23 +257,75 @@ class CallRunner:
             mcp = await ctx.tools.mcp_tools(agent)
             specs += tuple(ToolSpec(t.name, t.description, t.parameters) for t in mcp)
         offered = tuple(spec.name for spec in specs)
-        for round_no in range(agent.max_tool_rounds + 1):
-            response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
+        tool_rounds = repairs = 0
+        fallbacks = list(agent.fallbacks)
+        for round_no in itertools.count():
+            while True:
+                try:
+                    response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
+                    break
+                except LLMError as error:
+                    if not fallbacks or error.error_class not in agent.fallback_on:
+                        raise
+                    ctx = self._fall_back(ctx, fallbacks.pop(0), error, round_no, index)
             if not response.tool_calls:
-                output = parse_output(agent.output, response.content)
+                try:
+                    output = parse_output(agent.output, response.content)
+                except OutputInvalid as error:
+                    if repairs >= agent.output.repair or agent.output.format != "json":
+                        raise
+                    repairs += 1
+                    self._emit(
+                        ctx,
+                        "llm.repair",
+                        model=agent.model,
+                        round=round_no,
+                        index=index,
+                        repair=repairs,
+                        of=agent.output.repair,
+                        error_class=error.error_class,
+                        message=_clip(str(error)),
+                    )
+                    messages.append(Message("assistant", response.content))
+                    messages.append(Message("user", repair_request(agent.output, error)))
+                    continue
                 keep()  # only an answer that parsed is worth caching
                 return output
             keep()
-            if round_no == agent.max_tool_rounds:
+            if tool_rounds == agent.max_tool_rounds:
                 raise ToolLoopExceeded(
                     f"the model still called tools after {agent.max_tool_rounds} rounds "
                     f"(max_tool_rounds); raise it or make the prompt more direct"
                 )
+            tool_rounds += 1
             messages.append(Message("assistant", response.content, tool_calls=response.tool_calls))
             messages.extend(
                 await self._run_tools(ctx, response.tool_calls, round_no, index, offered)
             )
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _fall_back(
+        self, ctx: AgentContext, model: str, error: LLMError, round_no: int, index: int | None
+    ) -> AgentContext:
+        """The context of the agent's calls on its next fallback model, from now on in this
+        conversation (the model that failed is not asked again)."""
+        self._emit(
+            ctx,
+            "llm.fallback",
+            model=ctx.agent.model,
+            to_model=model,
+            error_class=error.error_class,
+            message=_clip(str(error)),
+            round=round_no,
+            index=index,
+        )
+        key = (ctx.workflow.name, ctx.instance, ctx.agent.id)
+        self._answered_by[key] = model
+        return dataclasses.replace(ctx, agent=dataclasses.replace(ctx.agent, model=model))
+
+    def answered_by(self, workflow: str, instance: int, agent_id: str) -> str | None:
+        """The fallback model the agent's last calls went to, or None (its own model)."""
+        return self._answered_by.get((workflow, instance, agent_id))
 
     async def _run_tools(
         self,
@@ -472,7 +544,7 @@ class CallRunner:
         try:
             self._queued += 1
             try:
-                await self._slots.acquire()
+                await self._slots.acquire(ctx.urgency)
             finally:
                 self._queued -= 1
             try:
@@ -498,7 +570,10 @@ class CallRunner:
                 await asyncio.sleep(0)
                 try:
                     permit = await self._limiter.acquire(
-                        agent.model, prompt_tokens + agent.max_tokens, on_wait
+                        agent.model,
+                        prompt_tokens + agent.max_tokens,
+                        on_wait,
+                        urgency=ctx.urgency,
                     )
                 finally:
                     if waited:
@@ -544,6 +619,8 @@ class CallRunner:
                         stop_watching(watching)
                         self._in_flight -= 1
                     latency = self._clock.monotonic() - started
+                    if self._latencies is not None:
+                        self._latencies.observe(agent.model, ctx.expected_call_s, latency)
                     permit.settle(response.input_tokens + response.output_tokens)
                 finally:
                     permit.release()

@@ -25,6 +25,7 @@ from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
 from agentflow.events.bus import EventBus
 from agentflow.graph.compile import WorkflowGraph, compile_workflow
 from agentflow.model.types import Agent, Budget, Limit, Workflow
+from agentflow.plan.estimate import expected_agent_seconds
 from agentflow.plan.pricing import PriceBook, load_price_book
 from agentflow.plan.tokens import tokenizer_for
 from agentflow.run.budget import BudgetLedger, BudgetStatistics
@@ -32,6 +33,7 @@ from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES, AgentContext, CallRunn
 from agentflow.run.clock import Clock
 from agentflow.run.heap import frozen_heap
 from agentflow.run.limits import LimiterStatistics, RateLimiter
+from agentflow.run.priority import LatencyObserver, RemainingPaths, Urgency
 from agentflow.run.results import (
     EXIT_CODES,
     AgentResult,
@@ -140,14 +142,23 @@ def merge_limits(workflows: Sequence[Workflow]) -> tuple[Limit, ...]:
 class _InstanceState:
     """Mutable bookkeeping of one running instance (owned by its task)."""
 
-    def __init__(self, instance: Instance, graph: WorkflowGraph) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        graph: WorkflowGraph,
+        paths: RemainingPaths,
+        deadline: float | None,
+    ) -> None:
         self.instance = instance
         self.graph = graph
+        self.paths = paths
+        self.deadline = deadline  # on the run's monotonic time line, or None
         self.remaining = {a.id: len(a.depends_on) for a in instance.workflow.agents}
         self.results: dict[str, AgentResult] = {}
         self.outputs: dict[str, Any] = {}
         self.stopped_by_budget = False
         self.usage = Usage()
+        self.cancelled_by_deadline = False
 
     @property
     def label(self) -> str:
@@ -189,6 +200,10 @@ class Engine:
         self._calls: CallRunner | None = None
         self._ledger: BudgetLedger | None = None
         self._limiter: RateLimiter | None = None
+        self._latencies = LatencyObserver()
+        self._run_started = 0.0
+        self._wall_started = 0.0
+        self._expected_s: dict[int, float] = {}  # id(agent) -> the plan's seconds per call
         self._mcp: dict[int, McpServers] = {}
         self._tool_runner_for = tool_runner_for or (
             lambda wf: ToolRunner(wf.tools, mcp=self._mcp.get(id(wf)))
@@ -265,10 +280,22 @@ class Engine:
             journal=self._journal,
             log_prompts=self._settings.log_prompts,
             max_answer_bytes=self._settings.max_answer_bytes,
+            latencies=self._latencies,
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}
-        states = [_InstanceState(i, graphs[id(i.workflow)]) for i in instances]
+        paths = {id(wf): self._remaining_paths(wf, graphs[id(wf)]) for wf in workflows}
+        wall = self._wall_started = self._clock.wall()
+        self._run_started = started
+        states = [
+            _InstanceState(
+                i,
+                graphs[id(i.workflow)],
+                paths[id(i.workflow)],
+                i.workflow.deadline.due(started, wall) if i.workflow.deadline else None,
+            )
+            for i in instances
+        ]
         self._bus.emit(
             "run.started",
             workflows=[wf.name for wf in workflows],
@@ -342,6 +369,34 @@ class Engine:
         except BudgetExceeded:
             self._run_stopped_by_budget = True
 
+    # -- urgency ----------------------------------------------------------------------------
+
+    def _remaining_paths(self, workflow: Workflow, graph: WorkflowGraph) -> RemainingPaths:
+        """Each agent's remaining critical path, weighted by the plan's latency estimates."""
+        seconds: dict[str, float] = {}
+        for agent in workflow.agents:
+            per_call = self._expected_s[id(agent)] = expected_agent_seconds(agent)
+            seconds[agent.id] = per_call
+        return RemainingPaths(
+            graph.levels,
+            {agent.id: graph.successors(agent.id) for agent in workflow.agents},
+            {agent.id: agent for agent in workflow.agents},
+            seconds,
+            self._latencies.factor,
+        )
+
+    def _urgency(self, state: _InstanceState, agent: Agent) -> Urgency:
+        paths = state.paths
+        start_by = None
+        if state.deadline is not None:
+            start_by = state.deadline - paths.expected(agent.id)
+        return Urgency(
+            priority=state.instance.workflow.priority,
+            start_by=start_by,
+            path_s=paths.planned(agent.id),
+            through_s=paths.through(agent.id),
+        )
+
     # -- instances --------------------------------------------------------------------------
 
     def _price_map(self, workflows: Sequence[Workflow]) -> dict[str, Any]:
@@ -365,6 +420,50 @@ class Engine:
         return book
 
     async def _run_instance(
+        self, state: _InstanceState, slots: asyncio.Semaphore, finished: list[InstanceResult]
+    ) -> None:
+        if state.deadline is None:
+            await self._instance_body(state, slots, finished)
+            return
+        started = self._clock.monotonic()
+        async with asyncio.TaskGroup() as group:
+            body = group.create_task(self._instance_body(state, slots, finished))
+            watcher = group.create_task(self._watch_deadline(state, body))
+            try:
+                await asyncio.wait((body,))
+            finally:
+                watcher.cancel()
+        if body.cancelled() and state.cancelled_by_deadline:
+            detail = "the workflow missed its deadline (on_deadline: cancel)"
+            self._skip_unfinished(state, detail)
+            duration = self._clock.monotonic() - started
+            outputs = self._outputs_after_stop(state)
+            finished.append(self._record_instance(state, duration, outputs, []))
+
+    async def _watch_deadline(self, state: _InstanceState, body: asyncio.Task[None]) -> None:
+        """At the deadline, if the instance is still running: say so, and with
+        `on_deadline: cancel` stop its remaining work."""
+        deadline = state.instance.workflow.deadline
+        assert state.deadline is not None and deadline is not None
+        await self._clock.sleep(max(0.0, state.deadline - self._clock.monotonic()))
+        if body.done():
+            return
+        workflow = state.instance.workflow
+        pending = sum(1 for a in workflow.agents if a.id not in state.results)
+        self._bus.emit(
+            "workflow.deadline_missed",
+            workflow=workflow.name,
+            instance=state.instance.index,
+            deadline_s=round(state.deadline - self._run_started, 6),
+            at=_iso(self._wall_started + (state.deadline - self._run_started)),
+            on_deadline=deadline.on_deadline,
+            pending_agents=pending,
+        )
+        if deadline.on_deadline == "cancel":
+            state.cancelled_by_deadline = True
+            body.cancel()
+
+    async def _instance_body(
         self, state: _InstanceState, slots: asyncio.Semaphore, finished: list[InstanceResult]
     ) -> None:
         async with slots:
@@ -398,6 +497,8 @@ class Engine:
     ) -> InstanceResult:
         workflow = state.instance.workflow
         status = self._instance_status(state)
+        if state.cancelled_by_deadline:
+            status = "failed"  # stopped by its own on_deadline: cancel, not by the user
         if failed_outputs and status == "ok":
             status = "partial"  # the agents' work is kept; a result the user asked for is not
         counts = {"completed": 0, "failed": 0, "skipped": 0}
@@ -568,6 +669,15 @@ class Engine:
             else:
                 data["error_class"] = result.error_class
                 data["message"] = result.message
+            fallback = (
+                self._calls.answered_by(
+                    state.instance.workflow.name, state.instance.index, agent.id
+                )
+                if self._calls is not None
+                else None
+            )
+            if fallback is not None:
+                data["answered_by"] = fallback
         self._bus.emit(
             f"agent.{result.status}",
             workflow=state.instance.workflow.name,
@@ -659,6 +769,8 @@ class Engine:
             usage=usage,
             workflow_budget_scope=f"workflow:{state.label}",
             agent_budget_scope=f"agent:{state.label}.{agent.id}",
+            urgency=self._urgency(state, agent),
+            expected_call_s=self._expected_s.get(id(agent), 0.0),
         )
         try:
             if items is None:
@@ -769,6 +881,35 @@ class Engine:
 
     # -- the end ----------------------------------------------------------------------------
 
+    def _skip_unfinished(self, state: _InstanceState, detail: str) -> None:
+        """Record every agent of a stopped instance that did not finish as cancelled."""
+        for agent in state.instance.workflow.agents:
+            earlier = state.results.get(agent.id)
+            if earlier is None or earlier.reason == "cancelled":
+                usage = earlier.usage if earlier is not None else Usage()
+                state.results[agent.id] = AgentResult(
+                    agent.id, "skipped", reason="cancelled", usage=usage
+                )
+                spent: dict[str, Any] = {}
+                if usage.calls:
+                    # A cancelled agent's calls were paid for: say what they cost.
+                    spent = {
+                        "calls": usage.calls,
+                        "cost_usd": usage.cost_or_none(),
+                        "unconfirmed_cost_usd": round(usage.unconfirmed_cost_usd, 10),
+                        "input_tokens": usage.input_tokens,
+                        "output_tokens": usage.output_tokens,
+                    }
+                self._bus.emit(
+                    "agent.skipped",
+                    workflow=state.instance.workflow.name,
+                    instance=state.instance.index,
+                    agent=agent.id,
+                    reason="cancelled",
+                    detail=detail,
+                    **spent,
+                )
+
     def _finish(
         self, states: list[_InstanceState], finished: list[InstanceResult], started: float
     ) -> RunResult:
@@ -778,32 +919,7 @@ class Engine:
             key = (state.instance.workflow.name, state.instance.index)
             if key in done:
                 continue
-            for agent in state.instance.workflow.agents:
-                earlier = state.results.get(agent.id)
-                if earlier is None or earlier.reason == "cancelled":
-                    usage = earlier.usage if earlier is not None else Usage()
-                    state.results[agent.id] = AgentResult(
-                        agent.id, "skipped", reason="cancelled", usage=usage
-                    )
-                    spent: dict[str, Any] = {}
-                    if usage.calls:
-                        # A cancelled agent's calls were paid for: say what they cost.
-                        spent = {
-                            "calls": usage.calls,
-                            "cost_usd": usage.cost_or_none(),
-                            "unconfirmed_cost_usd": round(usage.unconfirmed_cost_usd, 10),
-                            "input_tokens": usage.input_tokens,
-                            "output_tokens": usage.output_tokens,
-                        }
-                    self._bus.emit(
-                        "agent.skipped",
-                        workflow=state.instance.workflow.name,
-                        instance=state.instance.index,
-                        agent=agent.id,
-                        reason="cancelled",
-                        detail=f"the run was stopped by {self._stop_signal}",
-                        **spent,
-                    )
+            self._skip_unfinished(state, f"the run was stopped by {self._stop_signal}")
             outputs = self._outputs_after_stop(state)
             results.append(
                 self._record_instance(state, self._clock.monotonic() - started, outputs, [])
@@ -853,6 +969,12 @@ class Engine:
             log_path=self._settings.log_path,
             signal=self._stop_signal,
         )
+
+
+def _iso(epoch: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds, as the log writes times."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return f"{stamp}.{int(epoch % 1 * 1000):03d}Z"
 
 
 def _truthy(value: Any) -> bool:

@@ -43,12 +43,16 @@ Requests larger than a bucket
     capacity).
 
 Waiting
-    Strictly first come, first served. Within a model's own key, calls go in arrival order.
-    In "*", shared by every key, calls go in arrival order among those their own key would
-    admit now: a call still held up by its own key (paused, out of budget in its bucket,
-    queued behind its own key's calls) does not hold up other providers' calls in "*", but
-    as soon as its own key admits it, no later call takes "*" capacity before it. So a big
-    call is never overtaken by small ones, and one paused provider does not stall the rest.
+    In order of urgency (`agentflow.run.priority`): aged calls first, then the workflow's
+    priority, slack to its deadline, remaining critical path, then arrival; with no
+    `urgency=` every call ties and the order is first come, first served. Within a model's
+    own key, only the most urgent waiter may go. In "*", shared by every key, calls go in
+    that order among those their own key would admit now: a call still held up by its own
+    key (paused, out of budget in its bucket, queued behind its own key's calls) does not
+    hold up other providers' calls in "*", but as soon as its own key admits it, no less
+    urgent call takes "*" capacity before it. So a big call is never overtaken by smaller
+    ones of the same urgency, more urgent ones overtake it only until it has aged, and one
+    paused provider does not stall the rest.
     Nothing is debited until every bucket, the pause and a `max_concurrent` slot admit the
     call at once. A call cancelled while waiting leaves its queue without having taken
     anything and wakes whoever is next. `pause(model, s)` (a 429's Retry-After) stops that
@@ -74,7 +78,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import itertools
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -82,6 +85,14 @@ from typing import Literal, Protocol, Self
 
 from agentflow.model.types import Limit
 from agentflow.run.clock import Clock
+from agentflow.run.priority import (
+    DEFAULT_AGING_S,
+    NOT_URGENT,
+    Entry,
+    OrderKey,
+    Urgency,
+    WaitQueue,
+)
 
 WaitReason = Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd", "concurrency", "paused"]
 
@@ -125,6 +136,8 @@ class KeyStatistics:
     tokens: int
     wait_s: float
     paused_until: float | None
+    # (priority, calls waiting) for each workflow priority with waiters, highest first
+    waiting_by_priority: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +177,12 @@ class Limiter(Protocol):
     """What the engine needs from a rate limiter (in-process now, Redis-backed later)."""
 
     async def acquire(
-        self, model: str, tokens: int, on_wait: Callable[[WaitInfo], None] | None = None
+        self,
+        model: str,
+        tokens: int,
+        on_wait: Callable[[WaitInfo], None] | None = None,
+        *,
+        urgency: Urgency = NOT_URGENT,
     ) -> Permit: ...
 
     def pause(self, model: str, seconds: float) -> None: ...
@@ -202,14 +220,15 @@ class _Bucket:
 
 
 class _Waiter:
-    __slots__ = ("keys", "primary", "seq", "shared", "tokens", "wakeup")
+    __slots__ = ("entry", "keys", "primary", "priority", "shared", "tokens", "wakeup")
 
-    def __init__(self, seq: int, primary: _Key, shared: _Key | None, tokens: int) -> None:
-        self.seq = seq
+    def __init__(self, primary: _Key, shared: _Key | None, tokens: int, priority: int) -> None:
         self.primary = primary
         self.shared = shared
         self.keys = (primary,) if shared is None else (primary, shared)
         self.tokens = tokens
+        self.priority = priority
+        self.entry: Entry[_Waiter] | None = None
         self.wakeup: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
@@ -229,16 +248,18 @@ class _Key:
         "tokens",
         "wait_s",
         "waiting",
+        "waiting_by_priority",
     )
 
-    def __init__(self, name: str, limit: Limit | None, now: float) -> None:
+    def __init__(self, name: str, limit: Limit | None, now: float, aging_s: float) -> None:
         self.name = name
         self.buckets: tuple[_Bucket, ...] = _buckets(limit, now) if limit else ()
         self.max_concurrent = limit.max_concurrent if limit else None
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ValueError(f"limits[{name!r}].max_concurrent must be at least 1")
-        self.queue: deque[_Waiter] = deque()  # calls governed by this key, in order
+        self.queue: WaitQueue[_Waiter] = WaitQueue(aging_s)  # calls governed by this key
         self.waiting = 0  # calls waiting that need this key (for "*": every waiting call)
+        self.waiting_by_priority: dict[int, int] = {}
         self.in_flight = 0
         self.paused_until = float("-inf")
         self.requests = 0
@@ -316,8 +337,11 @@ class RateLimiter:
     See the module docstring for the exact semantics.
     """
 
-    def __init__(self, limits: Sequence[Limit], clock: Clock) -> None:
+    def __init__(
+        self, limits: Sequence[Limit], clock: Clock, *, aging_s: float = DEFAULT_AGING_S
+    ) -> None:
         self._clock = clock
+        self._aging_s = aging_s
         now = clock.monotonic()
         self._declared: list[tuple[Limit, _Key, tuple[int, int, int]]] = []
         self._star: _Key | None = None
@@ -326,7 +350,7 @@ class RateLimiter:
             if limit.key in seen:
                 raise ValueError(f"limits has {limit.key!r} twice")
             seen.add(limit.key)
-            key = _Key(limit.key, limit, now)
+            key = _Key(limit.key, limit, now, aging_s)
             if limit.key == "*":
                 self._star = key
             else:
@@ -348,7 +372,7 @@ class RateLimiter:
             if matches:
                 primary = max(matches, key=lambda match: match[0])[1]
             else:
-                primary = _Key(model, None, self._clock.monotonic())
+                primary = _Key(model, None, self._clock.monotonic(), self._aging_s)
                 self._implicit[model] = primary
                 self._primaries.append(primary)
             keys = (primary, self._star)
@@ -356,32 +380,45 @@ class RateLimiter:
         return keys
 
     async def acquire(
-        self, model: str, tokens: int, on_wait: Callable[[WaitInfo], None] | None = None
+        self,
+        model: str,
+        tokens: int,
+        on_wait: Callable[[WaitInfo], None] | None = None,
+        *,
+        urgency: Urgency = NOT_URGENT,
     ) -> Permit:
         """Wait until every limit for `model` admits one call of `tokens` tokens.
 
         Returns a `Permit` holding one concurrency slot. `on_wait` is called once, before
-        waiting, only if the call has to wait.
+        waiting, only if the call has to wait. `urgency` places the call among the waiters
+        (the default: arrival order).
         """
         if tokens < 0:
             raise ValueError(f"tokens must not be negative, got {tokens}")
         primary, shared = self._keys_for(model)
-        waiter = _Waiter(next(self._arrivals), primary, shared, tokens)
-        primary.queue.append(waiter)
+        started = self._clock.monotonic()
+        waiter = _Waiter(primary, shared, tokens, urgency.priority)
+        entry = waiter.entry = primary.queue.push(waiter, urgency, started, next(self._arrivals))
         for key in waiter.keys:
             key.waiting += 1
-        started = self._clock.monotonic()
+            counts = key.waiting_by_priority
+            counts[waiter.priority] = counts.get(waiter.priority, 0) + 1
         reported = on_wait is None
         try:
             while True:
                 now = self._clock.monotonic()
                 delay: float | None = None
-                if primary.queue[0] is waiter:
+                head = primary.queue.head(now)
+                if head is entry:
                     blocked = self._blocked(waiter, now)
                     if blocked is None and self._claimant(waiter, now) is None:
                         return self._admit(waiter, now - started)
                     if blocked is not None:
                         delay = blocked.expected_wait_s
+                elif head is not None:
+                    # Aging or a more urgent arrival may have made another call the head
+                    # while it slept: let it look.
+                    head.item.wake()
                 if not reported and on_wait is not None:
                     reported = True
                     on_wait(self._wait_info(waiter, now))
@@ -398,7 +435,7 @@ class RateLimiter:
         self._wake_all_heads()
 
     def statistics(self) -> LimiterStatistics:
-        """A frozen snapshot of every key."""
+        """A frozen snapshot of every key, with its waiting calls by priority."""
         now = self._clock.monotonic()
         keys = ([self._star] if self._star is not None else []) + self._primaries
         return LimiterStatistics(
@@ -412,6 +449,11 @@ class RateLimiter:
                     tokens=key.tokens,
                     wait_s=key.wait_s,
                     paused_until=key.paused_until if key.paused_until > now else None,
+                    waiting_by_priority=tuple(
+                        sorted(
+                            ((p, n) for p, n in key.waiting_by_priority.items() if n), reverse=True
+                        )
+                    ),
                 )
                 for key in keys
             )
@@ -443,37 +485,58 @@ class RateLimiter:
         return worst
 
     def _claimant(self, waiter: _Waiter, now: float) -> _Waiter | None:
-        """An earlier call with first claim on "*": first in its key, which admits it.
+        """A more urgent call with first claim on "*": first in its key, which admits it.
 
-        Earlier calls held up by their own key do not hold up "*" for other keys.
+        More urgent calls held up by their own key do not hold up "*" for other keys.
         """
         if waiter.shared is None:
             return None
+        mine = self._order(waiter, now)
         for key in self._primaries:
-            if key.queue and key is not waiter.primary:
-                head = key.queue[0]
-                if head.seq < waiter.seq and self._key_block(key, head, now) is None:
-                    return head
+            if key is waiter.primary:
+                continue
+            head = key.queue.head(now)
+            if (
+                head is not None
+                and head.order(now, self._aging_s) < mine
+                and self._key_block(key, head.item, now) is None
+            ):
+                return head.item
         return None
+
+    def _order(self, waiter: _Waiter, now: float) -> OrderKey:
+        assert waiter.entry is not None
+        return waiter.entry.order(now, self._aging_s)
+
+    def _heads_before(self, waiter: _Waiter, now: float) -> list[_Waiter]:
+        """The first calls of other keys that are more urgent than `waiter`."""
+        mine = self._order(waiter, now)
+        heads = []
+        for key in self._primaries:
+            if key is not waiter.primary:
+                head = key.queue.head(now)
+                if head is not None and head.order(now, self._aging_s) < mine:
+                    heads.append(head.item)
+        return heads
 
     def _wait_info(self, waiter: _Waiter, now: float) -> WaitInfo:
         """Estimate the wait of a call that cannot go now, counting the calls ahead of it."""
         queue = waiter.primary.queue
-        ahead = list(itertools.islice(queue, queue.index(waiter)))
+        assert waiter.entry is not None
+        ahead = [entry.item for entry in queue.ahead(waiter.entry, now)]
         worst = self._estimate(waiter.primary, waiter, ahead, now)
         if waiter.shared is not None:
-            claimants = [
-                key.queue[0]
-                for key in self._primaries
-                if key.queue and key is not waiter.primary and key.queue[0].seq < waiter.seq
-            ]
+            claimants = self._heads_before(waiter, now)
             shared = self._estimate(waiter.shared, waiter, ahead + claimants, now)
             if shared is not None:
                 worst = _longer(worst, shared) if worst is not None else shared
         if worst is not None:
             return worst
         # Nothing of its own holds it up: it waits behind a call held up elsewhere.
-        blocker = queue[0] if queue[0] is not waiter else self._claimant(waiter, now)
+        head = queue.head(now)
+        blocker = head.item if head is not None and head.item is not waiter else None
+        if blocker is None:
+            blocker = self._claimant(waiter, now)
         if blocker is not None and blocker is not waiter:
             return self._wait_info(blocker, now)
         return WaitInfo(waiter.primary.name, "concurrency", None)  # pragma: no cover
@@ -511,12 +574,18 @@ class RateLimiter:
         finally:
             waiter.wakeup = None
 
+    def _leave(self, waiter: _Waiter) -> None:
+        assert waiter.entry is not None
+        waiter.primary.queue.remove(waiter.entry)
+        for key in waiter.keys:
+            key.waiting -= 1
+            key.waiting_by_priority[waiter.priority] -= 1
+
     def _admit(self, waiter: _Waiter, waited: float) -> Permit:
-        waiter.primary.queue.popleft()
+        self._leave(waiter)
         for key in waiter.keys:
             for bucket in key.buckets:
                 bucket.level -= bucket.amount(waiter.tokens)
-            key.waiting -= 1
             key.in_flight += 1
             key.requests += 1
             key.tokens += waiter.tokens
@@ -525,9 +594,7 @@ class RateLimiter:
         return _LocalPermit(self, waiter.keys, waiter.tokens)
 
     def _withdraw(self, waiter: _Waiter) -> None:
-        for key in waiter.keys:
-            key.waiting -= 1
-        waiter.primary.queue.remove(waiter)
+        self._leave(waiter)
         self._changed(waiter.keys)
 
     def _changed(self, keys: tuple[_Key, ...]) -> None:
@@ -535,14 +602,18 @@ class RateLimiter:
         if self._star is not None and self._star in keys:
             self._wake_all_heads()
         else:
+            now = self._clock.monotonic()
             for key in keys:
-                if key.queue:
-                    key.queue[0].wake()
+                head = key.queue.head(now)
+                if head is not None:
+                    head.item.wake()
 
     def _wake_all_heads(self) -> None:
+        now = self._clock.monotonic()
         for key in self._primaries:
-            if key.queue:
-                key.queue[0].wake()
+            head = key.queue.head(now)
+            if head is not None:
+                head.item.wake()
 
     # -- permits -------------------------------------------------------------------------
 

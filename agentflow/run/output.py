@@ -23,6 +23,15 @@ def json_instruction(spec: OutputSpec) -> str | None:
     return f"Answer with one JSON value only, no prose, matching this JSON Schema: {schema}"
 
 
+def repair_request(spec: OutputSpec, error: OutputInvalid) -> str:
+    """The user message that asks again for an answer that could not be used."""
+    shape = " matching the JSON Schema given" if spec.schema is not None else ""
+    return (
+        f"Your answer could not be used: {error}. Answer again with one JSON value only, "
+        f"no prose{shape}."
+    )
+
+
 def parse_output(spec: OutputSpec, content: str | None) -> Any:
     """The agent's output: text as is, or parsed and schema-checked JSON.
 

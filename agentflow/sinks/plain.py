@@ -388,6 +388,15 @@ class PlainSink:
             f"({_one_line(d.get('message', ''), 200)})"
         )
 
+    def _deadline_missed(self, e: Event, now: float) -> str | None:
+        d = e.data
+        going = "cancelling its remaining work" if d.get("on_deadline") == "cancel" else "going on"
+        return (
+            f"WARNING: {self._where(e)} missed its deadline "
+            f"({format_duration(d.get('deadline_s'))} after the start) with "
+            f"{d.get('pending_agents')} agent(s) unfinished; {going}"
+        )
+
     def _workflow_completed(self, e: Event, now: float) -> str | None:
         self._instances_done += 1
         d = e.data
@@ -441,6 +450,7 @@ class PlainSink:
         "budget.exceeded": _budget_exceeded,
         "tool.result": _tool_result,
         "workflow.output_failed": _output_failed,
+        "workflow.deadline_missed": _deadline_missed,
         "workflow.completed": _workflow_completed,
         "run.completed": _run_completed,
         "run.cancelled": _run_cancelled,

@@ -121,6 +121,7 @@ class CostSummary:
         self.cancelled: dict[str, Any] | None = None
         self.budget_exceeded: list[dict[str, Any]] = []
         self.output_failures: list[tuple[str, str]] = []  # (where, message)
+        self.deadlines_missed: list[tuple[str, float | None, str]] = []  # where, s, action
         self.agents: dict[AgentKey, AgentRecord] = {}
         self.models: dict[str, Usage] = {}
         self.workflows: dict[tuple[str | None, int | None], WorkflowRecord] = {}
@@ -188,6 +189,10 @@ class CostSummary:
             self.cancelled = {"signal": d.get("signal"), "reason": d.get("reason")}
         elif name == "budget.exceeded":
             self.budget_exceeded.append({"workflow": event.workflow, "agent": event.agent, **d})
+        elif name == "workflow.deadline_missed":
+            where = f"{event.workflow}[{event.instance}]" if event.instance else event.workflow
+            action = str(d.get("on_deadline", "warn"))
+            self.deadlines_missed.append((str(where), d.get("deadline_s"), action))
         elif name == "workflow.output_failed":
             where = f"{event.workflow}[{event.instance}]" if event.instance else event.workflow
             self.output_failures.append((f"{where} output {d.get('output')}", d.get("message", "")))
@@ -214,6 +219,8 @@ class CostSummary:
         record = self._agent(event)
         record.status = "completed" if event.event == "agent.completed" else "failed"
         record.model = d.get("model", record.model)
+        if d.get("answered_by"):  # a fallback answered: show both
+            record.model = f"{record.model} → {d['answered_by']}"
         record.duration_s = d.get("duration_s")
         record.attempts = d.get("attempts")
         if event.event == "agent.failed":
@@ -401,6 +408,14 @@ def cost_table(summary: CostSummary) -> WholeTable:
                 "price; give it one under `pricing:` to count it"
             )
         )
+    if summary.deadlines_missed:
+        missed = summary.deadlines_missed
+        names = ", ".join(
+            f"{where} ({format_duration(seconds)}{', cancelled' if action == 'cancel' else ''})"
+            for where, seconds, action in missed[:4]
+        )
+        more = f" +{len(missed) - 4} more" if len(missed) > 4 else ""
+        notes.append(Text(f"deadline missed: {names}{more}", style="yellow"))
     if notes:
         table.caption = Text("\n").join(notes)
         table.caption_justify = "left"

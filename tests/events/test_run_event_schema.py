@@ -88,6 +88,29 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "index": None,
         },
     ),
+    "llm.repair": (
+        AGENT,
+        {
+            "model": "openai/gpt-4o-mini",
+            "round": 0,
+            "index": None,
+            "repair": 1,
+            "of": 1,
+            "error_class": "output_invalid",
+            "message": "the answer is not valid JSON (Expecting value at line 1 column 1): 'Sure!'",
+        },
+    ),
+    "llm.fallback": (
+        AGENT,
+        {
+            "model": "openai/gpt-4o-mini",
+            "to_model": "anthropic/claude-3-5-haiku-20241022",
+            "error_class": "server_error",
+            "message": "fake 503: server_error",
+            "round": 0,
+            "index": None,
+        },
+    ),
     "ratelimit.wait": (
         AGENT,
         {"key": "openai/*", "reason": "rpm", "expected_wait_s": 0.4, "model": "openai/gpt-4o-mini"},
@@ -148,6 +171,15 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "output": "total",
             "error_class": "template_error",
             "message": "undefined value: 'dict object' has no attribute 'totl'",
+        },
+    ),
+    "workflow.deadline_missed": (
+        WORKFLOW,
+        {
+            "deadline_s": 600.0,
+            "at": "2026-11-24T12:10:01.250Z",
+            "on_deadline": "warn",
+            "pending_agents": 3,
         },
     ),
     "workflow.completed": (

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.model.types import Agent, Budget, Limit, Workflow
+from agentflow.model.types import Agent, Budget, Limit, OutputSpec, Workflow
 from agentflow.plan.estimate import (
+    REPAIR_ERROR_TOKENS,
     TOOL_CALL_TOKENS,
     TOOL_RESULT_TOKENS,
     UNKNOWN_VALUE_TOKENS,
@@ -64,7 +65,10 @@ def test_for_each_over_an_upstream_output_is_unknown() -> None:
 
 
 def test_upstream_output_in_a_prompt_is_its_max_tokens_in_the_worst_case() -> None:
-    plan = _plan(hr_workflow(), {"candidate": CANDIDATE})
+    workflow = hr_workflow()
+    # without repairs, which resend the conversation in the worst case
+    agents = tuple(replace(a, output=replace(a.output, repair=0)) for a in workflow.agents)
+    plan = _plan(replace(workflow, agents=agents), {"candidate": CANDIDATE})
     screen = _agent(plan, "screen")
     # parse_resume: max_tokens 600, low 10 % = 60, expected 40 % = 240
     assert screen.input_tokens.worst - screen.input_tokens.low == 600 - 60
@@ -172,3 +176,55 @@ def test_json_schema_output_sets_the_expected_output_size() -> None:
     screen = _agent(plan, "screen")
     # {"score": 42} is far below 10 % of max_tokens, so expected is clamped to low
     assert screen.output_tokens.expected == screen.output_tokens.low == 60
+
+
+def test_the_worst_case_counts_every_repair_of_a_json_answer() -> None:
+    def plan_with(repair: int):  # type: ignore[no-untyped-def]
+        agent = Agent(
+            id="score",
+            model="openai/gpt-4o-mini",
+            prompt="Score it.",
+            max_tokens=100,
+            output=OutputSpec(format="json", repair=repair),
+        )
+        return _agent(_plan(Workflow("w", Path("w.yaml"), (agent,))), "score")
+
+    none, two = plan_with(0), plan_with(2)
+    assert (none.calls.expected, none.calls.worst) == (1, 1)
+    assert (two.calls.expected, two.calls.worst) == (1, 3)  # only the worst case repairs
+    base = none.input_tokens.worst
+    # each repair resends the conversation plus every earlier answer and error
+    assert two.input_tokens.worst == base + (base + 100 + REPAIR_ERROR_TOKENS) + (
+        base + 2 * (100 + REPAIR_ERROR_TOKENS)
+    )
+    assert two.output_tokens.worst == 3 * 100
+    assert two.cost.worst is not None and none.cost.worst is not None
+    assert two.cost.worst > 3 * none.cost.worst
+    assert two.worst_with_retries.calls == 3 * two.max_attempts
+
+
+def test_the_worst_case_is_priced_at_the_dearest_fallback_and_retries_every_model() -> None:
+    def plan_with(*fallbacks: str):  # type: ignore[no-untyped-def]
+        agent = Agent(
+            id="summarise",
+            model="openai/gpt-4o-mini",
+            prompt="Summarise it.",
+            max_tokens=100,
+            fallbacks=fallbacks,
+        )
+        return _agent(_plan(Workflow("w", Path("w.yaml"), (agent,))), "summarise")
+
+    alone, backed = plan_with(), plan_with("openai/gpt-4o", "openai/gpt-3.5-turbo")
+    book = load_price_book(())
+    dearest = book.cost("openai/gpt-4o", alone.input_tokens.worst, alone.output_tokens.worst)
+    assert backed.cost.expected == alone.cost.expected  # the primary is expected to answer
+    assert backed.cost.worst == pytest.approx(dearest)
+    assert backed.worst_with_retries.calls == 3 * alone.worst_with_retries.calls
+    retried = alone.max_attempts
+    each = [
+        book.cost(m, alone.input_tokens.worst * retried, alone.output_tokens.worst * retried)
+        for m in ("openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-3.5-turbo")
+    ]
+    assert backed.worst_with_retries.cost == pytest.approx(sum(c for c in each if c))
+    unpriced = plan_with("my-local/model")
+    assert unpriced.cost.worst is None  # never a lower number for an unknown price
