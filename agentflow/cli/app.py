@@ -306,6 +306,23 @@ def plan(
     raise typer.Exit(guarded(body))
 
 
+_METRICS_FILE_OPT = typer.Option(
+    "--metrics-file",
+    metavar="PATH",
+    help="Write Prometheus metrics to PATH (textfile collector; atomic, every 15 s and at the end).",
+)
+_METRICS_PORT_OPT = typer.Option(
+    "--metrics-port",
+    min=0,
+    max=65535,
+    metavar="N",
+    help="Serve /metrics and /healthz on port N while the run lasts (0: any free port).",
+)
+_METRICS_HOST_OPT = typer.Option(
+    "--metrics-host", metavar="HOST", help="The address --metrics-port listens on."
+)
+
+
 @app.command(
     cls=_Command,
     epilog=_examples(
@@ -437,6 +454,9 @@ def run(
             "(default 32 MiB). Log lines are cut at 1 MB; -o keeps what was kept.",
         ),
     ] = 32 * 1024 * 1024,
+    metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
+    metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
+    metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
     secret_env: SecretEnv = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
@@ -468,6 +488,9 @@ def run(
                 heartbeat=heartbeat,
                 max_answer_bytes=max_answer_bytes,
                 secret_env=tuple(secret_env or ()),
+                metrics_file=metrics_file,
+                metrics_port=metrics_port,
+                metrics_host=metrics_host,
             )
         )
 
@@ -495,6 +518,9 @@ def _continue(
     format: TextOrJson,
     no_progress: bool,
     quiet: bool,
+    metrics_file: Path | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     def body() -> int:
         from agentflow.cli.continue_cmd import ContinueOptions, continue_command
@@ -514,6 +540,9 @@ def _continue(
                 progress=not no_progress,
                 quiet=quiet,
                 argv=_argv(),
+                metrics_file=metrics_file,
+                metrics_port=metrics_port,
+                metrics_host=metrics_host,
             )
         )
 
@@ -554,6 +583,9 @@ def resume(
     format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
     no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
     quiet: Annotated[bool, _QUIET_OPT] = False,
+    metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
+    metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
+    metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
 ) -> None:
     """Continue a run that was killed, cancelled or stopped by a budget.
 
@@ -575,6 +607,9 @@ def resume(
         format=format,
         no_progress=no_progress,
         quiet=quiet,
+        metrics_file=metrics_file,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 
@@ -599,6 +634,9 @@ def retry(
     format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
     no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
     quiet: Annotated[bool, _QUIET_OPT] = False,
+    metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
+    metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
+    metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
 ) -> None:
     """Re-run what failed in a past run, and what was skipped because of it.
 
@@ -619,6 +657,9 @@ def retry(
         format=format,
         no_progress=no_progress,
         quiet=quiet,
+        metrics_file=metrics_file,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -43,6 +43,9 @@ from agentflow.sinks.summary import CostSummary, cost_table, failure_report, sum
 from agentflow.state.journal import CacheChoice, RunJournal
 from agentflow.state.lineage import Continuation, sha256_of
 from agentflow.state.store import StateStore
+
+if TYPE_CHECKING:  # prometheus_client is loaded only by a run that asks for metrics
+    from agentflow.metrics.export import MetricsExport
 
 RUN_FORMAT = "agentflow.run/v1"
 DEFAULT_LOG_DIR = Path(".agentflow/runs")
@@ -76,6 +79,9 @@ class RunOptions:
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
     secret_env: tuple[str, ...] = ()
     max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
+    metrics_file: Path | None = None  # the Prometheus textfile, rewritten every 15 s
+    metrics_port: int | None = None  # serve /metrics and /healthz while the run lasts
+    metrics_host: str = "127.0.0.1"
 
 
 def check_options(options: RunOptions) -> None:
@@ -86,6 +92,10 @@ def check_options(options: RunOptions) -> None:
         check_run_id(options.run_id)
         check_log_dir(options.log_dir)
         check_output_file(options.output)
+        if options.metrics_file is not None:
+            from agentflow.metrics.export import check_metrics_file
+
+            check_metrics_file(options.metrics_file)
     except UsageError as exc:
         raise UsageError(f"{exc} (see 'agentflow run --help')") from None
 
@@ -283,7 +293,32 @@ def _outputs_document(result: RunResult) -> list[dict[str, Any]]:
     ]
 
 
-async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
+def _metrics(options: RunOptions, holder: dict[str, Engine]) -> MetricsExport | None:
+    """The metrics sink and its export, when asked for (only then is prometheus_client loaded)."""
+    if options.metrics_file is None and options.metrics_port is None:
+        return None
+    from agentflow.metrics.export import MetricsExport
+    from agentflow.sinks.metrics import MetricsSink
+
+    sink = MetricsSink(statistics=lambda: holder["engine"].statistics() if holder else None)
+    return MetricsExport(
+        sink,
+        file=options.metrics_file,
+        port=options.metrics_port,
+        host=options.metrics_host,
+    )
+
+
+async def _run(
+    engine: Engine, instances: list[Instance], client: Any, metrics: MetricsExport | None = None
+) -> RunResult:
+    if metrics is None:
+        return await _run_engine(engine, instances, client)
+    async with metrics.running(SystemClock()):
+        return await _run_engine(engine, instances, client)
+
+
+async def _run_engine(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
     loop = asyncio.get_running_loop()
     installed = []
 
@@ -343,6 +378,9 @@ def run_command(options: RunOptions) -> int:
         ) from None
     sinks: list[Sink] = [log, summary]
     holder: dict[str, Engine] = {}
+    metrics = _metrics(options, holder)
+    if metrics is not None:
+        sinks.append(metrics.sink)
     display = _display(options, console, lambda: holder["engine"].statistics().summary())
     if display is not None:
         sinks.append(display)
@@ -382,11 +420,17 @@ def run_command(options: RunOptions) -> int:
     if start is not None:
         start()
     try:
-        result = asyncio.run(_run(engine, instances, client))
+        if metrics is not None and options.metrics_port is not None:
+            url = metrics.bind()  # a port in use ends the run here, before its first call
+            if not options.quiet:
+                print(f"agentflow: metrics at {url}", file=sys.stderr, flush=True)
+        result = asyncio.run(_run(engine, instances, client, metrics))
     finally:
         signals.finishing()
         bus.close()
         store.close()
+        if metrics is not None:
+            metrics.close()
     written = _write_output(options.output, result)
     try:
         _render(options, result, summary, console, log_path)
