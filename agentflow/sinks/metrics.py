@@ -41,7 +41,7 @@ from agentflow.events.types import Event
 
 # The `_created` series (when each labelled child was made) would double what every scrape
 # carries and nobody alerts on them. This process has no other prometheus_client user.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # Agents take from a fraction of a second (a cached answer) to many minutes (tool loops).
 AGENT_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
