@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.durable import history, kill_resume
+from benchmarks.metrics import metrics
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
@@ -1006,6 +1007,7 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "budget": budget,
     "history": history,
     "kill": kill_resume,
+    "metrics": metrics,
     "progress": progress,
     "sweep": sweep,
 }

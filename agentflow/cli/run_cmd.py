@@ -416,14 +416,14 @@ def run_command(options: RunOptions) -> int:
         ),
     )
     holder["engine"] = engine
-    start = getattr(display, "start", None)
-    if start is not None:
-        start()
     try:
         if metrics is not None and options.metrics_port is not None:
             url = metrics.bind()  # a port in use ends the run here, before its first call
             if not options.quiet:
                 print(f"agentflow: metrics at {url}", file=sys.stderr, flush=True)
+        start = getattr(display, "start", None)
+        if start is not None:
+            start()
         result = asyncio.run(_run(engine, instances, client, metrics))
     finally:
         signals.finishing()

@@ -14,8 +14,8 @@
   and `GET /healthz` (`ok`), open from before the first call until the run ends. It runs on
   the loop's thread, so collecting reads the engine's state with nothing running beside it.
 
-A failed write is reported once (`on_error`) and tried again at the next tick: the run goes
-on without its metrics rather than losing its work.
+A failed write, or a failure to collect, is reported once (`on_error`) and tried again at
+the next tick or scrape: the run goes on without its metrics rather than losing its work.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class MetricsExport:
         self._interval = interval
         self._on_error = on_error
         self._file_failed = False
+        self._collect_failed = False
         self.writes = 0
 
     def bind(self) -> str:
@@ -133,8 +134,11 @@ class MetricsExport:
         # Beside the file (a rename within one filesystem is atomic), a name the textfile
         # collector skips (it reads *.prom), one per process.
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        text = self._collected()
+        if text is None:
+            return False
         try:
-            temporary.write_bytes(self._exposition())
+            temporary.write_bytes(text)
             temporary.replace(path)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -148,6 +152,17 @@ class MetricsExport:
             return False
         self.writes += 1
         return True
+
+    def _collected(self) -> bytes | None:
+        """The text format now; None (reported once) if collecting failed: a bug in the
+        metrics must not take the run down with it."""
+        try:
+            return self._exposition()
+        except Exception as exc:
+            if not self._collect_failed:
+                self._collect_failed = True
+                self._on_error(f"collecting the metrics failed: {type(exc).__name__}: {exc}")
+            return None
 
     @contextlib.asynccontextmanager
     async def running(self, clock: Clock) -> AsyncIterator[None]:
@@ -201,7 +216,10 @@ class MetricsExport:
         if method not in ("GET", "HEAD"):
             return "405 Method Not Allowed", b"only GET\n", "text/plain; charset=utf-8"
         if path == "/metrics":
-            return "200 OK", self._exposition(), TEXT_FORMAT
+            text = self._collected()
+            if text is None:
+                return "500 Internal Server Error", b"collecting failed\n", "text/plain"
+            return "200 OK", text, TEXT_FORMAT
         if path == "/healthz":
             return "200 OK", b"ok\n", "text/plain; charset=utf-8"
         return "404 Not Found", b"try /metrics or /healthz\n", "text/plain; charset=utf-8"

@@ -149,3 +149,27 @@ def test_a_host_that_is_not_this_machine_is_a_usage_error() -> None:
     # 192.0.2.1 is TEST-NET-1: never an address of this machine, and no lookup needed.
     with pytest.raises(UsageError, match=re.escape("--metrics-host 192.0.2.1 --metrics-port 0:")):
         bind_endpoint("192.0.2.1", 0)
+
+
+def test_metrics_that_fail_to_collect_never_stop_the_run(tmp_path: Path) -> None:
+    def broken() -> None:
+        raise RuntimeError("no statistics")
+
+    sink = MetricsSink(statistics=broken)
+    warnings: list[str] = []
+    export = MetricsExport(sink, file=tmp_path / "m.prom", port=0, on_error=warnings.append)
+    port = int(export.bind().rsplit(":", 1)[1].split("/")[0])
+    answers: list[str] = []
+
+    async def main() -> str:
+        from agentflow.run.clock import SystemClock
+
+        async with export.running(SystemClock()):
+            answers.append((await _get(port, b"GET /metrics HTTP/1.1\r\n\r\n"))[0])
+            answers.append((await _get(port, b"GET /healthz HTTP/1.1\r\n\r\n"))[0])
+            return "the run went on"
+
+    assert asyncio.run(main()) == "the run went on"
+    assert answers == ["HTTP/1.1 500 Internal Server Error", "HTTP/1.1 200 OK"]
+    assert warnings == ["collecting the metrics failed: RuntimeError: no statistics"]
+    assert not (tmp_path / "m.prom").exists()

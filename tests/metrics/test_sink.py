@@ -250,3 +250,35 @@ def test_each_sink_has_its_own_registry_and_the_global_one_stays_empty() -> None
     text = one.exposition().decode()
     assert 'agentflow_workflows_started_total{workflow="wf"} 1.0' in text
     assert "_created" not in text
+
+
+def test_docs_metrics_lists_every_metric_with_its_type_and_labels() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    rows = re.findall(r"^\| `(agentflow_\w+)` \| (\w+) \|([^|]*)\|", doc, flags=re.M)
+    documented = {name: (kind, set(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows}
+    from types import SimpleNamespace
+
+    from agentflow.run.budget import BudgetStatistics, ScopeStatistics
+    from agentflow.run.limits import KeyStatistics, LimiterStatistics
+
+    stats = SimpleNamespace(
+        budgets=BudgetStatistics(
+            (ScopeStatistics("agent:wf#0.a", 1.0, 0.5, 0.0, 0.5, False, False),)
+        ),
+        limits=LimiterStatistics((KeyStatistics("openai/*", 0, 0, None, 3, 300, 1.5, None),)),
+    )
+    sink = MetricsSink(statistics=lambda: stats)
+    for labels in (("wf",), ("wf", "a"), ("wf", "a", "x")):
+        for metric in vars(sink).values():  # one child each, so every label name shows
+            names = getattr(metric, "_labelnames", None)
+            if names is not None and len(names) == len(labels):
+                metric.labels(*labels)
+    actual = {}
+    for family in sink.registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = {k for s in family.samples for k in s.labels if k != "le"}
+        actual[name] = (family.type, labels)
+    assert documented == actual
