@@ -4,8 +4,8 @@
 
 One worker process (`python -m benchmarks.metrics ARGS`) runs the engine as `agentflow run`
 wires it (JSONL log, cost summary), alternating rounds with metrics off and with the metrics
-sink and the `/metrics` endpoint on, scraped over HTTP once a second from another thread
-(Prometheus scrapes every 15 s or more: this asks more of the run than it ever will). The
+sink and the `/metrics` endpoint on, scraped over HTTP every 5 s from another thread
+(Prometheus scrapes every 15 s or more: this asks three times as much of the run). The
 target is the median of the per-pair ratios.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 from benchmarks.procs import PYTHON, command_line, run
 from benchmarks.report import Check, Outcome, median, runs
 
-ROUNDS = 7
-SCRAPE_EVERY_S = 1.0
+ROUNDS = 5
+SCRAPE_EVERY_S = 5.0
 TARGET = 0.97  # on >= 97% of off
 
 
@@ -64,7 +64,11 @@ def metrics(ctx: Any) -> Outcome:
     ratio = median(ratios)
     checks = (
         Check("calls/s, metrics off", f"{median(off):.0f}", None),
-        Check("calls/s, --metrics-port on and scraped every second", f"{median(on):.0f}", None),
+        Check(
+            f"calls/s, --metrics-port on and scraped every {SCRAPE_EVERY_S:g} s",
+            f"{median(on):.0f}",
+            None,
+        ),
         Check(
             "--metrics-port costs <= 3% of B6 throughput",
             f"{(1 - ratio) * 100:.1f}% (median of {ROUNDS} paired rounds)",

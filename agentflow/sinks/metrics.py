@@ -179,7 +179,7 @@ class MetricsSink:
             registry=r,
         )
         self.agents_started = Counter(
-            "agentflow_agents_started", "Agents started.", (wf, ag), registry=r
+            "agentflow_agents_started", "Agents started.", (wf,), registry=r
         )
         self.agents_completed = Counter(
             "agentflow_agents_completed", "Agents that completed.", (wf, ag), registry=r
@@ -202,10 +202,12 @@ class MetricsSink:
         self.agents_running = Gauge(
             "agentflow_agents_running", "Agents running now.", (wf,), registry=r
         )
+        # By workflow and model, not by agent: a histogram is 14 series, and a file of 2,000
+        # agents would make 28,000 of them (per-agent times are in `agentflow report`).
         self.agent_duration = Histogram(
             "agentflow_agent_duration_seconds",
             "How long agents that completed or failed took, retries and waits included.",
-            (wf, ag),
+            (wf, "model"),
             buckets=AGENT_BUCKETS,
             registry=r,
         )
@@ -301,6 +303,7 @@ class MetricsSink:
         # or abandon has closed yet: the one an agent failed on is counted with its error.
         self._open: dict[_AgentKey, set[int | None]] = {}
         self._running: set[_AgentKey] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._handlers: dict[str, Callable[[Event], None]] = {
             "run.started": self._run_started,
             "workflow.started": self._workflow_started,
@@ -319,6 +322,15 @@ class MetricsSink:
             "workflow.completed": self._workflow_completed,
             "run.completed": self._run_completed,
         }
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once: `labels()` validates and locks each time,
+        and the engine emits thousands of events a second."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     # -- the sink ---------------------------------------------------------------------------
 
@@ -341,12 +353,12 @@ class MetricsSink:
         self.run_in_progress.set(1)
 
     def _workflow_started(self, event: Event) -> None:
-        self.workflows_started.labels(event.workflow or "").inc()
+        self._child(self.workflows_started, event.workflow or "").inc()
 
     def _agent_started(self, event: Event) -> None:
-        self.agents_started.labels(event.workflow or "", event.agent or "").inc()
+        self._child(self.agents_started, event.workflow or "").inc()
         self._running.add((event.workflow, event.instance, event.agent))
-        self.agents_running.labels(event.workflow or "").inc()
+        self._child(self.agents_running, event.workflow or "").inc()
 
     def _llm_request(self, event: Event) -> None:
         key = (event.workflow, event.instance, event.agent)
@@ -366,20 +378,22 @@ class MetricsSink:
         data = event.data
         model = str(data.get("model"))
         if data.get("replayed") or data.get("cached"):
-            self.llm_reused.labels(model, "replayed" if data.get("replayed") else "cached").inc()
+            self._child(
+                self.llm_reused, model, "replayed" if data.get("replayed") else "cached"
+            ).inc()
             return
         self._close_call(event)
-        self.llm_requests.labels(model, "ok").inc()
-        self.tokens.labels(model, "input").inc(data.get("input_tokens") or 0)
-        self.tokens.labels(model, "output").inc(data.get("output_tokens") or 0)
+        self._child(self.llm_requests, model, "ok").inc()
+        self._child(self.tokens, model, "input").inc(data.get("input_tokens") or 0)
+        self._child(self.tokens, model, "output").inc(data.get("output_tokens") or 0)
         cost = data.get("cost_usd")
         if cost is None:
-            self.unknown_cost.labels(model).inc()
+            self._child(self.unknown_cost, model).inc()
         else:
-            self.cost.labels(event.workflow or "", model).inc(cost)
+            self._child(self.cost, event.workflow or "", model).inc(cost)
         latency = data.get("latency_s")
         if latency is not None:
-            self.llm_duration.labels(model).observe(latency)
+            self._child(self.llm_duration, model).observe(latency)
 
     def _llm_abandoned(self, event: Event) -> None:
         data = event.data
@@ -388,32 +402,32 @@ class MetricsSink:
         if not data.get("sent", True):
             return  # it never left: nothing was asked of the provider
         # timeout, connection or cancelled: sent, never answered, maybe billed.
-        self.llm_requests.labels(model, str(data.get("reason"))).inc()
+        self._child(self.llm_requests, model, str(data.get("reason"))).inc()
         unconfirmed = data.get("unconfirmed_cost_usd")
         if unconfirmed:
-            self.unconfirmed_cost.labels(event.workflow or "", model).inc(unconfirmed)
+            self._child(self.unconfirmed_cost, event.workflow or "", model).inc(unconfirmed)
 
     def _llm_retry(self, event: Event) -> None:
         data = event.data
         model, error_class = str(data.get("model")), str(data.get("error_class"))
         if self._close_call(event):  # else its llm.abandoned counted it already
             self._count_error(model, error_class)
-        self.llm_retries.labels(model, error_class).inc()
+        self._child(self.llm_retries, model, error_class).inc()
 
     def _count_error(self, model: str, error_class: str) -> None:
-        self.llm_requests.labels(model, error_class).inc()
+        self._child(self.llm_requests, model, error_class).inc()
         if error_class == "rate_limit":
-            self.llm_throttled.labels(model).inc()
+            self._child(self.llm_throttled, model).inc()
 
     def _ratelimit_wait(self, event: Event) -> None:
         data = event.data
-        self.ratelimit_waits.labels(str(data.get("key")), str(data.get("reason"))).inc()
+        self._child(self.ratelimit_waits, str(data.get("key")), str(data.get("reason"))).inc()
 
     def _budget_warning(self, event: Event) -> None:
-        self.budget_warnings.labels(*budget_labels(str(event.data.get("scope")))).inc()
+        self._child(self.budget_warnings, *budget_labels(str(event.data.get("scope")))).inc()
 
     def _budget_exceeded(self, event: Event) -> None:
-        self.budget_exceeded.labels(*budget_labels(str(event.data.get("scope")))).inc()
+        self._child(self.budget_exceeded, *budget_labels(str(event.data.get("scope")))).inc()
 
     def _agent_ended(self, event: Event) -> tuple[str, str]:
         workflow, agent = event.workflow or "", event.agent or ""
@@ -421,18 +435,19 @@ class MetricsSink:
         self._open.pop(key, None)
         if key in self._running:
             self._running.discard(key)
-            self.agents_running.labels(workflow).dec()
+            self._child(self.agents_running, workflow).dec()
         return workflow, agent
 
-    def _observe_duration(self, workflow: str, agent: str, event: Event) -> None:
+    def _observe_duration(self, workflow: str, event: Event) -> None:
         duration = event.data.get("duration_s")
         if duration is not None:
-            self.agent_duration.labels(workflow, agent).observe(duration)
+            model = str(event.data.get("model"))
+            self._child(self.agent_duration, workflow, model).observe(duration)
 
     def _agent_completed(self, event: Event) -> None:
         workflow, agent = self._agent_ended(event)
-        self._observe_duration(workflow, agent, event)
-        self.agents_completed.labels(workflow, agent).inc()
+        self._observe_duration(workflow, event)
+        self._child(self.agents_completed, workflow, agent).inc()
 
     def _agent_failed(self, event: Event) -> None:
         error_class = str(event.data.get("error_class"))
@@ -442,24 +457,27 @@ class MetricsSink:
             for _ in calls:
                 self._count_error(str(event.data.get("model")), error_class)
         workflow, agent = self._agent_ended(event)
-        self._observe_duration(workflow, agent, event)
-        self.agents_failed.labels(workflow, agent, error_class).inc()
+        self._observe_duration(workflow, event)
+        self._child(self.agents_failed, workflow, agent, error_class).inc()
 
     def _agent_skipped(self, event: Event) -> None:
         workflow, agent = self._agent_ended(event)
-        self.agents_skipped.labels(workflow, agent, str(event.data.get("reason"))).inc()
+        self._child(self.agents_skipped, workflow, agent, str(event.data.get("reason"))).inc()
 
     def _agent_reused(self, event: Event) -> None:
-        self.agents_reused.labels(
-            event.workflow or "", event.agent or "", str(event.data.get("status"))
+        self._child(
+            self.agents_reused,
+            event.workflow or "",
+            event.agent or "",
+            str(event.data.get("status")),
         ).inc()
 
     def _workflow_completed(self, event: Event) -> None:
         status = str(event.data.get("status"))
         if status == "ok":
-            self.workflows_completed.labels(event.workflow or "").inc()
+            self._child(self.workflows_completed, event.workflow or "").inc()
         else:
-            self.workflows_failed.labels(event.workflow or "", status).inc()
+            self._child(self.workflows_failed, event.workflow or "", status).inc()
 
     def _run_completed(self, event: Event) -> None:
         self.run_end.set(event.ts)

@@ -150,10 +150,20 @@ def test_counters_agree_with_the_run_log_for_answers_retries_errors_and_timeouts
 
     # Durations are the engine's: the slow agent waited its 2 s timeout.
     slow = recorder.of("agent.failed", "slow").data["duration_s"]
+    mini = [
+        recorder.of(e, a).data["duration_s"]
+        for e, a in (
+            ("agent.completed", "flaky"),
+            ("agent.failed", "broken"),
+            ("agent.failed", "slow"),
+        )
+    ]
+    assert slow in mini
     assert value(
-        sink, "agentflow_agent_duration_seconds_sum", workflow="wf", agent="slow"
-    ) == pytest.approx(slow)
-    assert value(sink, "agentflow_agent_duration_seconds_count", workflow="wf", agent="fine") == 1
+        sink, "agentflow_agent_duration_seconds_sum", workflow="wf", model=MINI
+    ) == pytest.approx(sum(mini))
+    assert value(sink, "agentflow_agent_duration_seconds_count", workflow="wf", model=MINI) == 3
+    assert value(sink, "agentflow_agent_duration_seconds_count", workflow="wf", model=BIG) == 2
     assert value(sink, "agentflow_run_exit_code") == result.exit_code
     assert value(sink, "agentflow_run_in_progress") == 0
     assert value(sink, "agentflow_run_end_time_seconds") == recorder.events[-1].ts
