@@ -6,6 +6,7 @@ meaning no prometheus_client at all."""
 from __future__ import annotations
 
 import http.client
+import signal
 import socket
 import subprocess
 import sys
@@ -267,3 +268,36 @@ def test_a_run_without_metrics_flags_never_imports_prometheus_client(tmp_path: P
         timeout=90,
     )
     assert "PROMETHEUS=False EXIT=0" in done.stderr, done.stderr[-2000:]
+
+
+def test_a_sigterm_closes_the_endpoint_and_leaves_the_final_numbers_in_the_textfile(
+    fake_server: FakeLLMServer, tmp_path: Path
+) -> None:
+    fake_server.latency_s = 10.0  # every call is in flight when the signal comes
+    document = flow(fake_server)
+    document["agents"] = {f"slow{i}": {"prompt": f"Slow {i}."} for i in range(3)}
+    path = write_workflow(tmp_path, document)
+    port = free_port()
+    textfile = tmp_path / "agentflow.prom"
+    started = start_cli(
+        path, "--no-progress", "--metrics-port", str(port), "--metrics-file", textfile, cwd=tmp_path
+    )
+    try:
+        _wait_for_health(started, port)
+        _scrape_until(port, lambda m: total(m, "agentflow_agents_running") == 3)
+        started.process.send_signal(signal.SIGTERM)
+    finally:
+        outcome = started.finish()
+    assert outcome.returncode == 143, outcome.describe()
+    assert _refused(port)
+    final = parse(textfile.read_text())
+    assert final[("agentflow_run_exit_code", ())] == 143
+    assert final[("agentflow_run_in_progress", ())] == 0
+    abandoned = [e for e in of(outcome.events(), "llm.abandoned") if e["sent"]]
+    assert len(abandoned) == 3
+    assert total(final, "agentflow_llm_requests_total", outcome="cancelled") == 3
+    assert total(final, "agentflow_unconfirmed_cost_usd_total") == pytest.approx(
+        sum(e["unconfirmed_cost_usd"] for e in abandoned)
+    )
+    assert total(final, "agentflow_agents_skipped_total", reason="cancelled") == 3
+    assert total(final, "agentflow_agents_running") == 0
