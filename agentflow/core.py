@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from agentflow.check import check_semantics
-from agentflow.errors import Diagnostic, UsageError, WorkflowInvalid
+from agentflow.errors import Diagnostic, Severity, UsageError, WorkflowInvalid
 from agentflow.loading import load_document, load_text
 from agentflow.model.build import build_workflow
 from agentflow.model.types import Price, Workflow
@@ -74,6 +74,32 @@ def _tool_problems(workflow: Workflow, *, import_modules: bool) -> list[Diagnost
                     f"tools.{tool.name}.{key}",
                     problem,
                     code="tool_handler",
+                )
+            )
+    out.extend(_mcp_server_problems(workflow, at_run=import_modules))
+    return out
+
+
+def _mcp_server_problems(workflow: Workflow, *, at_run: bool) -> list[Diagnostic]:
+    """MCP servers that cannot start, found without starting them. A missing program or
+    folder is only a warning for `validate` (CI may lack the server), an error for `run`."""
+    from agentflow.check.tools import check_mcp_server
+
+    out = []
+    for server in workflow.mcp_servers:
+        for key, problem in check_mcp_server(server):
+            path = ("mcp_servers", server.name, *key.split(".", 1))
+            pos = workflow.source.value(path)
+            severity: Severity = "error" if at_run or key.startswith("env.") else "warning"
+            out.append(
+                Diagnostic(
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    f"mcp_servers.{server.name}.{key}",
+                    problem,
+                    severity=severity,
+                    code="mcp_server",
                 )
             )
     return out

@@ -15,7 +15,8 @@ exceptions are translated into them at exactly one place each (litellm in
     │   ├── TemplateRenderError         a template could not be rendered at run time
     │   ├── OutputInvalid               the model's answer did not parse / match the schema
     │   ├── SchemaInvalid               a JSON Schema of the workflow is not valid (validate says so first)
-    │   └── ToolLoopExceeded            the model kept calling tools past max_tool_rounds
+    │   ├── ToolLoopExceeded            the model kept calling tools past max_tool_rounds
+    │   └── ToolServerError             an MCP server did not start, or lacks a listed tool
     ├── ToolError                       a tool handler failed (its text goes back to the model)
     └── LLMError                        a model call failed; `retryable` says what to do
         ├── RateLimited                 429 / rate limit (retryable; may carry retry_after)
@@ -137,6 +138,13 @@ class ToolLoopExceeded(AgentError):
     """Raised when a model still calls tools after max_tool_rounds rounds."""
 
     error_class = "tool_rounds_exceeded"
+
+
+class ToolServerError(AgentError):
+    """Raised when an MCP tool server cannot start (or does not list a tool an agent names):
+    the agent that needed it fails; the message names the server and its stderr tail."""
+
+    error_class = "tool_server"
 
 
 class ToolError(AgentflowError):

@@ -1,23 +1,37 @@
-"""`python -m benchmarks [NAME...]`: run the benchmarks, print the table, write the report.
+"""`python -m benchmarks [NAME...] [--update]`: run benchmarks, print the table, keep results.
 
-With no names every benchmark runs and docs/PERFORMANCE.md is rewritten. With names
-(`B1 B4`, `faults`, `budget`; case-insensitive) only those run and the table is printed;
-the document is left alone, so that all of it always comes from one complete run.
+With no names every benchmark runs, benchmarks/results.json is replaced and
+docs/PERFORMANCE.md rewritten from it. With names (`B1 B4`, `faults`, `budget`;
+case-insensitive) only those run and the table is printed; with `--update` as well, their
+results replace just their own in benchmarks/results.json and the document is rewritten,
+every other section keeping the date, commit and load it was measured at.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.procs import ROOT
-from benchmarks.report import Check, Outcome, document, load_average, machine, table
+from benchmarks.report import (
+    Check,
+    Measured,
+    Outcome,
+    document,
+    load_average,
+    load_results,
+    machine,
+    save_results,
+    table,
+)
 from benchmarks.suite import BENCHMARKS, Context
 
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
+RESULTS = ROOT / "benchmarks" / "results.json"
 COMMAND = ".venv/bin/python -m benchmarks"
 
 
@@ -27,13 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-write", action="store_true", help="do not rewrite docs/PERFORMANCE.md"
     )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with names: replace those benchmarks' results and rewrite docs/PERFORMANCE.md",
+    )
     args = parser.parse_args(argv)
     known = {name.lower(): name for name in BENCHMARKS}
     unknown = [n for n in args.names if n.lower() not in known]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     chosen = [known[n.lower()] for n in args.names] or list(BENCHMARKS)
-    write = not args.names and not args.no_write
+    write = (not args.names or args.update) and not args.no_write
 
     load_at_start = load_average()
     started = time.perf_counter()
@@ -65,16 +84,35 @@ def main(argv: list[str] | None = None) -> int:
     print(table(outcomes))
     if write:
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        info = machine()
-        info["load"] = f"{load_at_start:.2f} / {load_average():.2f}"
-        REPORT.write_text(
-            document(outcomes, date=date, command=COMMAND, total_s=total, info=info),
-            encoding="utf-8",
-        )
+        load = f"{load_at_start:.2f} / {load_average():.2f}"
+        results = load_results(RESULTS) if args.names else {}
+        info, commit = machine(), _commit()
+        for name, outcome in zip(chosen, outcomes, strict=True):
+            results[name] = Measured(outcome, date, commit, load, info)
+        save_results(RESULTS, results, list(BENCHMARKS))
+        ordered = [results[name] for name in BENCHMARKS if name in results]
+        REPORT.write_text(document(ordered, command=COMMAND), encoding="utf-8")
         print(f"\nwrote {REPORT.relative_to(ROOT)} ({total:.0f} s)", file=sys.stderr)
     failed = sum(1 for o in outcomes for c in o.checks if c.ok is False)
     print(f"{failed} target(s) missed" if failed else "every target met", file=sys.stderr)
     return 0
+
+
+def _commit() -> str:
+    """The commit measured, with `+` when the working tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+" if dirty else "")
 
 
 if __name__ == "__main__":

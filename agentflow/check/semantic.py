@@ -456,6 +456,7 @@ def check_semantics(
     agent_ids = list(agents)
     inputs = data.get("inputs") or {}
     tools = data.get("tools") or {}
+    mcp_servers = data.get("mcp_servers") or {}
     defaults = data.get("defaults") or {}
     templates = _TemplateChecker(report, agents, inputs)
 
@@ -521,7 +522,11 @@ def check_semantics(
                 code="schema_needs_json",
             )
         for i, tool in enumerate(agent.get("tools", ())):
-            if tool not in tools:
+            server, dot, _ = tool.partition(".")
+            if dot and server not in mcp_servers:
+                message = _unknown("MCP server", server, list(mcp_servers))
+                report.at((*base, "tools", i), f"{message} (in '{tool}')", code="unknown_tool")
+            elif not dot and tool not in tools:
                 report.at(
                     (*base, "tools", i), _unknown("tool", tool, list(tools)), code="unknown_tool"
                 )

@@ -19,7 +19,8 @@ What defines the function, for this check:
   function is not looked for there.
 
 A `command:` handler is checked for a program that exists and is executable; it is never
-started.
+started. So is an MCP server's `command` (`check_mcp_server`), with its `env` references
+and `cwd`.
 
     problem = check_tool_handler(tool)   # None, or one line that says what is wrong
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,10 +37,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from agentflow.errors import ToolError
-from agentflow.model.types import Tool
+from agentflow.model.types import McpServer, Tool
 from agentflow.schema.suggest import did_you_mean
 
-__all__ = ["check_tool_handler", "module_file", "resolve_program", "split_python_reference"]
+__all__ = [
+    "check_mcp_server",
+    "check_tool_handler",
+    "env_references",
+    "module_file",
+    "resolve_program",
+    "resolve_server_program",
+    "split_python_reference",
+]
 
 
 def check_tool_handler(tool: Tool) -> str | None:
@@ -93,26 +103,70 @@ def resolve_program(tool: Tool) -> str:
     """The path of the program a `command:` tool starts. Raises ToolError when it does not
     exist, is not executable or is not on PATH."""
     assert tool.command is not None
-    if not tool.command or not tool.command[0]:
-        raise ToolError(f"tool '{tool.name}': `command` is empty")
-    program = tool.command[0]
+    return _find_program(f"tool '{tool.name}'", tool.command, tool.base_dir)
+
+
+def resolve_server_program(server: McpServer) -> str:
+    """The path of the program an MCP server starts; raises ToolError like `resolve_program`."""
+    return _find_program(f"MCP server '{server.name}'", server.command, server.base_dir)
+
+
+def _find_program(owner: str, command: tuple[str, ...], base_dir: Path) -> str:
+    if not command or not command[0]:
+        raise ToolError(f"{owner}: `command` is empty")
+    program = command[0]
     if os.path.isabs(program):
         path = Path(program)
     elif program.startswith("./") or "/" in program or os.sep in program:
-        path = tool.base_dir.resolve() / program
+        path = base_dir.resolve() / program
     else:
         found = shutil.which(program)
         if found is None:
-            raise ToolError(f"tool '{tool.name}': command '{program}' not found on PATH")
+            raise ToolError(f"{owner}: command '{program}' not found on PATH")
         return found
     if not path.is_file():
-        raise ToolError(f"tool '{tool.name}': command '{program}' not found: no file {path}")
+        raise ToolError(f"{owner}: command '{program}' not found: no file {path}")
     if not os.access(path, os.X_OK):
         raise ToolError(
-            f"tool '{tool.name}': command '{program}' is not executable ({path}); "
-            f"run `chmod +x {program}`"
+            f"{owner}: command '{program}' is not executable ({path}); run `chmod +x {program}`"
         )
     return str(path)
+
+
+# -- MCP servers ------------------------------------------------------------------------------
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def env_references(value: str) -> tuple[str, ...]:
+    """The variable names `value` refers to as `${NAME}`. Raises ToolError for a `${`
+    that does not open such a reference."""
+    names = tuple(_ENV_REFERENCE.findall(value))
+    if "${" in _ENV_REFERENCE.sub("", value):
+        raise ToolError(f"'{value}' has a '${{' that is not a reference like ${{NAME}}")
+    return names
+
+
+def check_mcp_server(server: McpServer) -> list[tuple[str, str]]:
+    """(key, problem) for each way `server` cannot start; starts nothing.
+
+    `env` values must use well-formed `${NAME}` references; the program must exist (a
+    missing one is a warning for `validate`, which may run where the server is not
+    installed, and an error for `run`: the caller decides); `cwd` must be a folder.
+    """
+    problems = []
+    for name, value in server.env:
+        try:
+            env_references(value)
+        except ToolError as exc:
+            problems.append((f"env.{name}", f"MCP server '{server.name}': env {name}: {exc}"))
+    try:
+        resolve_server_program(server)
+    except ToolError as exc:
+        problems.append(("command", str(exc)))
+    if not server.cwd.is_dir():
+        problems.append(("cwd", f"MCP server '{server.name}': cwd {server.cwd} is not a folder"))
+    return problems
 
 
 # -- python handlers, from their source --------------------------------------------------------

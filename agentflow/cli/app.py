@@ -78,7 +78,17 @@ app = typer.Typer(
 
 
 # The JSON Schemas agentflow ships (schemas/<name>.schema.json).
-SCHEMA_NAMES = ("workflow", "run-event", "run-result", "plan", "validate-result", "graph", "runs")
+SCHEMA_NAMES = (
+    "workflow",
+    "run-event",
+    "run-result",
+    "plan",
+    "validate-result",
+    "graph",
+    "runs",
+    "tools",
+    "report",
+)
 
 
 # `--secret-env NAME`: one more environment variable whose value is redacted everywhere.
@@ -201,6 +211,32 @@ def graph(
         workflow = load_workflow(file)
         typer.echo(render_graph(workflow, compile_workflow(workflow), format.value), nl=False)
         return 0
+
+    raise typer.Exit(guarded(body))
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow tools workflows/hr_onboarding.yaml",
+        "agentflow tools flow.yaml --format json | jq '.tools[].name'",
+    ),
+)
+def tools(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A workflow file.")],
+    format: Annotated[
+        TextOrJson,
+        typer.Option("--format", "-f", metavar="text|json", help="Output format."),
+    ] = TextOrJson.text,
+    secret_env: SecretEnv = None,
+) -> None:
+    """List the tools agents may use, with their schemas; starts (and stops) the MCP servers."""
+    use_secret_env(secret_env)
+
+    def body() -> int:
+        from agentflow.cli.tools_cmd import tools_command
+
+        return tools_command(file, format.value)
 
     raise typer.Exit(guarded(body))
 
@@ -457,6 +493,14 @@ def run(
     metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
     metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
     metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report: one test case per agent per instance.",
+        ),
+    ] = None,
     secret_env: SecretEnv = None,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
@@ -491,6 +535,7 @@ def run(
                 metrics_file=metrics_file,
                 metrics_port=metrics_port,
                 metrics_host=metrics_host,
+                junit=junit,
             )
         )
 
@@ -769,6 +814,70 @@ def cache(
             state_path(log_dir, state),
             older_than=older_than,
             format=format.value,
+            out=stdout_console(),
+        )
+
+    raise typer.Exit(guarded(body))
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+    junit = "junit"
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow report",
+        "agentflow report r-20261124 --format html -o report.html",
+        "agentflow report --format junit -o junit.xml",
+        "agentflow report --compare r-1 r-2",
+    ),
+)
+def report(
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_ID", help="The run (default: latest; agentflow runs lists them)."
+        ),
+    ] = "latest",
+    format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format", "-f", metavar="text|markdown|json|html|junit", help="The report's format."
+        ),
+    ] = ReportFormat.text,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file."),
+    ] = None,
+    log_dir: Annotated[
+        Path, typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
+    ] = DEFAULT_LOG_DIR,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            metavar="RUN_A RUN_B",
+            help="Per-agent cost, token, latency and failure deltas from RUN_A to RUN_B.",
+        ),
+    ] = None,
+) -> None:
+    """Report a past run (with the runs it continued): cost, latency, retries, waits, failures."""
+
+    def body() -> int:
+        from agentflow.cli.boundary import stdout_console
+        from agentflow.cli.report_cmd import report_command
+
+        return report_command(
+            log_dir,
+            run_id,
+            format=format.value,
+            output=output,
+            compare=compare,
             out=stdout_console(),
         )
 

@@ -147,7 +147,7 @@ def continue_command(options: ContinueOptions) -> int:
             print(
                 f"run '{plan.parent.run_id}' stopped with {count} call{'s' if count != 1 else ''} "
                 "in flight: their answers never arrived (the provider may have billed them), so "
-                "they are asked again",
+                "they are asked again, and the budget counts them at their worst case",
                 file=sys.stderr,
             )
         return run_command(run_options)

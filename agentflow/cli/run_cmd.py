@@ -82,6 +82,7 @@ class RunOptions:
     metrics_file: Path | None = None  # the Prometheus textfile, rewritten every 15 s
     metrics_port: int | None = None  # serve /metrics and /healthz while the run lasts
     metrics_host: str = "127.0.0.1"
+    junit: Path | None = None  # --junit FILE: the run as JUnit XML, written at its end
 
 
 def check_options(options: RunOptions) -> None:
@@ -96,6 +97,7 @@ def check_options(options: RunOptions) -> None:
             from agentflow.metrics.export import check_metrics_file
 
             check_metrics_file(options.metrics_file)
+        check_output_file(options.junit, "--junit")
     except UsageError as exc:
         raise UsageError(f"{exc} (see 'agentflow run --help')") from None
 
@@ -431,7 +433,8 @@ def run_command(options: RunOptions) -> int:
         store.close()
         if metrics is not None:
             metrics.close()
-    written = _write_output(options.output, result)
+    problems = [_write_output(options.output, result), _write_junit(options, log_path)]
+    written = "; ".join(p for p in problems if p) or None
     try:
         _render(options, result, summary, console, log_path)
     except BrokenPipeError:
@@ -453,6 +456,21 @@ def _write_output(path: Path | None, result: RunResult) -> str | None:
         write_atomically(path, text)
     except OSError as exc:
         return f"could not write --output {path}: {exc.strerror or exc}; the outputs are on stdout"
+    return None
+
+
+def _write_junit(options: RunOptions, log_path: Path) -> str | None:
+    """Write `--junit FILE` from the log just closed; the reason when that failed."""
+    if options.junit is None:
+        return None
+    from agentflow.report.junit import render_junit
+    from agentflow.report.model import load_report
+
+    try:
+        report = load_report(options.log_dir, log_path.stem, with_dag=False)
+        write_atomically(options.junit, render_junit(report))
+    except (OSError, UsageError) as exc:
+        return f"could not write --junit {options.junit}: {getattr(exc, 'strerror', None) or exc}"
     return None
 
 
@@ -485,4 +503,4 @@ def _render(
         if len(outputs) > 1:
             out.print(f"# {item['workflow']}#{item['instance']}: {item['status']}")
         print_json_data(out, item["outputs"])
-    console.print(f"[dim]run {result.run_id}: {result.status}; log: {log_path}[/dim]")
+    console.print(f"[dim]run {result.run_id}: {result.status}; log: {escape(str(log_path))}[/dim]")

@@ -17,6 +17,7 @@ from agentflow.model.types import (
     CachePolicy,
     InputSpec,
     Limit,
+    McpServer,
     OutputSpec,
     Price,
     RetryPolicy,
@@ -30,6 +31,7 @@ DEFAULT_MAX_TOKENS = 1024
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_TOOL_ROUNDS = 8
 DEFAULT_TOOL_TIMEOUT_S = 30.0
+DEFAULT_START_TIMEOUT_S = 60.0
 
 _INHERITED = (
     "model",
@@ -151,6 +153,25 @@ def _tools(raw: Mapping[str, Any], base_dir: Path) -> tuple[Tool, ...]:
     )
 
 
+def _mcp_servers(raw: Mapping[str, Any], base_dir: Path) -> tuple[McpServer, ...]:
+    servers = []
+    for name, spec in raw.items():
+        command = spec["command"]
+        argv = (command,) if isinstance(command, str) else tuple(command)
+        servers.append(
+            McpServer(
+                name=name,
+                command=(*argv, *spec.get("args", ())),
+                env=tuple((str(k), str(v)) for k, v in (spec.get("env") or {}).items()),
+                cwd=base_dir / spec["cwd"] if "cwd" in spec else base_dir,
+                timeout=parse_duration(spec.get("timeout", DEFAULT_TOOL_TIMEOUT_S)),
+                start_timeout=parse_duration(spec.get("start_timeout", DEFAULT_START_TIMEOUT_S)),
+                base_dir=base_dir,
+            )
+        )
+    return tuple(servers)
+
+
 def build_workflow(
     data: Mapping[str, Any],
     path: Path,
@@ -180,6 +201,7 @@ def build_workflow(
             for model, p in (data.get("pricing") or {}).items()
         ),
         tools=_tools(data.get("tools") or {}, path.parent),
+        mcp_servers=_mcp_servers(data.get("mcp_servers") or {}, path.parent),
         outputs=tuple((name, str(t)) for name, t in (data.get("outputs") or {}).items()),
         source=source,
     )

@@ -209,7 +209,9 @@ class CachePolicy:
 
 @dataclass(frozen=True, slots=True)
 class Tool:
-    """A function tool the model may call, implemented by a Python function or a command."""
+    """A function tool the model may call, implemented by a Python function, a command, or
+    a tool of an MCP server (`mcp_server`, `mcp_tool`: built at run time from the server's
+    listing; `name` is then the function name the model sees, `server-tool`)."""
 
     name: str
     description: str
@@ -219,6 +221,32 @@ class Tool:
     timeout: float = 30.0
     base_dir: Path = Path(".")
     side_effects: bool = False
+    mcp_server: str | None = None
+    mcp_tool: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class McpServer:
+    """An MCP tool server (stdio) of the workflow: `command` + `args` started in `cwd`.
+
+    `env` holds the values as written in the file: `${NAME}` references are resolved from
+    agentflow's environment only when the server starts, so no secret is kept in the model.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: Path = Path(".")
+    timeout: float = 30.0
+    start_timeout: float = 60.0
+    base_dir: Path = Path(".")
+
+
+def mcp_reference(name: str) -> tuple[str, str] | None:
+    """`("hr", "lookup")` for an agent's `tools:` entry `hr.lookup` (`("hr", "*")` for
+    `hr.*`); None for a local tool's name."""
+    server, dot, tool = name.partition(".")
+    return (server, tool) if dot else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +294,7 @@ class Workflow:
     budget: Budget | None = None
     pricing: tuple[Price, ...] = ()
     tools: tuple[Tool, ...] = ()
+    mcp_servers: tuple[McpServer, ...] = ()
     outputs: tuple[tuple[str, str], ...] = ()
     source: SourceMap = SourceMap("<memory>")
 

@@ -232,6 +232,11 @@ class CallRunner:
         agent = ctx.agent
         messages = list(first_messages(agent, *prompts))
         specs = tool_specs(agent, ctx.workflow)
+        if ctx.tools is not None:
+            # MCP tools are known once their server runs: it starts here, on first use.
+            mcp = await ctx.tools.mcp_tools(agent)
+            specs += tuple(ToolSpec(t.name, t.description, t.parameters) for t in mcp)
+        offered = tuple(spec.name for spec in specs)
         for round_no in range(agent.max_tool_rounds + 1):
             response, keep = await self._call(ctx, tuple(messages), specs, round_no, index)
             if not response.tool_calls:
@@ -245,11 +250,18 @@ class CallRunner:
                     f"(max_tool_rounds); raise it or make the prompt more direct"
                 )
             messages.append(Message("assistant", response.content, tool_calls=response.tool_calls))
-            messages.extend(await self._run_tools(ctx, response.tool_calls, round_no, index))
+            messages.extend(
+                await self._run_tools(ctx, response.tool_calls, round_no, index, offered)
+            )
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _run_tools(
-        self, ctx: AgentContext, calls: Sequence[ToolCall], round_no: int, index: int | None
+        self,
+        ctx: AgentContext,
+        calls: Sequence[ToolCall],
+        round_no: int,
+        index: int | None,
+        offered: Sequence[str],
     ) -> list[Message]:
         results: list[Message | None] = [None] * len(calls)
 
@@ -263,11 +275,10 @@ class CallRunner:
                 round=round_no,
                 index=index,
             )
-            if ctx.tools is None or call.name not in ctx.agent.tools:
-                offered = ", ".join(ctx.agent.tools) or "none"
+            if ctx.tools is None or call.name not in offered:
                 ok, content, duration = (
                     False,
-                    f"unknown tool '{call.name}'; available: {offered}",
+                    f"unknown tool '{call.name}'; available: {', '.join(offered) or 'none'}",
                     0.0,
                 )
             else:
@@ -501,6 +512,7 @@ class CallRunner:
                         **call,
                         prompt_tokens_est=prompt_tokens,
                         max_tokens=agent.max_tokens,
+                        worst_cost_usd=round(worst, 10) if worst is not None else None,
                         **self._prompt_fields(request),
                     )
                     self._in_flight += 1
@@ -557,7 +569,7 @@ class CallRunner:
                 place = self._journal.place(
                     ctx.workflow.name, ctx.instance, agent.id, index, round_no
                 )
-                self._journal.record(place, request_fp, response, cost)
+                await self._journal.record(place, request_fp, response, cost)
             self._emit(
                 ctx,
                 "llm.response",

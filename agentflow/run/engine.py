@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
 from agentflow.events.bus import EventBus
@@ -43,6 +43,9 @@ from agentflow.run.results import (
 )
 from agentflow.run.tools import ToolRunner
 from agentflow.state.journal import RunJournal
+
+if TYPE_CHECKING:
+    from agentflow.run.mcp import McpServers
 from agentflow.state.lineage import Outcome
 from agentflow.templates import (
     INLINE_STEPS,
@@ -186,7 +189,10 @@ class Engine:
         self._calls: CallRunner | None = None
         self._ledger: BudgetLedger | None = None
         self._limiter: RateLimiter | None = None
-        self._tool_runner_for = tool_runner_for or (lambda wf: ToolRunner(wf.tools))
+        self._mcp: dict[int, McpServers] = {}
+        self._tool_runner_for = tool_runner_for or (
+            lambda wf: ToolRunner(wf.tools, mcp=self._mcp.get(id(wf)))
+        )
 
     # -- public -----------------------------------------------------------------------------
 
@@ -280,7 +286,9 @@ class Engine:
         self._charge_parents()
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
-        async with self._stoppable():
+        # The MCP servers are outside what a stop cancels: they start on first use and stop
+        # (with their process groups) when the block ends, however the run ended.
+        async with self._mcp_servers(workflows), self._stoppable():
             # A stop requested before the run started (a signal during start-up) starts
             # nothing: every agent is recorded as cancelled below.
             if self._stop_signal is None:
@@ -288,6 +296,24 @@ class Engine:
                     for state in states:
                         group.create_task(self._run_instance(state, workflow_slots, finished))
         return self._finish(states, finished, started)
+
+    @contextlib.asynccontextmanager
+    async def _mcp_servers(self, workflows: Sequence[Workflow]) -> AsyncIterator[None]:
+        """One pool of MCP servers per workflow that declares some, for this run."""
+        with_servers = [wf for wf in workflows if wf.mcp_servers]
+        if not with_servers:
+            yield
+            return
+        from agentflow.run.mcp import McpServers
+
+        async with contextlib.AsyncExitStack() as stack:
+            for workflow in with_servers:
+                pool = await stack.enter_async_context(McpServers(workflow.mcp_servers))
+                self._mcp[id(workflow)] = pool
+            try:
+                yield
+            finally:
+                self._mcp.clear()
 
     @contextlib.asynccontextmanager
     async def _stoppable(self) -> AsyncIterator[None]:
@@ -351,7 +377,8 @@ class Engine:
                 inputs=dict(state.instance.inputs),
                 agents=len(workflow.agents),
             )
-            tools = self._tool_runner_for(workflow) if workflow.tools else None
+            has_tools = workflow.tools or workflow.mcp_servers
+            tools = self._tool_runner_for(workflow) if has_tools else None
             async with asyncio.TaskGroup() as group:
                 for agent in workflow.agents:
                     if state.remaining[agent.id] == 0:

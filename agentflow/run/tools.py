@@ -1,8 +1,9 @@
 """Run the function tools a model calls: check the arguments, run the handler, report back.
 
 A tool is implemented either by a Python function (`python: "tools.hr:lookup_employee"`,
-the module resolved relative to the workflow file's folder) or by a command (`command:
-["./tools/checklist.py"]`, JSON arguments on stdin, the result on stdout). Whatever happens,
+the module resolved relative to the workflow file's folder), by a command (`command:
+["./tools/checklist.py"]`, JSON arguments on stdin, the result on stdout), or by an MCP
+server of the run (`agentflow.run.mcp`; `mcp_tools(agent)` lists an agent's). Whatever happens,
 `ToolRunner.call` returns a `ToolOutcome`: a failure is a result the model can read and act
 on, never an exception that escapes into the engine.
 
@@ -34,13 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentflow.check.tools import module_file, resolve_program, split_python_reference
-from agentflow.errors import ToolError
-from agentflow.model.types import Tool
+from agentflow.errors import ToolError, ToolServerError
+from agentflow.model.types import Agent, Tool, mcp_reference
 from agentflow.redaction import redact
 from agentflow.schema.instance import instance_errors
+
+if TYPE_CHECKING:
+    from agentflow.run.mcp import McpServers
 
 __all__ = ["MAX_OUTPUT_BYTES", "ToolOutcome", "ToolRunner", "import_tool_handler"]
 
@@ -75,14 +79,40 @@ class ToolRunner:
         self,
         tools: Sequence[Tool],
         clock_monotonic: Callable[[], float] = time.monotonic,
+        mcp: McpServers | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self._clock = clock_monotonic
+        self._mcp = mcp
 
     @property
     def names(self) -> tuple[str, ...]:
         """The names of the tools this runner can call."""
         return tuple(self._tools)
+
+    async def mcp_tools(self, agent: Agent) -> tuple[Tool, ...]:
+        """The MCP tools `agent` lists (`server.tool`, `server.*`), each server started the
+        first time an agent needs it; from then on `call` reaches them by function name.
+
+        Raises ToolServerError when a server cannot start or lacks a listed tool.
+        """
+        wanted: dict[str, list[str]] = {}
+        for entry in agent.tools:
+            reference = mcp_reference(entry)
+            if reference is not None:
+                wanted.setdefault(reference[0], []).append(reference[1])
+        if not wanted:
+            return ()
+        if self._mcp is None:
+            raise ToolServerError(f"agent '{agent.id}' lists MCP tools, but no server is running")
+        from agentflow.run.mcp import select_tools
+
+        found: list[Tool] = []
+        for server, names in wanted.items():
+            found.extend(select_tools(server, await self._mcp.tools(server), names))
+        for tool in found:
+            self._tools.setdefault(tool.name, tool)
+        return tuple(found)
 
     async def call(self, name: str, arguments_json: str) -> ToolOutcome:
         """Run tool `name` with `arguments_json` (the model's raw argument text)."""
@@ -105,8 +135,10 @@ class ToolRunner:
                     result = await _run_python(tool, arguments)
                 elif tool.command is not None:
                     result = await _run_command(tool, arguments)
+                elif tool.mcp_server is not None and self._mcp is not None:
+                    result = _cap(await self._mcp.call(tool, arguments))
                 else:
-                    raise ToolError(f"tool '{tool.name}' has neither `python` nor `command`")
+                    raise ToolError(f"tool '{tool.name}' has no handler")
         except TimeoutError as exc:
             if deadline.expired():
                 return False, f"tool '{tool.name}' timed out after {_seconds(tool.timeout)}"

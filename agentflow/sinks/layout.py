@@ -23,6 +23,12 @@ def _plain(cell: object) -> Text:
     return cell.copy() if isinstance(cell, Text) else Text(str(cell))
 
 
+def data_cells(*cells: str | Text) -> tuple[Text, ...]:
+    """Cells as plain text: Rich reads a `str` cell as markup, so a model name or a
+    provider's message with square brackets would be styled, or make it raise."""
+    return tuple(cell if isinstance(cell, Text) else Text(cell) for cell in cells)
+
+
 class WholeTable:
     """`table` where it fits whole, else the same cells stacked (see the module docstring)."""
 

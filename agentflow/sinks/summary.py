@@ -33,7 +33,7 @@ from agentflow.sinks import (
     format_usd,
     provider_message,
 )
-from agentflow.sinks.layout import WholeTable
+from agentflow.sinks.layout import WholeTable, data_cells
 
 SUMMARY_FORMAT_VERSION = 1
 
@@ -342,40 +342,46 @@ def cost_table(summary: CostSummary) -> WholeTable:
         if len(records) > 1:
             label = f"{label} x{len(records)}"
         table.add_row(
-            label,
-            neutralise(model) if model else "-",
-            _status_text(records),
-            format_count(usage.calls),
-            format_count(usage.input_tokens),
-            format_count(usage.output_tokens),
-            format_usd(usage.cost_usd) if usage.calls or usage.unknown_cost_calls else "-",
-            format_duration(sum(durations)) if durations else "-",
+            *data_cells(
+                label,
+                neutralise(model) if model else "-",
+                _status_text(records),
+                format_count(usage.calls),
+                format_count(usage.input_tokens),
+                format_count(usage.output_tokens),
+                format_usd(usage.cost_usd) if usage.calls or usage.unknown_cost_calls else "-",
+                format_duration(sum(durations)) if durations else "-",
+            )
         )
     if summary.models:
         table.add_section()
         for model, usage in sorted(summary.models.items()):
             retries = f"{usage.retries} {'retry' if usage.retries == 1 else 'retries'}"
             table.add_row(
-                Text("by model", style="dim"),
-                neutralise(model),
-                Text(retries if usage.retries else "", style="dim"),
-                format_count(usage.calls),
-                format_count(usage.input_tokens),
-                format_count(usage.output_tokens),
-                format_usd(usage.cost_usd),
-                "",
+                *data_cells(
+                    Text("by model", style="dim"),
+                    neutralise(model),
+                    Text(retries if usage.retries else "", style="dim"),
+                    format_count(usage.calls),
+                    format_count(usage.input_tokens),
+                    format_count(usage.output_tokens),
+                    format_usd(usage.cost_usd),
+                    "",
+                )
             )
     total = summary.totals()
     table.add_section()
     table.add_row(
-        Text("Total", style="bold"),
-        "",
-        "",
-        format_count(total.calls),
-        format_count(total.input_tokens),
-        format_count(total.output_tokens),
-        Text(_total_cost(total), style="bold"),
-        format_duration(summary.duration_s),
+        *data_cells(
+            Text("Total", style="bold"),
+            "",
+            "",
+            format_count(total.calls),
+            format_count(total.input_tokens),
+            format_count(total.output_tokens),
+            Text(_total_cost(total), style="bold"),
+            format_duration(summary.duration_s),
+        )
     )
     notes = []
     if summary.agents:
@@ -479,10 +485,12 @@ def failure_report(summary: CostSummary, rerun_command: str) -> RenderableType:
         table.add_column("First message", overflow="fold")
         for error_class, records in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             table.add_row(
-                Text(error_class, style="red"),
-                str(len(records)),
-                _names(records, with_instance=multi),
-                _shorten(provider_message(records[0].message or ""), 200),
+                *data_cells(
+                    Text(error_class, style="red"),
+                    str(len(records)),
+                    _names(records, with_instance=multi),
+                    _shorten(provider_message(records[0].message or ""), 200),
+                )
             )
         parts.append(table)
 

@@ -4,7 +4,9 @@ Nothing here keeps an index: a finished log says everything `agentflow runs` nee
 first line (`run.started`) and its last (`run.completed`), so listing reads two lines a
 file, and logs copied in from another machine are listed like any other. A log whose last
 line is not `run.completed` was cut short (the process was killed); its cost is summed
-from its `llm.response` lines instead.
+from its `llm.response` lines instead, and each call it shows sent and never answered
+counts at its worst case (`worst_cost_usd` of its `llm.request`) as unconfirmed cost: the
+provider may have billed it, and nothing says for less.
 """
 
 from __future__ import annotations
@@ -117,13 +119,72 @@ def iter_events(path: Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
-def _scan_unfinished(path: Path) -> tuple[float | None, int, int, datetime | None]:
+class OpenCalls:
+    """Calls a log shows sent and not (yet) answered, each with the most it can cost.
+
+    Fed every event of a log in order; what is left at the end was in flight when the
+    log stopped. An answer, a failed attempt (`llm.retry`, whose line names the attempt but
+    not its round), an abandoned call (counted by its own line) or the agent's failure
+    closes a call.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[Any, ...], float | None] = {}
+
+    def see(self, event: dict[str, Any]) -> None:
+        name = event.get("event")
+        if name not in ("llm.request", "llm.response", "llm.abandoned", "llm.retry"):
+            if name == "agent.failed":
+                where = (event.get("workflow"), event.get("instance"), event.get("agent"))
+                self._open = {k: v for k, v in self._open.items() if k[:3] != where}
+            return
+        key = (
+            event.get("workflow"),
+            event.get("instance"),
+            event.get("agent"),
+            event.get("index"),
+            event.get("round"),
+            event.get("attempt"),
+        )
+        if name == "llm.request":
+            worst = event.get("worst_cost_usd")
+            self._open[key] = float(worst) if isinstance(worst, (int, float)) else None
+        elif name == "llm.retry":
+            self._open = {
+                k: v for k, v in self._open.items() if not (k[:4] == key[:4] and k[5] == key[5])
+            }
+        elif not (event.get("replayed") or event.get("cached")):
+            self._open.pop(key, None)
+
+    @property
+    def count(self) -> int:
+        return len(self._open)
+
+    @property
+    def worst_usd(self) -> float:
+        """The most the open calls can cost together (unpriced calls add nothing known)."""
+        return round(sum(v for v in self._open.values() if v is not None), 10)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    cost_usd: float
+    unknown_cost_calls: int
+    calls: int
+    unconfirmed_cost_usd: float
+    last_ts: datetime | None
+
+
+def _scan_unfinished(path: Path) -> _Scan:
     cost = 0.0
     unknown = 0
     calls = 0
+    abandoned = 0.0
     last_ts: datetime | None = None
+    in_flight = OpenCalls()
     for record in iter_events(path):
         event = record.get("event")
+        in_flight.see(record)
         if event == "llm.request":
             calls += 1
         elif event == "llm.response":
@@ -132,10 +193,13 @@ def _scan_unfinished(path: Path) -> tuple[float | None, int, int, datetime | Non
                 unknown += 1
             else:
                 cost += float(value)
+        elif event == "llm.abandoned":
+            abandoned += float(record.get("unconfirmed_cost_usd") or 0.0)
         if isinstance(record.get("ts"), str):
             moment = parse_ts(record["ts"])
             last_ts = moment if last_ts is None else max(last_ts, moment)
-    return round(cost, 10), unknown, calls, last_ts
+    unconfirmed = round(abandoned + in_flight.worst_usd, 10)
+    return _Scan(round(cost, 10), unknown, calls, unconfirmed, last_ts)
 
 
 def read_run(path: Path) -> RunRecord | None:
@@ -174,7 +238,8 @@ def read_run(path: Path) -> RunRecord | None:
             path=path,
             unconfirmed_cost_usd=float(totals.get("unconfirmed_cost_usd") or 0.0),
         )
-    cost, unknown, calls, last_ts = _scan_unfinished(path)
+    scan = _scan_unfinished(path)
+    last_ts = scan.last_ts
     return RunRecord(
         run_id=run_id,
         parent_run_id=parent,
@@ -184,10 +249,11 @@ def read_run(path: Path) -> RunRecord | None:
         status=UNFINISHED,
         exit_code=None,
         duration_s=None if last_ts is None else round((last_ts - started).total_seconds(), 3),
-        cost_usd=cost,
-        unknown_cost_calls=unknown,
-        calls=calls,
+        cost_usd=scan.cost_usd,
+        unknown_cost_calls=scan.unknown_cost_calls,
+        calls=scan.calls,
         path=path,
+        unconfirmed_cost_usd=scan.unconfirmed_cost_usd,
     )
 
 

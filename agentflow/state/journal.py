@@ -2,17 +2,23 @@
 
     journal = RunJournal(store, run_id="r2", lineage=("r1",))
     found = journal.replayed(place, fingerprint)      # an answer r1 paid for, or None
-    journal.record(place, fingerprint, response, cost) # before llm.response is logged
+    await journal.record(place, fingerprint, response, cost)  # before llm.response is logged
 
 `lineage` names the earlier runs (parent, grandparent, ...) whose answers this run may
 replay: empty for a new run, the chain of parents for `resume` and `retry`. `fresh`
 names agents that must be asked again even so (`retry` re-asks what failed: replaying
 the answer that failed would fail again). The cache is separate: keyed by fingerprint
 alone, used only for agents whose `cache:` is on (or all with `run --cache`).
+
+Answers that arrive in the same turn of the event loop are committed together: `record`
+queues its answer, the first one queued schedules one commit for the next turn, and every
+`record` returns once that commit is done. Each answer is still on disk before its event
+is written; a busy run pays for one transaction per turn instead of one per answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from agentflow.llm.types import LLMRequest, LLMResponse
 from agentflow.model.types import Agent, CachePolicy
 from agentflow.state.fingerprint import fingerprint
-from agentflow.state.store import Journaled, Place, StateStore
+from agentflow.state.store import Answer, Journaled, Place, StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,11 @@ class CacheChoice:
         if self.force is True:
             return agent.cache or CachePolicy()
         return agent.cache
+
+
+def _retrieve(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 class RunJournal:
@@ -58,6 +69,8 @@ class RunJournal:
         self._cache = cache
         self._mock = mock
         self._now = now
+        self._queued: list[tuple[Answer, asyncio.Future[None]]] = []
+        self.commits = 0
 
     def fingerprint(self, request: LLMRequest) -> str:
         """The request's fingerprint in this run: `--mock` answers get their own."""
@@ -81,10 +94,39 @@ class RunJournal:
             return None
         return self.store.journaled_response(self.lineage, place, fingerprint)
 
-    def record(
+    async def record(
         self, place: Place, fingerprint: str, response: LLMResponse, cost_usd: float | None
     ) -> None:
-        self.store.record_response(place, fingerprint, response, cost_usd, self._now())
+        """Journal a paid answer; returns once it is committed (see the module docstring).
+
+        Raises `StateError` when the commit fails. A caller cancelled while it waits does
+        not withdraw its answer: the commit still happens.
+        """
+        done = asyncio.get_running_loop().create_future()
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._commit_queued)
+        self._queued.append(((place, fingerprint, response, cost_usd, self._now()), done))
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            done.add_done_callback(_retrieve)  # its outcome is no one's to report now
+            raise
+
+    def _commit_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        try:
+            self.store.record_responses([answer for answer, _ in queued])
+        except BaseException as exc:
+            for _, done in queued:
+                if not done.done():
+                    done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self.commits += 1
+        for _, done in queued:
+            if not done.done():
+                done.set_result(None)
 
     def cached(self, agent: Agent, fingerprint: str) -> Journaled | None:
         if self._cache.policy(agent) is None:

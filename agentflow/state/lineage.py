@@ -27,6 +27,7 @@ from agentflow.errors import UsageError
 from agentflow.state.history import (
     LOG_SUFFIX,
     UNFINISHED,
+    OpenCalls,
     RunRecord,
     first_event,
     iter_events,
@@ -70,24 +71,10 @@ class Continuation:
 
 def unanswered(path: Path) -> int:
     """Calls a log shows sent and never answered: in flight when the run stopped."""
-    open_calls: set[tuple[Any, ...]] = set()
+    in_flight = OpenCalls()
     for event in iter_events(path):
-        name = event.get("event")
-        if name not in ("llm.request", "llm.response", "llm.retry", "agent.failed"):
-            continue
-        where = (event.get("workflow"), event.get("instance"), event.get("agent"))
-        if name == "agent.failed":
-            open_calls = {c for c in open_calls if c[:3] != where}
-            continue
-        key = (*where, event.get("index"), event.get("round"), event.get("attempt"))
-        if name == "llm.request":
-            open_calls.add(key)
-        elif name == "llm.response" and not (event.get("replayed") or event.get("cached")):
-            open_calls.discard(key)
-        elif name == "llm.retry":
-            # A retry line names the attempt that failed; its round is not on the line.
-            open_calls = {c for c in open_calls if not (c[:4] == key[:4] and c[5] == key[5])}
-    return len(open_calls)
+        in_flight.see(event)
+    return in_flight.count
 
 
 def sha256_of(path: Path) -> str:

@@ -139,6 +139,11 @@ class StoreStatistics:
     cache_writes: int
 
 
+# One answer to journal: where it was asked, its request fingerprint, the answer, its cost
+# (None when unpriced) and when it arrived.
+Answer = tuple[Place, str, LLMResponse, float | None, float]
+
+
 def encode_response(response: LLMResponse) -> str:
     """The response as compact JSON (every field, tool calls as objects)."""
     return json.dumps(dataclasses.asdict(response), separators=(",", ":"), ensure_ascii=False)
@@ -254,10 +259,13 @@ class StateStore:
             raise
 
     def _write(self, sql: str, args: Sequence[Any]) -> None:
+        self._write_many(sql, (args,))
+
+    def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(sql, args)
+                self._db.executemany(sql, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -285,9 +293,11 @@ class StateStore:
         now: float,
     ) -> None:
         """Commit one paid answer. Returns only once it is on disk (WAL)."""
-        self._write(
-            "INSERT INTO responses (run_id, workflow, instance, agent, item, round, fingerprint,"
-            " model, response, cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.record_responses(((place, fingerprint, response, cost_usd, now),))
+
+    def record_responses(self, answers: Sequence[Answer]) -> None:
+        """Commit paid answers in one transaction: all on disk (WAL) when this returns."""
+        rows = [
             (
                 place.run_id,
                 *place.key(),
@@ -296,9 +306,15 @@ class StateStore:
                 encode_response(response),
                 cost_usd,
                 now,
-            ),
+            )
+            for place, fingerprint, response, cost_usd, now in answers
+        ]
+        self._write_many(
+            "INSERT INTO responses (run_id, workflow, instance, agent, item, round, fingerprint,"
+            " model, response, cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
-        self._counts["responses_written"] += 1
+        self._counts["responses_written"] += len(rows)
 
     def journaled_response(
         self, runs: Sequence[str], place: Place, fingerprint: str

@@ -217,3 +217,14 @@ def test_input_files_that_cannot_be_read_say_why(
     assert _one_error_line(err) == (
         "error: --input role: cannot read batch: it is a folder, not a file"
     )
+
+
+def test_a_log_dir_with_brackets_is_named_as_it_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The last line names the log: a folder like "runs[/x]" is a path, not Rich markup."""
+    code, _, err = _cli(capsys, "run", FLOW, "--mock", "--no-progress", "--log-dir", "runs[/x]")
+    assert code == 0, err
+    assert "Traceback" not in err
+    [log] = (tmp_path / "runs[/x]").glob("*.jsonl")
+    assert f"log: runs[/x]/{log.name}" in err

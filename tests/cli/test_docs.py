@@ -24,11 +24,13 @@ def test_every_command_has_a_section() -> None:
         "cache",
         "graph",
         "plan",
+        "report",
         "resume",
         "retry",
         "run",
         "runs",
         "schema",
+        "tools",
         "validate",
     ]
     for name in COMMANDS:
@@ -75,6 +77,7 @@ def test_every_schema_key_is_documented() -> None:
     keys |= set(schema["$defs"]["limit"]["properties"]) | set(
         schema["$defs"]["defaults"]["properties"]
     )
+    keys |= set(schema["$defs"]["mcp_server"]["properties"])
     missing = sorted(k for k in keys if f"`{k}`" not in FORMAT_DOC)
     assert missing == []
 

@@ -108,6 +108,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "OutputInvalid": False,
     "SchemaInvalid": False,
     "ToolLoopExceeded": False,
+    "ToolServerError": False,
     "ToolError": False,
     "LLMError": False,
     "RateLimited": True,

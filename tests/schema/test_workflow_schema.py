@@ -95,8 +95,9 @@ def test_durations_share_one_definition() -> None:
     assert text.count('"anyOf"') >= 1
     schema = json.loads(text)
     assert "duration" in schema["$defs"]
-    # agent, defaults and tool timeouts, the two retry delays, and the cache's ttl
-    assert text.count('"$ref": "#/$defs/duration"') == 6
+    # agent, defaults and tool timeouts, the two retry delays, the cache's ttl, and an MCP
+    # server's timeout and start_timeout
+    assert text.count('"$ref": "#/$defs/duration"') == 8
     durations = jsonschema.Draft202012Validator(schema["$defs"]["duration"])
     for good in [1, 0.5, "500ms", "90s", "2m", "1h", "1.5s", "7d", "2w"]:
         assert durations.is_valid(good), good

@@ -158,3 +158,31 @@ def test_an_output_whose_template_failed_appears_in_the_failure_report() -> None
     text = render(failure_report(summary, "agentflow run x.yaml"))
     assert "Outputs left null because their template failed:" in text
     assert "invoices output total: undefined: 'totl'" in text
+
+
+def test_text_from_outside_is_shown_as_written_never_read_as_markup() -> None:
+    """A provider's message or a model name with square brackets is data: it must neither
+    be styled nor break the table (an unmatched "[/bold]" made Rich raise)."""
+    model = "openai/[bold]team[/bold]"
+    summary = summarise(
+        [
+            ev("agent.started", 1, model=model, items=None),
+            ev("llm.request", 2, model=model),
+            ev(
+                "agent.failed",
+                3,
+                model=model,
+                error_class="bad_request",
+                message="Invalid value [/bold] for [red]temperature",
+                calls=1,
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=0.0,
+                duration_s=0.1,
+            ),
+        ]
+    )
+    table = render(cost_table(summary))
+    report = render(failure_report(summary, "agentflow run x.yaml"))
+    assert "openai/[bold]team[/bold]" in table
+    assert "Invalid value [/bold] for [red]temperature" in report

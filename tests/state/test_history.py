@@ -182,3 +182,32 @@ def test_calls_in_flight_at_a_stop_are_counted_from_the_log(tmp_path: Path) -> N
     path.write_text(text)
     # b's second attempt of item 0 and its item 1 were sent and never answered.
     assert unanswered(path) == 2
+
+
+def test_a_killed_runs_calls_in_flight_count_at_their_worst_case(tmp_path: Path) -> None:
+    """A SIGKILL leaves no llm.abandoned line: the calls it cut off may have been billed,
+    so the chain's budget on resume must count them, at the most each could cost."""
+    from agentflow.state.lineage import continue_run
+
+    ts = "2026-11-01T10:00:00.000Z"
+    common = {"workflow": "wf", "instance": 0, "round": 0, "attempt": 1}
+    text = line(1, ts, "k", "run.started", workflows=["wf"], instances=1, files=[], settings={})
+    text += line(2, ts, "k", "llm.request", **common, agent="a", index=None, worst_cost_usd=0.25)
+    text += line(3, ts, "k", "llm.response", **common, agent="a", index=None, cost_usd=0.1)
+    text += line(4, ts, "k", "llm.request", **common, agent="b", index=None, worst_cost_usd=0.5)
+    text += line(5, ts, "k", "llm.request", **common, agent="c", index=None, worst_cost_usd=0.75)
+    text += line(
+        6, ts, "k", "llm.abandoned", **common, agent="c", index=None, unconfirmed_cost_usd=0.75
+    )
+    text += line(7, ts, "k", "llm.request", **common, agent="d", index=None, worst_cost_usd=None)
+    (tmp_path / "k.jsonl").write_text(text)
+
+    record = find_run(tmp_path, "k")
+    assert record.status == UNFINISHED
+    assert record.cost_usd == 0.1
+    # b was cut off in flight (0.5); c was abandoned, counted once by its own line (0.75);
+    # d has no known price and adds nothing known.
+    assert record.unconfirmed_cost_usd == 1.25
+    plan = continue_run(tmp_path, "k", mode="resume")
+    assert plan.in_flight_at_stop == 2
+    assert plan.spent_usd == 1.35
