@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.durable import history, kill_resume
+from benchmarks.metrics import metrics
 from benchmarks.pressure import chain_wide, deadlines
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
@@ -1008,6 +1009,7 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "budget": budget,
     "history": history,
     "kill": kill_resume,
+    "metrics": metrics,
     "progress": progress,
     "sweep": sweep,
     "report": report_bench,

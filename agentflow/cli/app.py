@@ -391,6 +391,23 @@ def plan(
     raise typer.Exit(guarded(body))
 
 
+_METRICS_FILE_OPT = typer.Option(
+    "--metrics-file",
+    metavar="PATH",
+    help="Write Prometheus metrics to PATH (textfile collector; atomic, every 15 s and at the end).",
+)
+_METRICS_PORT_OPT = typer.Option(
+    "--metrics-port",
+    min=0,
+    max=65535,
+    metavar="N",
+    help="Serve /metrics and /healthz on port N while the run lasts (0: any free port).",
+)
+_METRICS_HOST_OPT = typer.Option(
+    "--metrics-host", metavar="HOST", help="The address --metrics-port listens on."
+)
+
+
 @app.command(
     cls=_Command,
     epilog=_examples(
@@ -522,6 +539,9 @@ def run(
             "(default 32 MiB). Log lines are cut at 1 MB; -o keeps what was kept.",
         ),
     ] = 32 * 1024 * 1024,
+    metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
+    metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
+    metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
     junit: Annotated[
         Path | None,
         typer.Option(
@@ -561,6 +581,9 @@ def run(
                 heartbeat=heartbeat,
                 max_answer_bytes=max_answer_bytes,
                 secret_env=tuple(secret_env or ()),
+                metrics_file=metrics_file,
+                metrics_port=metrics_port,
+                metrics_host=metrics_host,
                 junit=junit,
             )
         )
@@ -589,6 +612,9 @@ def _continue(
     format: TextOrJson,
     no_progress: bool,
     quiet: bool,
+    metrics_file: Path | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     def body() -> int:
         from agentflow.cli.continue_cmd import ContinueOptions, continue_command
@@ -608,6 +634,9 @@ def _continue(
                 progress=not no_progress,
                 quiet=quiet,
                 argv=_argv(),
+                metrics_file=metrics_file,
+                metrics_port=metrics_port,
+                metrics_host=metrics_host,
             )
         )
 
@@ -648,6 +677,9 @@ def resume(
     format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
     no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
     quiet: Annotated[bool, _QUIET_OPT] = False,
+    metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
+    metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
+    metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
 ) -> None:
     """Continue a run that was killed, cancelled or stopped by a budget.
 
@@ -669,6 +701,9 @@ def resume(
         format=format,
         no_progress=no_progress,
         quiet=quiet,
+        metrics_file=metrics_file,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 
@@ -693,6 +728,9 @@ def retry(
     format: Annotated[TextOrJson, _FORMAT_OPT] = TextOrJson.text,
     no_progress: Annotated[bool, _NO_PROGRESS_OPT] = False,
     quiet: Annotated[bool, _QUIET_OPT] = False,
+    metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
+    metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
+    metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
 ) -> None:
     """Re-run what failed in a past run, and what was skipped because of it.
 
@@ -713,6 +751,9 @@ def retry(
         format=format,
         no_progress=no_progress,
         quiet=quiet,
+        metrics_file=metrics_file,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 

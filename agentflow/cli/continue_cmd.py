@@ -35,6 +35,9 @@ class ContinueOptions:
     progress: bool = True
     quiet: bool = False
     argv: tuple[str, ...] = ()
+    metrics_file: Path | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
 
 @contextmanager
@@ -118,6 +121,9 @@ def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
         secret_env=secret_env,
         continuation=plan,
         argv=options.argv,
+        metrics_file=options.metrics_file,
+        metrics_port=options.metrics_port,
+        metrics_host=options.metrics_host,
     )
 
 

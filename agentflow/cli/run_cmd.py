@@ -47,6 +47,7 @@ from agentflow.state.store import StateStore
 
 if TYPE_CHECKING:
     from agentflow.api import RunReport
+    from agentflow.metrics.export import MetricsExport  # loaded only when metrics are asked for
 
 DEFAULT_LOG_DIR = Path(".agentflow/runs")
 DEFAULT_MAX_CONCURRENCY = 512
@@ -80,6 +81,9 @@ class RunOptions:
     heartbeat: float = 30.0  # seconds between plain-mode progress lines; 0 turns them off
     secret_env: tuple[str, ...] = ()
     max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
+    metrics_file: Path | None = None  # the Prometheus textfile, rewritten every 15 s
+    metrics_port: int | None = None  # serve /metrics and /healthz while the run lasts
+    metrics_host: str = "127.0.0.1"
     junit: Path | None = None  # --junit FILE: the run as JUnit XML, written at its end
 
 
@@ -91,6 +95,10 @@ def check_options(options: RunOptions) -> None:
         check_run_id(options.run_id)
         check_log_dir(options.log_dir)
         check_output_file(options.output)
+        if options.metrics_file is not None:
+            from agentflow.metrics.export import check_metrics_file
+
+            check_metrics_file(options.metrics_file)
         check_output_file(options.junit, "--junit")
     except UsageError as exc:
         raise UsageError(f"{exc} (see 'agentflow run --help')") from None
@@ -278,7 +286,32 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
     }
 
 
-async def _run(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
+def _metrics(options: RunOptions, holder: dict[str, Engine]) -> MetricsExport | None:
+    """The metrics sink and its export, when asked for (only then is prometheus_client loaded)."""
+    if options.metrics_file is None and options.metrics_port is None:
+        return None
+    from agentflow.metrics.export import MetricsExport
+    from agentflow.sinks.metrics import MetricsSink
+
+    sink = MetricsSink(statistics=lambda: holder["engine"].statistics() if holder else None)
+    return MetricsExport(
+        sink,
+        file=options.metrics_file,
+        port=options.metrics_port,
+        host=options.metrics_host,
+    )
+
+
+async def _run(
+    engine: Engine, instances: list[Instance], client: Any, metrics: MetricsExport | None = None
+) -> RunResult:
+    if metrics is None:
+        return await _run_engine(engine, instances, client)
+    async with metrics.running(SystemClock()):
+        return await _run_engine(engine, instances, client)
+
+
+async def _run_engine(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
     loop = asyncio.get_running_loop()
     installed = []
 
@@ -365,6 +398,9 @@ async def execute_run(
         ) from None
     sinks: list[Sink] = [log, summary, *extra_sinks]
     holder: dict[str, Engine] = {}
+    metrics = _metrics(options, holder)
+    if metrics is not None:
+        sinks.append(metrics.sink)
     display = None
     if console is not None:
         display = _display(options, console, lambda: holder["engine"].statistics().summary())
@@ -402,15 +438,21 @@ async def execute_run(
         ),
     )
     holder["engine"] = engine
-    start = getattr(display, "start", None)
-    if start is not None:
-        start()
     try:
-        result = await _run(engine, instances, client)
+        if metrics is not None and options.metrics_port is not None:
+            url = metrics.bind()  # a port in use ends the run here, before its first call
+            if not options.quiet:
+                print(f"agentflow: metrics at {url}", file=sys.stderr, flush=True)
+        start = getattr(display, "start", None)
+        if start is not None:
+            start()
+        result = await _run(engine, instances, client, metrics)
     finally:
         signals.finishing()
         bus.close()
         store.close()
+        if metrics is not None:
+            metrics.close()
     report = RunReport(
         result=result,
         summary=summary,

@@ -1,4 +1,5 @@
-"""The quick commands never import litellm (~2.5 s, ~170 MB), and `python -m agentflow` works."""
+"""The quick commands never import litellm (~2.5 s, ~170 MB) nor prometheus_client, and
+`python -m agentflow` works."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-sys.stderr.write(f"\\nLITELLM={'litellm' in sys.modules} EXIT={code}\\n")
+loaded = {name: name in sys.modules for name in ("litellm", "prometheus_client")}
+sys.stderr.write(f"\\nLITELLM={loaded['litellm']} PROMETHEUS={loaded['prometheus_client']} EXIT={code}\\n")
 """
 
 
@@ -52,7 +54,7 @@ def test_quick_commands_never_import_litellm(argv: list[str]) -> None:
         timeout=60,
         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
     )
-    assert "LITELLM=False EXIT=0" in result.stderr, result.stderr[-2000:]
+    assert "LITELLM=False PROMETHEUS=False EXIT=0" in result.stderr, result.stderr[-2000:]
 
 
 def test_python_dash_m_agentflow_help() -> None:

@@ -98,7 +98,7 @@ def test_report_and_schema_never_import_litellm(logs: Path) -> None:
             timeout=60,
             env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
         )
-        assert "LITELLM=False EXIT=0" in result.stderr, result.stderr[-2000:]
+        assert "LITELLM=False PROMETHEUS=False EXIT=0" in result.stderr, result.stderr[-2000:]
 
 
 @pytest.mark.e2e
