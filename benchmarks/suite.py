@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.durable import history, kill_resume
+from benchmarks.percall import b8, b9, b12
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
@@ -1002,6 +1003,9 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "B4": b4,
     "B5": b5,
     "B6": b6,
+    "B8": b8,
+    "B9": b9,
+    "B12": b12,
     "faults": faults,
     "budget": budget,
     "history": history,
