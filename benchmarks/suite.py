@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.durable import history, kill_resume
 from benchmarks.metrics import metrics
+from benchmarks.percall import b8, b9, b12
 from benchmarks.pressure import chain_wide, deadlines
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
@@ -1005,6 +1006,9 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "B4": b4,
     "B5": b5,
     "B6": b6,
+    "B8": b8,
+    "B9": b9,
+    "B12": b12,
     "faults": faults,
     "budget": budget,
     "history": history,

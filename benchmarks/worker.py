@@ -170,10 +170,11 @@ def task_bare_dag(args: dict[str, Any]) -> dict[str, Any]:
     litellm = _import_litellm()
     import_s = time.perf_counter() - started
     agents = [AgentSpec.from_json(a) for a in json.loads(Path(args["spec"]).read_text())]
-    runs = [
-        asyncio.run(_bare_dag(litellm, agents, args["api_base"]))
-        for _ in range(int(args.get("runs", 1)))
-    ]
+    runs = []
+    for _ in range(int(args.get("runs", 1))):
+        record = asyncio.run(_bare_dag(litellm, agents, args["api_base"]))
+        record["hwm_kb"] = vm_kb("VmHWM")  # peak RSS so far, as for the engine
+        runs.append(record)
     return {"import_s": import_s, "runs": runs}
 
 

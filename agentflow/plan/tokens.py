@@ -16,7 +16,15 @@ Which tokenizer counts a model (the provider prefix is ignored):
   usually need a few more tokens than cl100k for English text.
 - when no tokenizer file or library is available at all: characters / 4, rounded up.
 
-Encoders are loaded once per process (cl100k ~0.1 s, o200k ~0.2 s, Anthropic ~0.2 s).
+Encoders are loaded once per process (cl100k ~0.1 s, o200k ~0.2 s, Anthropic ~0.2 s) and
+are big (o200k_base ~70 MB resident). A run that needs no exact count uses
+`bound_messages()` instead, which loads nothing and is never below `count_messages()`:
+
+- every tiktoken token and every token of the Anthropic tokenizer (NFKC, then byte-level
+  BPE) covers at least one byte, so a text has at most as many tokens as UTF-8 bytes
+  (of the text as given and of its NFKC form, whichever is longer);
+- the `cl100k_base*1.1` fallback is then at most bytes x 1.1, rounded up, and chars/4 is
+  below bytes.
 
     >>> count_tokens("openai/gpt-4o-mini", "Hello world")
     2
@@ -29,6 +37,7 @@ import hashlib
 import importlib.util
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -82,6 +91,8 @@ _ANTHROPIC_FILE: Final = "anthropic_tokenizer.json"
 
 _O200K_MODEL = re.compile(r"^(?:gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o1|o3|o4)")
 _CL100K_MODEL = re.compile(r"^(?:gpt-|text-embedding-|davinci|babbage)")
+# Models counted by a tiktoken encoding when it is available (else by chars/4, lower still).
+_OPENAI_TOKENIZED = re.compile(f"{_O200K_MODEL.pattern}|{_CL100K_MODEL.pattern}")
 
 
 def _tokenizers_dir() -> Path | None:
@@ -169,4 +180,28 @@ def count_messages(model: str, messages: Sequence[tuple[str, str]]) -> int:
     total = TOKENS_PER_REPLY
     for role, content in messages:
         total += TOKENS_PER_MESSAGE + encode(role) + (encode(content) if content else 0)
+    return total
+
+
+def bound_tokens(model: str, text: str) -> int:
+    """A number of tokens `text` never exceeds for `model`, found without a tokenizer."""
+    if not text:
+        return 0
+    if text.isascii():  # ASCII is its own NFKC form, one byte per character
+        size = len(text)
+    else:
+        size = max(
+            len(text.encode("utf-8")),
+            len(unicodedata.normalize("NFKC", text).encode("utf-8")),
+        )
+    if _OPENAI_TOKENIZED.match(model.rsplit("/", 1)[-1].lower()):
+        return size
+    return math.ceil(size * FALLBACK_FACTOR)  # other models may be counted by the fallback
+
+
+def bound_messages(model: str, messages: Sequence[tuple[str, str]]) -> int:
+    """An upper bound on `count_messages(model, messages)` that loads no tokenizer."""
+    total = TOKENS_PER_REPLY
+    for role, content in messages:
+        total += TOKENS_PER_MESSAGE + bound_tokens(model, role) + bound_tokens(model, content)
     return total

@@ -36,7 +36,7 @@ from agentflow.llm.types import (
 )
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
-from agentflow.plan.tokens import count_messages
+from agentflow.plan.tokens import bound_messages, count_messages
 from agentflow.run.budget import BudgetLedger, BudgetScope, Reservation
 from agentflow.run.clock import Clock
 from agentflow.run.limits import RateLimiter, WaitInfo
@@ -151,8 +151,11 @@ class CallRunner:
         log_prompts: bool = False,
         max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
         latencies: LatencyObserver | None = None,
+        token_limits: bool = True,
     ) -> None:
         self._client = client
+        # Whether some limit counts tokens: then every prompt is counted exactly.
+        self._token_limits = token_limits
         self._journal = journal
         self._log_prompts = log_prompts
         self._max_answer = max_answer_bytes
@@ -461,16 +464,18 @@ class CallRunner:
     # -- one call, with retries -------------------------------------------------------------
 
     def _estimate_prompt_tokens(
-        self, model: str, messages: Sequence[Message], specs: Sequence[ToolSpec]
+        self, model: str, messages: Sequence[Message], specs: Sequence[ToolSpec], exact: bool
     ) -> int:
+        """The prompt's tokens: counted by the model's tokenizer when a budget or a token
+        limit decides with the number (`exact`), else a bound that loads no tokenizer."""
         pairs = [(m.role, m.content or "") for m in messages]
         for m in messages:
             for call in m.tool_calls:
                 pairs.append(("assistant", call.name + call.arguments))
-        tokens = count_messages(model, pairs)
+        tokens = count_messages(model, pairs) if exact else bound_messages(model, pairs)
         if specs:
             text = json.dumps([[s.name, s.description, s.parameters] for s in specs], default=dict)
-            tokens += len(text) // 4
+            tokens += len(text) // 4 if exact else len(text.encode("utf-8"))
         return tokens
 
     async def _call(
@@ -495,8 +500,10 @@ class CallRunner:
             found = journal.cached(agent, request_fp)
             if found is not None:
                 return self._reused(ctx, found, "cached", round_no, index), _nothing
-        prompt_tokens = self._estimate_prompt_tokens(agent.model, messages, specs)
         scopes = self._scopes_for(ctx)
+        prompt_tokens = self._estimate_prompt_tokens(
+            agent.model, messages, specs, exact=bool(scopes) or self._token_limits
+        )
         attempt = 1
         while True:
             try:

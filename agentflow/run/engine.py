@@ -139,6 +139,13 @@ def merge_limits(workflows: Sequence[Workflow]) -> tuple[Limit, ...]:
     return tuple(Limit(key=key, **values) for key, values in merged.items())
 
 
+def has_token_limits(limits: Sequence[Limit]) -> bool:
+    """Whether any limit counts tokens (tpm, tph or tpd)."""
+    return any(
+        limit.tpm is not None or limit.tph is not None or limit.tpd is not None for limit in limits
+    )
+
+
 class _InstanceState:
     """Mutable bookkeeping of one running instance (owned by its task)."""
 
@@ -239,13 +246,25 @@ class Engine:
         if self._stop_signal is not None:
             return
         targets = {(a.model, a.api_base) for i in instances for a in i.workflow.agents}
-        for model in {model for model, _ in targets}:
-            tokenizer_for(model)
+        if self._counts_exactly(instances):  # else no tokenizer is needed (~70 MB each)
+            for model in {model for model, _ in targets}:
+                tokenizer_for(model)
         warm_up = getattr(self._client, "warm_up", None)
         if warm_up is None:
             return
         async with self._stoppable():
             await warm_up(sorted(targets, key=lambda t: (t[0], t[1] or "")))
+
+    def _counts_exactly(self, instances: Sequence[Instance]) -> bool:
+        """Whether some call of the run will count its prompt with the model's tokenizer:
+        a budget at any level or a token limit uses the count (see `CallRunner`)."""
+        workflows = {id(i.workflow): i.workflow for i in instances}.values()
+        return (
+            self._settings.budget_usd is not None
+            or any(w.budget is not None for w in workflows)
+            or any(a.budget is not None for w in workflows for a in w.agents)
+            or has_token_limits(merge_limits(list(workflows)))
+        )
 
     async def run(self, instances: Sequence[Instance]) -> RunResult:
         """Run every instance to the end (or until stopped) and return the outcome.
@@ -260,7 +279,8 @@ class Engine:
     async def _run(self, instances: Sequence[Instance]) -> RunResult:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
-        limiter = self._limiter = RateLimiter(merge_limits(workflows), self._clock)
+        limiter_limits = merge_limits(workflows)
+        limiter = self._limiter = RateLimiter(limiter_limits, self._clock)
         ledger = self._ledger = BudgetLedger(
             on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
         )
@@ -281,6 +301,7 @@ class Engine:
             log_prompts=self._settings.log_prompts,
             max_answer_bytes=self._settings.max_answer_bytes,
             latencies=self._latencies,
+            token_limits=has_token_limits(limiter_limits),
         )
         self._agents_total = sum(len(i.workflow.agents) for i in instances)
         graphs = {id(wf): compile_workflow(wf) for wf in workflows}
