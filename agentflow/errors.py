@@ -11,6 +11,7 @@ exceptions are translated into them at exactly one place each (litellm in
     ├── RunFailed                       a run ended with a critical failure              exit 1
     ├── BudgetExceeded                  a budget refused a reservation                  exit 3
     ├── StateError                      the state database cannot be used               exit 2
+    │   └── SharedStateUnreachable      the Redis named by --state redis:// cannot be reached
     ├── AgentError                      one agent failed (recorded, never escapes a run)
     │   ├── TemplateRenderError         a template could not be rendered at run time
     │   ├── OutputInvalid               the model's answer did not parse / match the schema
@@ -106,6 +107,14 @@ class StateError(AgentflowError):
     """
 
     exit_code = 2
+
+
+class SharedStateUnreachable(StateError):
+    """Raised when the Redis named by `--state redis://...` cannot be reached; exit code 2.
+
+    Budgets kept there fail closed on it (no paid call without the shared ledger); limits
+    fall back to local limiting with one warning.
+    """
 
 
 class AgentError(AgentflowError):
