@@ -164,7 +164,7 @@ class RedisConnection:
     async def command(self, *args: ScriptArg) -> Any:
         """Send one plain command (`GET`, `DEL`, `HGETALL`, ...) and return its reply."""
         async with self.translated():
-            return await self._client.execute_command(*args)
+            return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     @contextlib.asynccontextmanager
     async def translated(self) -> AsyncIterator[None]:
