@@ -66,6 +66,8 @@ def _budget(raw: Mapping[str, Any] | None) -> Budget | None:
         max_usd=float(raw["max_usd"]),
         warn_at=float(raw.get("warn_at", 0.8)),
         on_exceeded=raw.get("on_exceeded", "fail"),
+        per=raw.get("per"),
+        key=raw.get("key"),
     )
 
 

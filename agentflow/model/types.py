@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 Backoff = Literal["exponential", "linear", "constant"]
 OutputFormat = Literal["text", "json"]
+Period = Literal["day", "week", "month"]
 OnExceeded = Literal["fail", "skip_noncritical"]
 
 
@@ -150,11 +151,17 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """A spending cap in USD, at run, workflow or agent level."""
+    """A spending cap in USD, at run, workflow or agent level.
+
+    A workflow's budget with `per` set is standing: it holds across runs for each UTC
+    calendar period, kept under `key` (the workflow's name when None).
+    """
 
     max_usd: float
     warn_at: float = 0.8
     on_exceeded: OnExceeded = "fail"
+    per: Period | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "RunFailed": False,
     "BudgetExceeded": False,
     "StateError": False,
+    "SharedStateUnreachable": False,
     "AgentError": False,
     "TemplateRenderError": False,
     "OutputInvalid": False,
