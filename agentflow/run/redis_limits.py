@@ -26,7 +26,6 @@ within the declared limits on its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -160,6 +159,7 @@ class RedisLimiter:
         self._outbox: list[tuple[list[str], list[ScriptArg]]] = []
         self._outbox_ready = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        self._closing = False
 
     # -- the protocol ----------------------------------------------------------------------
 
@@ -243,12 +243,15 @@ class RedisLimiter:
 
     async def aclose(self) -> None:
         """Send what the outbox holds (settles, releases, pauses), then stop its task."""
+        # Not cancelled: redis-py may swallow a cancel that arrives mid-command, so the task
+        # is told to stop and ends after its last send.
         sender, self._sender = self._sender, None
+        self._closing = True
+        self._outbox_ready.set()
         if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            await sender
         await self._drain()
+        self._closing = False
 
     # -- inside ----------------------------------------------------------------------------
 
@@ -283,11 +286,11 @@ class RedisLimiter:
         self._ensure_sender()
 
     def _ensure_sender(self) -> None:
-        if self._sender is None or self._sender.done():
+        if not self._closing and (self._sender is None or self._sender.done()):
             self._sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def _send_loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._outbox_ready.wait()
             await self._drain()
 

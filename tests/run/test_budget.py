@@ -119,7 +119,9 @@ def test_reservations_alone_do_not_warn() -> None:
 def test_an_over_reported_cost_is_recorded_and_then_nothing_fits() -> None:
     ledger = BudgetLedger()
     run = ledger.scope("run", Budget(max_usd=0.10))
-    ledger.reserve_now([run], 0.08).settle_now(0.12)  # the provider charged more than the worst case
+    ledger.reserve_now([run], 0.08).settle_now(
+        0.12
+    )  # the provider charged more than the worst case
     stats = ledger.statistics().scope("run")
     assert stats.spent_usd == 0.12
     assert stats.remaining_usd == 0.0
