@@ -18,8 +18,10 @@ from agentflow.model.types import Workflow
 from agentflow.plan.estimate import make_batch_plan, make_plan
 from agentflow.plan.pricing import load_price_book
 from agentflow.plan.render import plan_markdown, plan_table, plan_to_json
+from agentflow.state.locator import split_state
 
 if TYPE_CHECKING:
+    from agentflow.run.shared import StandingLeft
     from agentflow.state.forecast import CacheForecast
 
 FORMATS = ("table", "json", "markdown")
@@ -51,6 +53,20 @@ def _cache_forecast(
     return forecast_cache(workflow, instances, path, choice=choice, now=time.time())
 
 
+def _standing(
+    workflow: Workflow, state_file: Path | None, shared: str | None
+) -> StandingLeft | None:
+    """What the workflow's standing budget has left today (None when it has none)."""
+    if workflow.budget is None or workflow.budget.per is None:
+        return None
+    import datetime as dt
+
+    from agentflow.run.shared import standing_left
+
+    path = state_file if state_file is not None else DEFAULT_STATE
+    return standing_left(workflow, path, shared, dt.datetime.now(dt.UTC))
+
+
 def plan_command(
     file: Path,
     input: list[str],
@@ -59,7 +75,7 @@ def plan_command(
     pricing: Path | None = None,
     format: str = "table",
     console: Console | None = None,
-    state: Path | None = None,
+    state: Path | str | None = None,
     cache: bool | None = None,
 ) -> int:
     """Plan FILE (every instance of a batch); exit 3 when an expected cost is over a budget.
@@ -75,6 +91,7 @@ def plan_command(
         raise UsageError(f"{exc} (see 'agentflow plan --help')") from None
     if format not in FORMATS:
         raise UsageError(f"--format {format!r}: choose table, json or markdown")
+    state_file, shared = split_state(None if state is None else str(state))
     workflow = load_workflow(file)
     book = load_price_book(workflow.pricing, pricing)
     if input or inputs is not None:
@@ -87,20 +104,27 @@ def plan_command(
         plan = make_batch_plan(workflow, rows, book, budget_usd=budget_usd)
     else:
         plan = make_plan(workflow, rows[0][1] or None, book, budget_usd=budget_usd)
-    forecast = _cache_forecast(workflow, input, inputs, state, cache)
+    forecast = _cache_forecast(workflow, input, inputs, state_file, cache)
+    standing = _standing(workflow, state_file, shared)
     if format == "json":
         document = plan_to_json(plan)
         if forecast is not None:
             document["cache"] = forecast.as_json()
+        if standing is not None:
+            document["standing_budget"] = standing.as_json()
         # A plain write: data for scripts, and Rich would spend seconds wrapping a big plan.
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     elif format == "markdown":
         sys.stdout.write(plan_markdown(plan))
         if forecast is not None:
             sys.stdout.write(f"\n{forecast.line()}\n")
+        if standing is not None:
+            sys.stdout.write(f"\n{standing.line()}\n")
     else:
         out = console or Console(highlight=False)
         out.print(plan_table(plan))
         if forecast is not None:
             out.out(forecast.line(), highlight=False)
+        if standing is not None:
+            out.out(standing.line(), highlight=False)
     return EXIT_BUDGET if plan.budget.verdict == "over" else EXIT_OK

@@ -38,6 +38,7 @@ from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
+from agentflow.run.shared import open_backends
 from agentflow.sinks.jsonl import JsonlSink
 from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
 from agentflow.state.journal import CacheChoice, RunJournal
@@ -69,6 +70,7 @@ class RunOptions:
     progress: bool = True
     quiet: bool = False
     state: Path | None = None
+    shared_state: str | None = None  # --state redis://...: limits and standing budgets
     cache: bool | None = None  # --cache / --no-cache; None: as each agent's `cache:` says
     continuation: Continuation | None = None  # set by resume and retry
     log_prompts: bool = False
@@ -226,12 +228,23 @@ def _continue_command(options: RunOptions, result: RunResult) -> str | None:
         argv += ["--log-dir", str(options.log_dir)]
     if options.state is not None:
         argv += ["--state", str(options.state)]
+    elif options.shared_state is not None and not os.environ.get("AGENTFLOW_STATE"):
+        argv += ["--state", _shared_display(options) or ""]
     if options.output is not None:
         argv += ["--output", str(options.output)]
     text = shlex.join(argv)
     if verb == "resume" and result.status == "budget":
         text += " --budget-usd <more>"
     return text
+
+
+def _shared_display(options: RunOptions) -> str | None:
+    """The shared Redis without its credentials (the log and commands shown never hold them)."""
+    if options.shared_state is None:
+        return None
+    from agentflow.state.redis_conn import parse_redis_url
+
+    return parse_redis_url(options.shared_state).display()
 
 
 def state_path(options: RunOptions) -> Path:
@@ -266,6 +279,7 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
             "cache": options.cache,
             "log_prompts": options.log_prompts,
             "secret_env": list(options.secret_env),  # names only: resume hides the same values
+            "shared_state": _shared_display(options),
         },
         "state_path": str(state_path(options)),
     }
@@ -334,6 +348,18 @@ def run_command(options: RunOptions) -> int:
     # The journal opens first: a run that cannot keep it must not start (it could pay twice).
     store = StateStore.open(state_path(options))
     console = stderr_console()
+    # Then the shared state: an unreachable Redis stops a run with a standing budget here,
+    # before its log exists and before anything is paid.
+    try:
+        backends = open_backends(
+            options.shared_state,
+            store,
+            workflows,
+            warn=lambda line: console.print(f"[yellow]warning[/yellow]: {escape(line)}"),
+        )
+    except BaseException:
+        store.close()
+        raise
     summary = CostSummary()
     try:
         log = JsonlSink(log_path)
@@ -358,6 +384,7 @@ def run_command(options: RunOptions) -> int:
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
     engine = Engine(
+        backends=backends,
         journal=journal,
         reuse=continuation.reuse if continuation else None,
         client=client,

@@ -41,11 +41,6 @@ DEFAULT_TIMEOUT_S = 5.0
 ScriptArg = str | int | float
 
 
-def is_redis_url(value: str | None) -> bool:
-    """True when a `--state` value names a Redis (redis:// or rediss://) rather than a file."""
-    return value is not None and value.startswith(("redis://", "rediss://"))
-
-
 @dataclass(frozen=True, slots=True)
 class RedisTarget:
     """A parsed `redis://[user:password@]HOST[:PORT][/DB]` URL."""

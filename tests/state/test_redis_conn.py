@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from agentflow.errors import SharedStateUnreachable, UsageError
-from agentflow.state.redis_conn import RedisConnection, is_redis_url, parse_redis_url
+from agentflow.state.locator import is_redis_url
+from agentflow.state.redis_conn import RedisConnection, parse_redis_url
 from tests.redis_server import RedisServer, free_port
 
 
