@@ -9,6 +9,7 @@ exceptions are translated into them at exactly one place each (litellm in
     ├── UsageError                      bad command-line arguments or input values      exit 2
     ├── WorkflowInvalid                 a workflow file has errors (carries diagnostics) exit 2
     ├── RunFailed                       a run ended with a critical failure              exit 1
+    │   └── GroupHeld                   another run holds the concurrency group (fail)   exit 1
     ├── BudgetExceeded                  a budget refused a reservation                  exit 3
     ├── StateError                      the state database cannot be used               exit 2
     │   └── SharedStateUnreachable      the Redis named by --state redis:// cannot be reached
@@ -88,6 +89,11 @@ class WorkflowInvalid(AgentflowError):
 
 class RunFailed(AgentflowError):
     """Raised when a run cannot start or ends with a critical failure; exit code 1."""
+
+
+class GroupHeld(RunFailed):
+    """Raised when another run holds the workflow's concurrency group and `on_conflict` is
+    `fail`; the message names that run; exit code 1."""
 
 
 class BudgetExceeded(AgentflowError):

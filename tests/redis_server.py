@@ -97,9 +97,13 @@ class RedisServer:
             return False
 
     def command(self, *args: str) -> bytes:
-        """Send one inline command and return the raw reply (for set-up and assertions)."""
+        """Send one command (RESP) and return the raw reply (for set-up and assertions)."""
+        parts = [f"*{len(args)}\r\n".encode()]
+        for arg in args:
+            data = arg.encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         with socket.create_connection(("127.0.0.1", self.port), timeout=2.0) as sock:
-            sock.sendall(" ".join(args).encode() + b"\r\n")
+            sock.sendall(b"".join(parts))
             return sock.recv(65536)
 
     def flush(self) -> None:

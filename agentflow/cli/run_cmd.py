@@ -41,6 +41,7 @@ from agentflow.run.results import RunResult
 from agentflow.run.shared import open_backends
 from agentflow.sinks.jsonl import JsonlSink
 from agentflow.sinks.summary import CostSummary, cost_table, failure_report, summary_json
+from agentflow.state.groups import conflict_action, groups_of, hold_groups
 from agentflow.state.journal import CacheChoice, RunJournal
 from agentflow.state.lineage import Continuation, sha256_of
 from agentflow.state.store import StateStore
@@ -345,6 +346,27 @@ def run_command(options: RunOptions) -> int:
     log_path = options.log_dir / f"{run_id}.jsonl"
     if log_path.exists():
         raise UsageError(f"{log_path} exists already; choose another --run-id")
+    groups = groups_of([(i.workflow, i.inputs) for i in instances])
+    with hold_groups(
+        groups,
+        conflict_action(workflows),
+        run_id=run_id,
+        lock_dir=state_path(options).parent / "locks",
+        shared_url=options.shared_state,
+    ) as held_by:
+        if held_by is not None:
+            print(f"skipped: {held_by.line()}", file=sys.stderr)
+            return 0
+        return _run_held(options, workflows, instances, run_id, log_path)
+
+
+def _run_held(
+    options: RunOptions,
+    workflows: list[Workflow],
+    instances: list[Instance],
+    run_id: str,
+    log_path: Path,
+) -> int:
     # The journal opens first: a run that cannot keep it must not start (it could pay twice).
     store = StateStore.open(state_path(options))
     console = stderr_console()

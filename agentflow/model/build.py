@@ -15,6 +15,7 @@ from agentflow.model.types import (
     Agent,
     Budget,
     CachePolicy,
+    Concurrency,
     InputSpec,
     Limit,
     OutputSpec,
@@ -183,5 +184,13 @@ def build_workflow(
         ),
         tools=_tools(data.get("tools") or {}, path.parent),
         outputs=tuple((name, str(t)) for name, t in (data.get("outputs") or {}).items()),
+        concurrency=(
+            Concurrency(
+                group=str(data["concurrency"]["group"]),
+                on_conflict=data["concurrency"].get("on_conflict", "skip"),
+            )
+            if data.get("concurrency")
+            else None
+        ),
         source=source,
     )

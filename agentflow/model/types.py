@@ -165,6 +165,14 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Concurrency:
+    """Only one run of `group` (a template over the inputs) at a time."""
+
+    group: str
+    on_conflict: Literal["skip", "queue", "fail"] = "skip"
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """Rate limits for the models matching `key` (a LiteLLM model name, glob or "*")."""
 
@@ -274,6 +282,7 @@ class Workflow:
     pricing: tuple[Price, ...] = ()
     tools: tuple[Tool, ...] = ()
     outputs: tuple[tuple[str, str], ...] = ()
+    concurrency: Concurrency | None = None
     source: SourceMap = SourceMap("<memory>")
 
     def agent(self, agent_id: str) -> Agent:

@@ -12,6 +12,7 @@ import pytest
 
 from agentflow.plan.pricing import load_price_book
 from agentflow.schema.resources import load_schema
+from agentflow.state.groups import hold_groups
 from tests.e2e.cli import answered, cli_command, cli_env, of, run_cli, start_cli, write_workflow
 from tests.fakeserver import FakeLLMServer
 from tests.redis_server import RedisServer, free_port
@@ -99,3 +100,36 @@ def test_an_unreachable_redis_stops_a_standing_budget_before_any_call_and_limits
     assert len(warnings) == 1, run.stderr
     assert "fall back to this process alone" in warnings[0]
     assert len(answered(fake_server)) == 30
+
+
+def test_a_start_while_another_run_holds_the_concurrency_group_skips_with_one_line(
+    fake_server: FakeLLMServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    flow = write_workflow(
+        tmp_path,
+        {
+            "name": "nightly",
+            "inputs": {"tenant": {"type": "string"}},
+            "concurrency": {"group": "nightly-{{ inputs.tenant }}", "on_conflict": "skip"},
+            "defaults": {"model": MODEL, "max_tokens": 50, "api_base": fake_server.base_url},
+            "agents": {"a": {"prompt": "Close the books of {{ inputs.tenant }}."}},
+        },
+    )
+    with hold_groups(
+        ["nightly-acme"],
+        "skip",
+        run_id="the-holder",
+        lock_dir=tmp_path / "unused",
+        shared_url=redis_server.url,
+    ):
+        run = run_cli(
+            flow, "--input", "tenant=acme", "--state", redis_server.url, cwd=tmp_path, run_id="r2"
+        )
+    assert run.returncode == 0, run.describe()
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert (
+        lines == [lines[0]]
+        and "skipped: concurrency group 'nightly-acme' is held by run the-holder" in lines[0]
+    )
+    assert answered(fake_server) == []
+    assert not (tmp_path / "logs" / "r2.jsonl").exists()

@@ -101,6 +101,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "UsageError": False,
     "WorkflowInvalid": False,
     "RunFailed": False,
+    "GroupHeld": False,
     "BudgetExceeded": False,
     "StateError": False,
     "SharedStateUnreachable": False,
