@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.durable import history, kill_resume
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
+from benchmarks.redis import shared_budget, shared_limits
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.server import FakeServer
 from benchmarks.signals import sweep
@@ -1008,4 +1009,6 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "kill": kill_resume,
     "progress": progress,
     "sweep": sweep,
+    "redis-limits": shared_limits,
+    "redis-budget": shared_budget,
 }
