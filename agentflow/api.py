@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agentflow.model.types import Workflow
     from agentflow.plan.estimate import Plan
     from agentflow.run.results import InstanceResult, RunResult, Usage, WorkflowStatus
+    from agentflow.run.shared import StandingLeft
     from agentflow.sinks.summary import CostSummary
     from agentflow.state.forecast import CacheForecast
 
@@ -84,6 +85,7 @@ class PlanResult:
 
     plan: Plan
     cache: CacheForecast | None = None
+    standing: StandingLeft | None = None  # what a standing budget has left this period
 
     @property
     def over_budget(self) -> bool:
@@ -101,7 +103,14 @@ class PlanResult:
         document = plan_to_json(self.plan)
         if self.cache is not None:
             document["cache"] = self.cache.as_json()
+        if self.standing is not None:
+            document["standing_budget"] = self.standing.as_json()
         return document
+
+    def notes(self) -> list[str]:
+        """The lines `agentflow plan` prints under the table: cache, standing budget."""
+        found = (self.cache, self.standing)
+        return [note.line() for note in found if note is not None]
 
 
 def _python_inputs(workflow: Workflow, inputs: Inputs) -> list[tuple[str, dict[str, Any]]]:
@@ -161,8 +170,25 @@ def plan_workflow(
     else:
         plan = make_plan(workflow, rows[0][1] or None, book, budget_usd=budget_usd)
     instances = [values for _origin, values in rows] if given else _defaults_only(workflow)
-    forecast = _cache_forecast(workflow, instances, state, cache)
-    return PlanResult(plan, forecast)
+    from agentflow.state.locator import split_state
+
+    state_file, shared = split_state(None if state is None else str(state))
+    forecast = _cache_forecast(workflow, instances, state_file, cache)
+    return PlanResult(plan, forecast, _standing(workflow, state_file, shared))
+
+
+def _standing(
+    workflow: Workflow, state_file: Path | None, shared: str | None
+) -> StandingLeft | None:
+    """What the workflow's standing budget has left today (None when it has none)."""
+    if workflow.budget is None or workflow.budget.per is None:
+        return None
+    import datetime as dt
+
+    from agentflow.run.shared import standing_left
+
+    path = state_file if state_file is not None else DEFAULT_PLAN_STATE
+    return standing_left(workflow, path, shared, dt.datetime.now(dt.UTC))
 
 
 def _defaults_only(workflow: Workflow) -> list[dict[str, Any]] | None:

@@ -9,8 +9,10 @@ exceptions are translated into them at exactly one place each (litellm in
     ├── UsageError                      bad command-line arguments or input values      exit 2
     ├── WorkflowInvalid                 a workflow file has errors (carries diagnostics) exit 2
     ├── RunFailed                       a run ended with a critical failure              exit 1
+    │   └── GroupHeld                   another run holds the concurrency group (fail)   exit 1
     ├── BudgetExceeded                  a budget refused a reservation                  exit 3
     ├── StateError                      the state database cannot be used               exit 2
+    │   └── SharedStateUnreachable      the Redis named by --state redis:// cannot be reached
     ├── AgentError                      one agent failed (recorded, never escapes a run)
     │   ├── TemplateRenderError         a template could not be rendered at run time
     │   ├── OutputInvalid               the model's answer did not parse / match the schema
@@ -90,6 +92,19 @@ class RunFailed(AgentflowError):
     """Raised when a run cannot start or ends with a critical failure; exit code 1."""
 
 
+class GroupHeld(RunFailed):
+    """Raised when another run holds the workflow's concurrency group and `on_conflict` is
+    `fail`; the message names that run; exit code 1."""
+
+
+class RunSkipped(AgentflowError):
+    """Raised when another run holds the workflow's concurrency group and `on_conflict` is
+    `skip`: nothing ran, and that is not a failure (exit code 0). The message names the run
+    that holds the group."""
+
+    exit_code = 0
+
+
 class BudgetExceeded(AgentflowError):
     """Raised when a reservation does not fit a budget; exit code 3."""
 
@@ -107,6 +122,14 @@ class StateError(AgentflowError):
     """
 
     exit_code = 2
+
+
+class SharedStateUnreachable(StateError):
+    """Raised when the Redis named by `--state redis://...` cannot be reached; exit code 2.
+
+    Budgets kept there fail closed on it (no paid call without the shared ledger); limits
+    fall back to local limiting with one warning.
+    """
 
 
 class AgentError(AgentflowError):

@@ -24,6 +24,7 @@ from benchmarks.metrics import metrics
 from benchmarks.percall import b8, b9, b12
 from benchmarks.pressure import chain_wide, deadlines
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
+from benchmarks.redis import shared_budget, shared_limits
 from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.reports import report_bench
 from benchmarks.server import FakeServer
@@ -1019,4 +1020,6 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "report": report_bench,
     "chain+wide": chain_wide,
     "deadlines": deadlines,
+    "redis-limits": shared_limits,
+    "redis-budget": shared_budget,
 }

@@ -231,6 +231,11 @@ class FakeLLMServer:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "statuses": _tally(r.status for r in self.requests),
+            # (prompt, completion) tokens of every answer fully generated
+            "generated_tokens": [
+                sum(r.tokens[0] for r in self.requests if r.tokens),
+                sum(r.tokens[1] for r in self.requests if r.tokens),
+            ],
         }
 
     # ------------------------------------------------------------------ handlers

@@ -16,6 +16,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from agentflow import __version__
 from agentflow.cli.boundary import guarded, install_redacting_streams, run_app, use_secret_env
+from agentflow.state.locator import split_state
 
 
 class _PlainArgument(TyperArgument):
@@ -356,11 +357,13 @@ def plan(
     ] = TableOrJson.table,
     secret_env: SecretEnv = None,
     state: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--state",
-            metavar="PATH",
-            help="The state database whose cache to look in (default: .agentflow/state.db).",
+            metavar="PATH|redis://HOST:PORT/DB",
+            envvar="AGENTFLOW_STATE",
+            help="The state database whose cache and standing budgets to look in (default: "
+            ".agentflow/state.db), or the shared Redis that keeps standing budgets.",
         ),
     ] = None,
     cache: Annotated[
@@ -498,11 +501,14 @@ def run(
         bool, typer.Option("--quiet", "-q", help="Only warnings, failures and the result.")
     ] = False,
     state: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--state",
-            metavar="PATH",
-            help="The state database: journal and cache (default: state.db beside the log dir).",
+            metavar="PATH|redis://HOST:PORT/DB",
+            envvar="AGENTFLOW_STATE",
+            help="The state database: journal, cache and standing budgets (default: state.db "
+            "beside the log dir); or a Redis that keeps rate limits and standing budgets "
+            "shared by every process naming it (the journal then stays beside the log dir).",
         ),
     ] = None,
     log_prompts: Annotated[
@@ -574,7 +580,8 @@ def run(
                 format=format.value,
                 progress=not no_progress,
                 quiet=quiet,
-                state=state,
+                state=split_state(state)[0],
+                shared_state=split_state(state)[1],
                 cache=cache,
                 log_prompts=log_prompts,
                 argv=_argv(),
@@ -603,7 +610,7 @@ def _continue(
     run_id: str,
     *,
     log_dir: Path,
-    state: Path | None,
+    state: str | None,
     budget_usd: float | None,
     allow_changed: bool,
     select: list[str] | None,
@@ -624,7 +631,8 @@ def _continue(
                 mode=mode,
                 run_id=run_id,
                 log_dir=log_dir,
-                state=state,
+                state=split_state(state)[0],
+                shared_state=split_state(state)[1],
                 budget_usd=budget_usd,
                 allow_changed=allow_changed,
                 select=tuple(select or ()),
@@ -648,7 +656,10 @@ _RUN_ID_ARG = typer.Argument(
 )
 _LOG_DIR_OPT = typer.Option("--log-dir", metavar="DIR", help="Where the run logs are.")
 _STATE_OPT = typer.Option(
-    "--state", metavar="PATH", help="The state database (default: as the run recorded it)."
+    "--state",
+    metavar="PATH|redis://HOST:PORT/DB",
+    envvar="AGENTFLOW_STATE",
+    help="The state database, or the shared Redis (default: as the run recorded it).",
 )
 _BUDGET_OPT = typer.Option(
     "--budget-usd", metavar="USD", help="The run budget, over this run and the ones before it."
@@ -669,7 +680,7 @@ _QUIET_OPT = typer.Option("--quiet", "-q", help="Only warnings, failures and the
 def resume(
     run_id: Annotated[str, _RUN_ID_ARG],
     log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
-    state: Annotated[Path | None, _STATE_OPT] = None,
+    state: Annotated[str | None, _STATE_OPT] = None,
     budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
     allow_changed: Annotated[bool, _CHANGED_OPT] = False,
     new_run_id: Annotated[str | None, _NEW_ID_OPT] = None,
@@ -720,7 +731,7 @@ def retry(
         ),
     ] = None,
     log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
-    state: Annotated[Path | None, _STATE_OPT] = None,
+    state: Annotated[str | None, _STATE_OPT] = None,
     budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
     allow_changed: Annotated[bool, _CHANGED_OPT] = False,
     new_run_id: Annotated[str | None, _NEW_ID_OPT] = None,

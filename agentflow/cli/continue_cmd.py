@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ class ContinueOptions:
     run_id: str
     log_dir: Path
     state: Path | None = None
+    shared_state: str | None = None  # --state redis://...: limits and standing budgets
     budget_usd: float | None = None
     allow_changed: bool = False
     select: tuple[str, ...] = ()
@@ -116,6 +117,7 @@ def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
         progress=options.progress,
         quiet=options.quiet,
         state=state,
+        shared_state=options.shared_state or _recorded_shared(settings),
         cache=settings.get("cache"),
         log_prompts=bool(settings.get("log_prompts")),
         secret_env=secret_env,
@@ -125,6 +127,11 @@ def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
         metrics_port=options.metrics_port,
         metrics_host=options.metrics_host,
     )
+
+
+def _recorded_shared(settings: Mapping[str, object]) -> str | None:
+    value = settings.get("shared_state")
+    return str(value) if value else None
 
 
 def continue_command(options: ContinueOptions) -> int:

@@ -26,7 +26,7 @@ def plan_command(
     pricing: Path | None = None,
     format: str = "table",
     console: Console | None = None,
-    state: Path | None = None,
+    state: Path | str | None = None,
     cache: bool | None = None,
 ) -> int:
     """Plan FILE (every instance of a batch); exit 3 when an expected cost is over a budget.
@@ -56,11 +56,11 @@ def plan_command(
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     elif format == "markdown":
         sys.stdout.write(plan_markdown(result.plan))
-        if result.cache is not None:
-            sys.stdout.write(f"\n{result.cache.line()}\n")
+        for line in result.notes():
+            sys.stdout.write(f"\n{line}\n")
     else:
         out = console or Console(highlight=False)
         out.print(plan_table(result.plan))
-        if result.cache is not None:
-            out.out(result.cache.line(), highlight=False)
+        for line in result.notes():
+            out.out(line, highlight=False)
     return EXIT_BUDGET if result.over_budget else EXIT_OK

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentflow.cli import signals
-from agentflow.cli.boundary import print_json_data, silence_stdout, stderr_console
+from agentflow.cli.boundary import EXIT_OK, print_json_data, silence_stdout, stderr_console
 from agentflow.cli.inputs import complete_inputs, parse_inputs
 from agentflow.cli.values import (
     check_log_dir,
@@ -29,7 +29,7 @@ from agentflow.cli.values import (
     write_atomically,
 )
 from agentflow.core import WORKFLOW_SUFFIXES, load_workflow
-from agentflow.errors import BudgetExceeded, Diagnostic, UsageError, WorkflowInvalid
+from agentflow.errors import BudgetExceeded, Diagnostic, RunSkipped, UsageError, WorkflowInvalid
 from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
@@ -39,8 +39,10 @@ from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings, new_run_id
 from agentflow.run.results import RunResult
+from agentflow.run.shared import open_backends
 from agentflow.sinks.jsonl import JsonlSink
 from agentflow.sinks.summary import CostSummary, cost_table, failure_report
+from agentflow.state.groups import conflict_action, groups_of, hold_groups
 from agentflow.state.journal import CacheChoice, RunJournal
 from agentflow.state.lineage import Continuation, sha256_of
 from agentflow.state.store import StateStore
@@ -74,6 +76,7 @@ class RunOptions:
     progress: bool = True
     quiet: bool = False
     state: Path | None = None
+    shared_state: str | None = None  # --state redis://...: limits and standing budgets
     cache: bool | None = None  # --cache / --no-cache; None: as each agent's `cache:` says
     continuation: Continuation | None = None  # set by resume and retry
     log_prompts: bool = False
@@ -240,12 +243,23 @@ def _continue_command(options: RunOptions, result: RunResult) -> str | None:
         argv += ["--log-dir", str(options.log_dir)]
     if options.state is not None:
         argv += ["--state", str(options.state)]
+    elif options.shared_state is not None and not os.environ.get("AGENTFLOW_STATE"):
+        argv += ["--state", _shared_display(options) or ""]
     if options.output is not None:
         argv += ["--output", str(options.output)]
     text = shlex.join(argv)
     if verb == "resume" and result.status == "budget":
         text += " --budget-usd <more>"
     return text
+
+
+def _shared_display(options: RunOptions) -> str | None:
+    """The shared Redis without its credentials (the log and commands shown never hold them)."""
+    if options.shared_state is None:
+        return None
+    from agentflow.state.redis_conn import parse_redis_url
+
+    return parse_redis_url(options.shared_state).display()
 
 
 def state_path(options: RunOptions) -> Path:
@@ -281,6 +295,7 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
             "cache": options.cache,
             "log_prompts": options.log_prompts,
             "secret_env": list(options.secret_env),  # names only: resume hides the same values
+            "shared_state": _shared_display(options),
         },
         "state_path": str(state_path(options)),
     }
@@ -353,7 +368,11 @@ def _instance_values(workflow: Workflow, options: RunOptions) -> list[dict[str, 
 def run_command(options: RunOptions) -> int:
     """Run the workflows; returns the exit code (see DESIGN: 0, 1, 2, 3, 4, 130, 143)."""
     console = stderr_console()
-    report = asyncio.run(execute_run(options, console=console))
+    try:
+        report = asyncio.run(execute_run(options, console=console))
+    except RunSkipped as skipped:
+        print(f"skipped: {skipped}", file=sys.stderr)  # the group's holder is doing the work
+        return EXIT_OK
     try:
         _render(options, report, console)
     except BrokenPipeError:
@@ -371,7 +390,6 @@ async def execute_run(
     """Check, load and run the workflows on the running loop; what `run_command` renders
     and `agentflow.arun_file` returns. A live display goes to `console` when one is given;
     `extra_sinks` get every event too. Raises before any call or log when it cannot start."""
-    from agentflow.api import RunReport
 
     check_options(options)
     workflows = _load_all(options.files)
@@ -387,8 +405,47 @@ async def execute_run(
     log_path = options.log_dir / f"{run_id}.jsonl"
     if log_path.exists():
         raise UsageError(f"{log_path} exists already; choose another --run-id")
+    groups = groups_of([(i.workflow, i.inputs) for i in instances])
+    with hold_groups(
+        groups,
+        conflict_action(workflows),
+        run_id=run_id,
+        lock_dir=state_path(options).parent / "locks",
+        shared_url=options.shared_state,
+    ) as held_by:
+        if held_by is not None:
+            raise RunSkipped(held_by.line())
+        return await _run_held(
+            options, workflows, instances, run_id, log_path, console, extra_sinks
+        )
+
+
+async def _run_held(
+    options: RunOptions,
+    workflows: list[Workflow],
+    instances: list[Instance],
+    run_id: str,
+    log_path: Path,
+    console: Console | None,
+    extra_sinks: Sequence[Sink],
+) -> RunReport:
+    from agentflow.api import RunReport
+
     # The journal opens first: a run that cannot keep it must not start (it could pay twice).
     store = StateStore.open(state_path(options))
+    warnings = console or stderr_console()
+    # Then the shared state: an unreachable Redis stops a run with a standing budget here,
+    # before its log exists and before anything is paid.
+    try:
+        backends = open_backends(
+            options.shared_state,
+            store,
+            workflows,
+            warn=lambda line: warnings.print(f"[yellow]warning[/yellow]: {escape(line)}"),
+        )
+    except BaseException:
+        store.close()
+        raise
     summary = CostSummary()
     try:
         log = JsonlSink(log_path)
@@ -418,6 +475,7 @@ async def execute_run(
     bus = EventBus(run_id, time.time, sinks)
     client = _client(options)
     engine = Engine(
+        backends=backends,
         journal=journal,
         reuse=continuation.reuse if continuation else None,
         client=client,

@@ -17,6 +17,7 @@ from agentflow.model.types import (
     Agent,
     Budget,
     CachePolicy,
+    Concurrency,
     Deadline,
     InputSpec,
     Limit,
@@ -73,6 +74,8 @@ def _budget(raw: Mapping[str, Any] | None) -> Budget | None:
         max_usd=float(raw["max_usd"]),
         warn_at=float(raw.get("warn_at", 0.8)),
         on_exceeded=raw.get("on_exceeded", "fail"),
+        per=raw.get("per"),
+        key=raw.get("key"),
     )
 
 
@@ -221,6 +224,14 @@ def build_workflow(
         tools=_tools(data.get("tools") or {}, path.parent),
         mcp_servers=_mcp_servers(data.get("mcp_servers") or {}, path.parent),
         outputs=tuple((name, str(t)) for name, t in (data.get("outputs") or {}).items()),
+        concurrency=(
+            Concurrency(
+                group=str(data["concurrency"]["group"]),
+                on_conflict=data["concurrency"].get("on_conflict", "skip"),
+            )
+            if data.get("concurrency")
+            else None
+        ),
         source=source,
         priority=int(data.get("priority", 0)),
         deadline=_deadline(data.get("deadline"), data.get("on_deadline", "warn")),

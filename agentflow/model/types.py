@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 Backoff = Literal["exponential", "linear", "constant"]
 OutputFormat = Literal["text", "json"]
+Period = Literal["day", "week", "month"]
 OnExceeded = Literal["fail", "skip_noncritical"]
 OnDeadline = Literal["warn", "cancel"]
 
@@ -162,11 +163,25 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """A spending cap in USD, at run, workflow or agent level."""
+    """A spending cap in USD, at run, workflow or agent level.
+
+    A workflow's budget with `per` set is standing: it holds across runs for each UTC
+    calendar period, kept under `key` (the workflow's name when None).
+    """
 
     max_usd: float
     warn_at: float = 0.8
     on_exceeded: OnExceeded = "fail"
+    per: Period | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """Only one run of `group` (a template over the inputs) at a time."""
+
+    group: str
+    on_conflict: Literal["skip", "queue", "fail"] = "skip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +346,7 @@ class Workflow:
     tools: tuple[Tool, ...] = ()
     mcp_servers: tuple[McpServer, ...] = ()
     outputs: tuple[tuple[str, str], ...] = ()
+    concurrency: Concurrency | None = None
     source: SourceMap = SourceMap("<memory>")
     # Which waiting calls go first (higher first) and when the workflow should be done.
     priority: int = 0

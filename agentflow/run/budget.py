@@ -8,15 +8,20 @@ actual cost, and on failure or cancellation it releases the reservation:
     ledger = BudgetLedger(on_warning=emit_warning, on_exceeded=emit_exceeded)
     run = ledger.scope("run", workflow.budget)
     agent_scope = ledger.scope("hr_onboarding#1/screen", agent.budget)
-    reservation = ledger.reserve([run, agent_scope], worst_case_usd)   # or BudgetExceeded
+    reservation = await ledger.reserve([run, agent_scope], worst_case_usd)  # or BudgetExceeded
     try:
         response = await client.complete(...)
-        reservation.settle(response.cost_usd)
+        await reservation.settle(response.cost_usd)
     finally:
-        reservation.release()                       # no-op after settle
+        await reservation.release()                 # no-op after settle
+
+The engine awaits the ledger (the `Ledger` and `Held` protocols), so a ledger shared by many
+processes through Redis can answer over the network; this in-process one does its work in
+the synchronous `reserve_now()`, `settle_now()` and `release_now()`, which its async methods
+call without awaiting anything.
 
 Guarantee: in every scope, spent + outstanding reservations never exceed `max_usd`, however
-many calls run at once, because a reservation only succeeds when it fits, and all methods are
+many calls run at once, because a reservation only succeeds when it fits, and the work is
 synchronous (nothing can interleave inside one). The one exception is a provider that reports
 a cost above what was reserved (the estimate missed, or pricing changed): the ledger records
 the actual cost truthfully, so `spent` may then exceed `max_usd`; from then on the scope has
@@ -31,7 +36,6 @@ cannot take it, and raises `BudgetExceeded(..., scope=name)`; what to do next
 Amounts are kept as integer nano-dollars, so thousands of reserve/settle cycles cannot drift
 by float rounding. A scope without a `Budget` only counts.
 
-A Redis-backed ledger shared by many processes can replace this one behind `Ledger`.
 """
 
 from __future__ import annotations
@@ -142,7 +146,7 @@ class Reservation:
         """True until settled or released."""
         return not self._done
 
-    def settle(self, actual_usd: float) -> None:
+    def settle_now(self, actual_usd: float) -> None:
         """Replace the reservation with the actual cost; a no-op once settled or released."""
         if actual_usd < 0:
             raise ValueError(f"actual cost must not be negative, got {actual_usd}")
@@ -151,20 +155,44 @@ class Reservation:
         self._done = True
         self._ledger._settle(self._scopes, self._amount, _nanos(actual_usd))
 
-    def release(self) -> None:
+    def release_now(self) -> None:
         """Drop the reservation without spending (failure, cancellation); idempotent."""
         if self._done:
             return
         self._done = True
         self._ledger._settle(self._scopes, self._amount, 0)
 
+    async def settle(self, actual_usd: float) -> None:
+        """`settle_now()` behind the `Held` protocol (nothing to wait for in-process)."""
+        self.settle_now(actual_usd)
+
+    async def release(self) -> None:
+        """`release_now()` behind the `Held` protocol."""
+        self.release_now()
+
+
+class Held(Protocol):
+    """A reservation as the engine sees it: settle the actual cost, or release it."""
+
+    @property
+    def amount_usd(self) -> float: ...
+
+    @property
+    def active(self) -> bool: ...
+
+    async def settle(self, actual_usd: float) -> None: ...
+
+    async def release(self) -> None: ...
+
 
 class Ledger(Protocol):
-    """What the engine needs from a budget ledger (in-process now, Redis-backed later)."""
+    """What the engine needs from a budget ledger: in-process (`BudgetLedger`) or shared by
+    many processes (`agentflow.run.redis_budget.RedisLedger`). Reserving and settling are
+    awaited, because a shared ledger answers over the network."""
 
     def scope(self, name: str, budget: Budget | None) -> BudgetScope: ...
 
-    def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Reservation: ...
+    async def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Held: ...
 
     def statistics(self) -> BudgetStatistics: ...
 
@@ -189,7 +217,11 @@ class BudgetLedger:
         scope = self._scopes[name] = BudgetScope(name, budget)
         return scope
 
-    def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Reservation:
+    async def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Reservation:
+        """`reserve_now()` behind the `Ledger` protocol (nothing to wait for in-process)."""
+        return self.reserve_now(scopes, amount_usd)
+
+    def reserve_now(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Reservation:
         """Reserve `amount_usd` in every scope, or raise `BudgetExceeded` reserving nothing."""
         if amount_usd < 0:
             raise ValueError(f"a reservation must not be negative, got {amount_usd}")

@@ -37,9 +37,9 @@ from agentflow.llm.types import (
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
 from agentflow.plan.tokens import bound_messages, count_messages
-from agentflow.run.budget import BudgetLedger, BudgetScope, Reservation
+from agentflow.run.budget import BudgetScope, Held, Ledger
 from agentflow.run.clock import Clock
-from agentflow.run.limits import RateLimiter, WaitInfo
+from agentflow.run.limits import Limiter, WaitInfo
 from agentflow.run.output import json_instruction, parse_output, repair_request
 from agentflow.run.priority import NOT_URGENT, LatencyObserver, PrioritySlots, Urgency
 from agentflow.run.results import Usage
@@ -142,8 +142,8 @@ class CallRunner:
         client: Any,
         clock: Clock,
         bus: EventBus,
-        limiter: RateLimiter,
-        ledger: BudgetLedger,
+        limiter: Limiter,
+        ledger: Ledger,
         max_concurrency: int,
         rng: random.Random,
         run_budget: Budget | None,
@@ -215,14 +215,14 @@ class CallRunner:
             scopes.append(self._scope(ctx.agent_budget_scope, ctx.agent.budget))
         return scopes
 
-    async def _reserve(self, scopes: Sequence[BudgetScope], amount: float) -> Reservation:
+    async def _reserve(self, scopes: Sequence[BudgetScope], amount: float) -> Held:
         """Reserve `amount` in every scope; while only other calls' outstanding reservations
         stand in the way, wait for them to settle (they usually cost less than reserved)
         instead of giving up on money that is not spent. Raises `BudgetExceeded`."""
         while self._blocked_by_reservations(scopes, amount):
             moved = self._budget_event
             await moved.wait()
-        return self._ledger.reserve(scopes, amount)
+        return await self._ledger.reserve(scopes, amount)
 
     @staticmethod
     def _blocked_by_reservations(scopes: Sequence[BudgetScope], amount: float) -> bool:
@@ -606,19 +606,19 @@ class CallRunner:
                             response: LLMResponse = await self._client.complete(request)
                     except TimeoutError:
                         permit.settle(prompt_tokens)
-                        settled = self._abandon(
+                        settled = await self._abandon(
                             ctx, reservation, worst, "timeout", started, call, delivery
                         )
                         raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
                     except LLMError as error:
                         permit.settle(prompt_tokens)
                         if error.unanswered:
-                            settled = self._abandon(
+                            settled = await self._abandon(
                                 ctx, reservation, worst, error.error_class, started, call, delivery
                             )
                         raise
                     except asyncio.CancelledError:
-                        settled = self._abandon(
+                        settled = await self._abandon(
                             ctx, reservation, worst, "cancelled", started, call, delivery
                         )
                         raise
@@ -636,7 +636,7 @@ class CallRunner:
             response, cut_from = self._bounded(response)
             cost = ctx.price_book.cost(agent.model, response.input_tokens, response.output_tokens)
             if reservation is not None:
-                reservation.settle(cost or 0.0)
+                await reservation.settle(cost or 0.0)
                 settled = True
                 self._budget_moved()
             usage = ctx.usage
@@ -673,7 +673,7 @@ class CallRunner:
             return response, cost
         finally:
             if reservation is not None and not settled:
-                reservation.release()
+                await reservation.release()
                 self._budget_moved()
 
     def _bounded(self, response: LLMResponse) -> tuple[LLMResponse, int | None]:
@@ -687,10 +687,10 @@ class CallRunner:
         kept = raw[:limit].decode("utf-8", "ignore")
         return dataclasses.replace(response, content=kept), len(raw)
 
-    def _abandon(
+    async def _abandon(
         self,
         ctx: AgentContext,
-        reservation: Reservation | None,
+        reservation: Held | None,
         worst: float | None,
         reason: str,
         started: float,
@@ -709,7 +709,7 @@ class CallRunner:
         usage = ctx.usage
         if sent:
             if reservation is not None:
-                reservation.settle(worst or 0.0)
+                await reservation.settle(worst or 0.0)
                 self._budget_moved()
             usage.unconfirmed_calls += 1
             if worst is not None:

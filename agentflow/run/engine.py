@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,11 +29,11 @@ from agentflow.model.types import Agent, Budget, Limit, Workflow
 from agentflow.plan.estimate import expected_agent_seconds
 from agentflow.plan.pricing import PriceBook, load_price_book
 from agentflow.plan.tokens import tokenizer_for
-from agentflow.run.budget import BudgetLedger, BudgetStatistics
+from agentflow.run.budget import BudgetLedger, BudgetStatistics, Ledger
 from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES, AgentContext, CallRunner, CallStatistics
 from agentflow.run.clock import Clock
 from agentflow.run.heap import frozen_heap
-from agentflow.run.limits import LimiterStatistics, RateLimiter
+from agentflow.run.limits import Limiter, LimiterStatistics
 from agentflow.run.priority import LatencyObserver, RemainingPaths, Urgency
 from agentflow.run.results import (
     EXIT_CODES,
@@ -43,6 +44,8 @@ from agentflow.run.results import (
     WorkflowStatus,
     worst_status,
 )
+from agentflow.run.shared import Backends, LocalBackends
+from agentflow.run.standing import StandingAccount, StandingLedger, standing_account
 from agentflow.run.tools import ToolRunner
 from agentflow.state.journal import RunJournal
 
@@ -187,8 +190,11 @@ class Engine:
         tool_runner_for: Callable[[Workflow], ToolRunner] | None = None,
         journal: RunJournal | None = None,
         reuse: Mapping[tuple[str, int, str], Outcome] | None = None,
+        backends: Backends | None = None,
     ) -> None:
         self._client = client
+        self._backends: Backends = backends or LocalBackends()
+        self._accounts: dict[str, StandingAccount] = {}
         self._journal = journal
         self._reuse = reuse or {}
         self._clock = clock
@@ -205,8 +211,8 @@ class Engine:
         self._agents_running = 0
         self._agents_done = 0
         self._calls: CallRunner | None = None
-        self._ledger: BudgetLedger | None = None
-        self._limiter: RateLimiter | None = None
+        self._ledger: Ledger | None = None
+        self._limiter: Limiter | None = None
         self._latencies = LatencyObserver()
         self._run_started = 0.0
         self._wall_started = 0.0
@@ -274,16 +280,17 @@ class Engine:
         time of a call-heavy run.
         """
         with frozen_heap():
-            return await self._run(instances)
+            try:
+                return await self._run(instances)
+            finally:
+                await self._backends.aclose()
 
     async def _run(self, instances: Sequence[Instance]) -> RunResult:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
         limiter_limits = merge_limits(workflows)
-        limiter = self._limiter = RateLimiter(limiter_limits, self._clock)
-        ledger = self._ledger = BudgetLedger(
-            on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
-        )
+        limiter = self._limiter = self._backends.limiter(limiter_limits, self._clock)
+        ledger = self._ledger = await self._open_ledger(workflows)
         self._calls = CallRunner(
             client=self._client,
             clock=self._clock,
@@ -331,7 +338,7 @@ class Engine:
             reused_agents=len(self._reuse),
             **self._settings.provenance,
         )
-        self._charge_parents()
+        await self._charge_parents()
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
         # The MCP servers are outside what a stop cancels: they start on first use and stop
@@ -379,14 +386,42 @@ class Engine:
         finally:
             self._main = None
 
-    def _charge_parents(self) -> None:
+    async def _open_ledger(self, workflows: Sequence[Workflow]) -> Ledger:
+        """The in-process ledger, joined by the store of standing budgets when a workflow
+        has one (`budget: {per: day}`): their accounts are those of the run's start."""
+        local = BudgetLedger(
+            on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
+        )
+        now = dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)
+        for workflow in workflows:
+            account = standing_account(workflow, now)
+            if account is not None:
+                self._accounts[workflow.name] = account
+        store = self._backends.standing(self._clock) if self._accounts else None
+        if store is None:
+            return local
+        ledger = StandingLedger(
+            local,
+            store,
+            self._clock,
+            on_warning=self._on_budget_warning,
+            on_exceeded=self._on_budget_exceeded,
+        )
+        for workflow in workflows:
+            account = self._accounts.get(workflow.name)
+            if account is not None and workflow.budget is not None:
+                ledger.add_account(account, workflow.budget)
+        await ledger.refresh()
+        return ledger
+
+    async def _charge_parents(self) -> None:
         """A resumed run's budget already holds what its parents spent."""
         spent = self._settings.spent_before_usd
         calls = self._calls
         if spent <= 0 or calls is None or calls.run_scope is None or self._ledger is None:
             return
         try:
-            self._ledger.reserve([calls.run_scope], spent).settle(spent)
+            await (await self._ledger.reserve([calls.run_scope], spent)).settle(spent)
         except BudgetExceeded:
             self._run_stopped_by_budget = True
 
@@ -788,7 +823,7 @@ class Engine:
             price_book=self._price_book(workflow),
             tools=tools,
             usage=usage,
-            workflow_budget_scope=f"workflow:{state.label}",
+            workflow_budget_scope=self._workflow_scope(state),
             agent_budget_scope=f"agent:{state.label}.{agent.id}",
             urgency=self._urgency(state, agent),
             expected_call_s=self._expected_s.get(id(agent), 0.0),
@@ -865,6 +900,11 @@ class Engine:
         if not scope.startswith("agent:"):
             state.stopped_by_budget = True
         return False
+
+    def _workflow_scope(self, state: _InstanceState) -> str:
+        """A standing budget is one account for every instance; otherwise one per instance."""
+        account = self._accounts.get(state.instance.workflow.name)
+        return account.scope_name if account is not None else f"workflow:{state.label}"
 
     def _on_budget_warning(self, scope: str, spent: float, limit: float) -> None:
         self._bus.emit(

@@ -8,6 +8,7 @@ migrations applied in order. Its tables are plain, so a user can query them by h
     responses     every successful model answer, by place and request fingerprint
     tool_results  every result of a tool declared `side_effects: true`, by place
     cache         answers by fingerprint alone, for `cache:` (opt-in), with an expiry
+    standing_spend  what each standing budget (`budget: {per: day}`) spent in each UTC period
 
 A place is where a call stands in a run: run, workflow, instance, agent, item (-1 outside
 a fan-out) and tool round. A journaled answer is committed before the event that reports
@@ -27,7 +28,7 @@ from typing import Any
 from agentflow.errors import StateError
 from agentflow.llm.types import LLMResponse, ToolCall
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -75,6 +76,16 @@ _MIGRATIONS: tuple[str, ...] = (
         expires_at    REAL,
         hits          INTEGER NOT NULL DEFAULT 0,
         last_hit_at   REAL
+    );
+    """,
+    # 1 -> 2
+    """
+    CREATE TABLE standing_spend (
+        key           TEXT    NOT NULL,
+        period        TEXT    NOT NULL,
+        spent_nanos   INTEGER NOT NULL,
+        updated_at    REAL    NOT NULL,
+        PRIMARY KEY (key, period)
     );
     """,
 )
@@ -445,6 +456,24 @@ class StateStore:
         self._write("DELETE FROM cache" + where, args)
         after = self._read("SELECT COUNT(*) FROM cache", ())[0][0]
         return int(before) - int(after)
+
+    # -- standing budgets -------------------------------------------------------------------
+
+    def standing_spent(self, key: str, period: str) -> int:
+        """Nano-dollars the standing budget `key` has spent in `period` (0 if nothing)."""
+        rows = self._read(
+            "SELECT spent_nanos FROM standing_spend WHERE key = ? AND period = ?", (key, period)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def add_standing_spend(self, key: str, period: str, nanos: int, now: float) -> None:
+        """Add `nanos` to what the standing budget `key` spent in `period`; committed on return."""
+        self._write(
+            "INSERT INTO standing_spend (key, period, spent_nanos, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key, period) DO UPDATE SET"
+            " spent_nanos = spent_nanos + excluded.spent_nanos, updated_at = excluded.updated_at",
+            (key, period, nanos, now),
+        )
 
     def statistics(self) -> StoreStatistics:
         return StoreStatistics(path=str(self.path), schema_version=SCHEMA_VERSION, **self._counts)
