@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.adaptive import adaptive
 from benchmarks.durable import history, kill_resume
 from benchmarks.procs import AGENTFLOW, PYTHON, ROOT, Completed, command_line, run, worker
 from benchmarks.report import Check, Outcome, median, runs, seconds
@@ -1008,4 +1009,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "kill": kill_resume,
     "progress": progress,
     "sweep": sweep,
+    "adaptive": adaptive,
 }

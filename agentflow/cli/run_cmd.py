@@ -369,6 +369,7 @@ def run_command(options: RunOptions) -> int:
             max_concurrency=options.max_concurrency,
             max_workflows=options.max_workflows,
             mock=options.mock,
+            probe_limits=not options.mock,
             log_path=str(log_path),
             parent_run_id=continuation.parent.run_id if continuation else None,
             log_prompts=options.log_prompts,

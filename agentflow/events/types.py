@@ -22,6 +22,7 @@ EVENT_NAMES = (
     "llm.abandoned",
     "llm.retry",
     "ratelimit.wait",
+    "ratelimit.adjusted",
     "budget.warning",
     "budget.exceeded",
     "tool.call",

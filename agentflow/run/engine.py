@@ -76,6 +76,9 @@ class RunSettings:
     # For run.started: version, command line, files and their sha256, input sources.
     provenance: Mapping[str, Any] = field(default_factory=dict)
     max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
+    # Hold back a key with no declared limits until the provider shows its own (adaptive
+    # limits); for runs that reach a real provider.
+    probe_limits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +242,9 @@ class Engine:
     async def _run(self, instances: Sequence[Instance]) -> RunResult:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
-        limiter = self._limiter = RateLimiter(merge_limits(workflows), self._clock)
+        limiter = self._limiter = RateLimiter(
+            merge_limits(workflows), self._clock, probe=self._settings.probe_limits
+        )
         ledger = self._ledger = BudgetLedger(
             on_warning=self._on_budget_warning, on_exceeded=self._on_budget_exceeded
         )

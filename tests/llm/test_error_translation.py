@@ -307,3 +307,23 @@ def test_a_key_missing_from_the_environment_is_an_authentication_error_not_a_500
     translated = translate_error(raised)
     assert isinstance(translated, errors.AuthenticationFailed)
     assert not translated.retryable
+
+
+def test_the_gateway_retry_hint_is_read_from_the_exception_headers() -> None:
+    # The LiteLLM proxy's 429 carries its wait only as llm_provider-retry-after.
+    exc = ex.RateLimitError("x", P, M, response=_resp(429, {"llm_provider-retry-after": "60"}))
+    translated = translate_error(exc)
+    assert type(translated) is errors.RateLimited
+    assert translated.retry_after == 60.0
+
+
+def test_a_used_up_limit_waits_until_its_reset_and_keeps_the_limits() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "300",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1.5s",
+    }
+    translated = translate_error(ex.RateLimitError("x", P, M, headers=headers))
+    assert translated.retry_after == 1.5
+    assert translated.rate_limits is not None
+    assert translated.rate_limits.limit_requests == 300
