@@ -35,7 +35,8 @@ with an undeclared request limit, a token bucket refilling rpm/60 per second tha
 an immediate 429 with `Retry-After` (whole seconds), `retry-after-ms` and the rate-limit
 headers; every answer carries them too: OpenAI's `x-ratelimit-limit|remaining|reset-requests`
 on /v1/chat/completions, Anthropic's `anthropic-ratelimit-requests-limit|remaining|reset`
-on /v1/messages. `rate_limited` counts the 429s it gave.
+on /v1/messages. `rate_limited` counts the 429s it gave. `response_cost=0.0021` sends
+`x-litellm-response-cost` on every answer, as the LiteLLM proxy does.
 
 Server knobs (attributes, or `configure(...)`): `latency_s`, or `latency_range` (uniform
 per request), `p_429`, `p_500`, `p_hang` with `seed` (random faults), `api_key` (answer 401
@@ -151,6 +152,7 @@ class FakeLLMServer:
     enforce_rpm: float | None = None
     enforce_burst: float | None = None
     rate_limited: int = 0
+    response_cost: float | None = None
     _bucket: tuple[float, float] | None = field(default=None, repr=False)  # (level, when)
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
@@ -234,6 +236,7 @@ class FakeLLMServer:
         self.fail_on = {}
         self.enforce_rpm = self.enforce_burst = None
         self.rate_limited = 0
+        self.response_cost = None
         self._bucket = None
         self.script.clear()
         self.requests.clear()
@@ -314,6 +317,8 @@ class FakeLLMServer:
                 task.add_done_callback(self._generating.discard)
                 response = await asyncio.shield(task)
             response.headers.update(limit_headers)
+            if self.response_cost is not None:
+                response.headers["x-litellm-response-cost"] = repr(self.response_cost)
             record.status = response.status
             return response
         finally:
@@ -424,6 +429,7 @@ _KNOBS = frozenset(
         "fail_on",
         "enforce_rpm",
         "enforce_burst",
+        "response_cost",
     }
 )
 

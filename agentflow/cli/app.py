@@ -262,7 +262,7 @@ def plan(
         typer.Option(
             "--pricing",
             metavar="FILE",
-            help="Extra prices: JSON {model: {input, output}} per 1M tokens.",
+            help="Extra prices: JSON {model: {input, output} or {same_as: model}} per 1M tokens.",
         ),
     ] = None,
     format: Annotated[
@@ -351,6 +351,14 @@ def run(
             "--budget-usd",
             metavar="USD",
             help="A budget for the whole run, in USD (>= 0; 0 spends nothing).",
+        ),
+    ] = None,
+    pricing: Annotated[
+        Path | None,
+        typer.Option(
+            "--pricing",
+            metavar="FILE",
+            help="Extra prices: JSON {model: {input, output} or {same_as: model}} per 1M tokens.",
         ),
     ] = None,
     max_concurrency: Annotated[
@@ -468,6 +476,7 @@ def run(
                 heartbeat=heartbeat,
                 max_answer_bytes=max_answer_bytes,
                 secret_env=tuple(secret_env or ()),
+                pricing=pricing,
             )
         )
 

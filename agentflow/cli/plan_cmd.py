@@ -16,7 +16,7 @@ from agentflow.core import load_workflow
 from agentflow.errors import UsageError
 from agentflow.model.types import Workflow
 from agentflow.plan.estimate import make_batch_plan, make_plan
-from agentflow.plan.pricing import load_price_book
+from agentflow.plan.pricing import load_price_book, require_prices
 from agentflow.plan.render import plan_markdown, plan_table, plan_to_json
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ def plan_command(
         raise UsageError(f"--format {format!r}: choose table, json or markdown")
     workflow = load_workflow(file)
     book = load_price_book(workflow.pricing, pricing)
+    if budget_usd is not None:
+        require_prices(workflow, book)  # as run does: unknown prices cannot be checked
     if input or inputs is not None:
         from agentflow.cli.inputs import parse_input_rows
 

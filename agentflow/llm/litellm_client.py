@@ -278,6 +278,8 @@ class LiteLLMClient:
             error = translate_error(exc)
             if isinstance(error, AuthenticationFailed):
                 error = _with_key_hint(error, model, api_key_env)
+            elif isinstance(error, ModelNotFound) and kwargs.get("api_base"):
+                error = _with_gateway_hint(error, model, str(kwargs["api_base"]))
             raise error from None
         return _response(raw, model)
 
@@ -506,6 +508,9 @@ _LITELLM_CLASSES: tuple[tuple[str, type[LLMError]], ...] = (
 
 
 _MISSING_KEY_PHRASES = ("missing credentials", "api_key client option must be set", "no api key")
+# How gateways and local servers say "no such model" with a 400 (the LiteLLM proxy:
+# "Invalid model name passed in model=..."): not a bad request a retry or edit could fix.
+_UNKNOWN_MODEL_PHRASES = ("invalid model name", "model_not_found", "no such model")
 
 
 def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMError]:
@@ -521,6 +526,8 @@ def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMErro
         for name, target in _LITELLM_CLASSES:
             source = getattr(ex, name, None)
             if source is not None and isinstance(exc, source):
+                if target is BadRequest and any(p in lower for p in _UNKNOWN_MODEL_PHRASES):
+                    return ModelNotFound
                 return target
     import httpx
     import openai
@@ -530,6 +537,8 @@ def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMErro
     if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
         return LLMConnectionError
     found = _by_status(status, lower)
+    if found is BadRequest and any(phrase in lower for phrase in _UNKNOWN_MODEL_PHRASES):
+        return ModelNotFound
     if found is not None:
         return found
     if "overloaded" in lower:
@@ -609,6 +618,16 @@ def _with_key_hint(
     return type(error)(
         f"{error}{hint}", status_code=error.status_code, retry_after=error.retry_after
     )
+
+
+def _with_gateway_hint(error: ModelNotFound, model: str, api_base: str) -> ModelNotFound:
+    """`error` naming the gateway (the agent's `api_base`) that does not know `model`."""
+    sent = model.split("/", 1)[1] if "/" in model else model
+    hint = (
+        f"; the gateway at {api_base} has no model '{sent}' (from '{model}'): check the "
+        "name against its model list (GET /v1/models) or its aliases"
+    )
+    return ModelNotFound(f"{error}{hint}", status_code=error.status_code)
 
 
 def _never_connected(exc: BaseException) -> bool:

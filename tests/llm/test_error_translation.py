@@ -327,3 +327,15 @@ def test_a_used_up_limit_waits_until_its_reset_and_keeps_the_limits() -> None:
     assert translated.retry_after == 1.5
     assert translated.rate_limits is not None
     assert translated.rate_limits.limit_requests == 300
+
+
+def test_a_gateways_invalid_model_name_400_is_model_not_found() -> None:
+    message = (
+        "OpenAIException - /chat/completions: Invalid model name passed in model=team-gptx. "
+        "Call `/v1/models` to view available models for your key."
+    )
+    assert type(translate_error(ex.BadRequestError(message, M, P))) is errors.ModelNotFound
+    status = ex.APIError(400, message, P, M)
+    assert type(translate_error(status)) is errors.ModelNotFound
+    # an ordinary bad request stays one
+    assert type(translate_error(ex.BadRequestError("bad temperature", M, P))) is errors.BadRequest
