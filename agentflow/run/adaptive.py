@@ -46,7 +46,7 @@ from typing import Literal
 
 from agentflow.llm.hints import RateLimitHints
 
-PROBE_WINDOW = 8
+PROBE_WINDOW = 16
 PROBE_S = 1.0
 DECREASE = 0.7
 INCREASE = 0.02
