@@ -511,11 +511,14 @@ _MISSING_KEY_PHRASES = ("missing credentials", "api_key client option must be se
 # How gateways and local servers say "no such model" with a 400 (the LiteLLM proxy:
 # "Invalid model name passed in model=..."): not a bad request a retry or edit could fix.
 _UNKNOWN_MODEL_PHRASES = ("invalid model name", "model_not_found", "no such model")
+# A LiteLLM proxy without a database answers a key other than its master key with a 400
+# "No connected db." (it cannot look virtual keys up): the key is refused.
+_GATEWAY_KEY_REFUSED = "no_db_connection"
 
 
 def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMError]:
     lower = text.lower()
-    if any(phrase in lower for phrase in _MISSING_KEY_PHRASES):
+    if any(phrase in lower for phrase in _MISSING_KEY_PHRASES) or _GATEWAY_KEY_REFUSED in lower:
         # LiteLLM reports a key missing from the environment as a 500; no retry can fix it.
         return AuthenticationFailed
     if _litellm is not None:

@@ -327,9 +327,9 @@ class AdaptiveControl:
     def _report(self, reason: AdjustReason | None) -> Adjustment | None:
         current = (self.rpm, self.tpm, self.max_concurrent)
         if reason is None:
-            if not any(
-                _risen(now, before) for now, before in zip(current, self._reported, strict=True)
-            ):
+            # A rise is news when a rate rose by 10% (the window grows by one an answer).
+            rates = zip(current[:2], self._reported[:2], strict=True)
+            if not any(_risen(now, before) for now, before in rates):
                 return None
             reason = "recovered"
         self._reported = current

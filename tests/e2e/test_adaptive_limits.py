@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from agentflow.run.adaptive import PROBE_WINDOW
 from agentflow.schema.resources import load_schema
 from tests.e2e.cli import of, run_cli, write_workflow
 from tests.fakeserver import FakeLLMServer
@@ -39,8 +40,9 @@ def test_an_undeclared_limit_costs_few_429s_and_the_gateway_cost_is_kept(
     assert run.returncode == 0, run.describe()
     doc = json.loads(run.stdout)
     assert doc["totals"]["agents"]["completed"] == AGENTS
-    # Few 429s: the key slowed down to what the headers said, not one 429 per call.
-    assert fake_server.rate_limited <= 0.1 * AGENTS, fake_server.statistics()
+    # Few 429s: at most the probe's first wave over the bucket, and a handful after it; the
+    # key slowed down to what the headers said instead of one 429 per call.
+    assert fake_server.rate_limited <= PROBE_WINDOW + 5, fake_server.statistics()
     events = run.events()
     adjusted = of(events, "ratelimit.adjusted")
     assert adjusted and adjusted[0]["provider_rpm"] == RPM

@@ -339,3 +339,9 @@ def test_a_gateways_invalid_model_name_400_is_model_not_found() -> None:
     assert type(translate_error(status)) is errors.ModelNotFound
     # an ordinary bad request stays one
     assert type(translate_error(ex.BadRequestError("bad temperature", M, P))) is errors.BadRequest
+
+
+def test_a_litellm_proxy_refusing_a_key_it_cannot_look_up_is_an_authentication_error() -> None:
+    body = '{"error": {"message": "No connected db.", "type": "no_db_connection", "code": "400"}}'
+    exc = ex.BadRequestError(f"OpenAIException - {body}", M, P)
+    assert type(translate_error(exc)) is errors.AuthenticationFailed
