@@ -50,6 +50,7 @@ PROBE_WINDOW = 16
 PROBE_S = 1.0
 DECREASE = 0.7
 INCREASE = 0.02
+COOLDOWN_S = 1.0  # and at most one cut a second: random 429s must not starve a key
 HEADROOM = 0.95
 MIN_RATE = 1.0 / 60.0  # one call a minute: a key never stops for good
 PER_MINUTE = 60.0
@@ -216,7 +217,11 @@ class AdaptiveControl:
             self.state = "open"  # an answer with nothing to learn: no need to hold back
         if throttled:
             self.state = "governed"
-            if admitted_at > self._last_decrease:
+            # A 429 that said when to come back is waited out by pausing the key; the rate
+            # is cut when the provider showed its limit, or gave no hint at all.
+            hinted = hints is not None and hints.retry_after_s is not None and not limited
+            fresh = admitted_at > self._last_decrease and now - self._last_decrease >= COOLDOWN_S
+            if fresh and not hinted:
                 self._last_decrease = now
                 self._decrease(now, None if limited else in_flight)
                 reason = "rate_limited"
