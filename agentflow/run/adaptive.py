@@ -25,9 +25,11 @@ Control (AIMD)
       rate (and a token rate when tokens are limited) with a bucket mirroring the
       provider's (its capacity the most the provider ever reported remaining).
     - A 429 multiplies the effective rate by `DECREASE` (from the lower of the current
-      rate and the requests sent in the last second), once per round: only a call
-      admitted after the last decrease can cause another, so the 429s of calls that were
-      already out at the old rate do not cut it again and again. A 429 without rate-limit headers also multiplies the concurrency window (calls in
+      rate and the requests sent in the last second), at most once per `COOLDOWN_S` and
+      once per round: only a call admitted after the last decrease can cause another, so
+      the 429s of calls already out at the old rate do not cut it again and again. A 429
+      that only gives a retry hint (no rate-limit headers) pauses the key instead of
+      cutting it: random 429s of a flaky gateway must not starve the key. A 429 without rate-limit headers also multiplies the concurrency window (calls in
       flight) by `DECREASE`, since its cause may be concurrency.
     - Every answer that was not refused adds `INCREASE` of the rate (and one slot to the
       window), up to the ceiling: `HEADROOM` of the provider's reported limit, and never
