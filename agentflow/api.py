@@ -149,12 +149,14 @@ def plan_workflow(
     from agentflow.cli.inputs import parse_input_rows
     from agentflow.cli.values import check_usd
     from agentflow.plan.estimate import make_batch_plan, make_plan
-    from agentflow.plan.pricing import load_price_book
+    from agentflow.plan.pricing import load_price_book, require_prices
 
     check_usd("--budget-usd", budget_usd)
     file = Path(inputs_file) if inputs_file is not None else None
     _check_one_source(inputs, file, input_pairs)
     book = load_price_book(workflow.pricing, Path(pricing) if pricing is not None else None)
+    if budget_usd is not None:
+        require_prices(workflow, book)  # as run does: a budget over unknown prices cannot hold
     given = inputs is not None or file is not None or bool(input_pairs)
     if inputs is not None:
         rows = _python_inputs(workflow, inputs)

@@ -15,8 +15,8 @@ from pathlib import Path, PurePath
 from agentflow.check import check_semantics
 from agentflow.errors import Diagnostic, Severity, UsageError, WorkflowInvalid
 from agentflow.loading import load_document, load_text
-from agentflow.model.build import build_workflow
-from agentflow.model.types import Price, Workflow
+from agentflow.model.build import build_workflow, price_entry
+from agentflow.model.types import Workflow
 from agentflow.schema.workflow import validate_document
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
@@ -43,10 +43,7 @@ def _price_lookup(data: object) -> Callable[[str], bool]:
     from agentflow.plan.pricing import load_price_book
 
     pricing = data.get("pricing") if isinstance(data, dict) else None
-    overrides = tuple(
-        Price(model=m, input=float(p["input"]), output=float(p["output"]))
-        for m, p in (pricing or {}).items()
-    )
+    overrides = tuple(price_entry(m, p) for m, p in (pricing or {}).items())
     book = load_price_book(overrides)
     return lambda model: book.lookup(model) is not None
 

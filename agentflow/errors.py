@@ -38,7 +38,10 @@ exceptions are translated into them at exactly one place each (litellm in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from agentflow.llm.hints import RateLimitHints
 
 Severity = Literal["error", "warning"]
 
@@ -189,10 +192,13 @@ class LLMError(AgentflowError):
         *,
         status_code: int | None = None,
         retry_after: float | None = None,
+        rate_limits: RateLimitHints | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.retry_after = retry_after
+        # what the failed call's headers said about the provider's limits (adaptive limits)
+        self.rate_limits = rate_limits
 
 
 class RateLimited(LLMError):

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.adaptive import adaptive
 from benchmarks.durable import history, kill_resume
 from benchmarks.metrics import metrics
 from benchmarks.percall import b8, b9, b12
@@ -1022,4 +1023,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "deadlines": deadlines,
     "redis-limits": shared_limits,
     "redis-budget": shared_budget,
+    "adaptive": adaptive,
 }

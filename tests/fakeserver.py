@@ -29,6 +29,15 @@ Per request, markers in the last user message drive the answer::
     [[fail=401,bare]]                  an error status with a bare text body ("Unauthorized")
     [[answer_bytes=10000000]]          a text answer of that many bytes
 
+Enforced limits (opt-in, off by default): `enforce_rpm=300` makes the server a provider
+with an undeclared request limit, a token bucket refilling rpm/60 per second that holds
+`enforce_burst` requests (default one second's worth). A request it has no room for gets
+an immediate 429 with `Retry-After` (whole seconds), `retry-after-ms` and the rate-limit
+headers; every answer carries them too: OpenAI's `x-ratelimit-limit|remaining|reset-requests`
+on /v1/chat/completions, Anthropic's `anthropic-ratelimit-requests-limit|remaining|reset`
+on /v1/messages. `rate_limited` counts the 429s it gave. `response_cost=0.0021` sends
+`x-litellm-response-cost` on every answer, as the LiteLLM proxy does.
+
 Server knobs (attributes, or `configure(...)`): `latency_s`, or `latency_range` (uniform
 per request), `p_429`, `p_500`, `p_hang` with `seed` (random faults), `api_key` (answer 401
 to a request without that key), `fail_on` ({text: status}: fail requests that mention
@@ -59,6 +68,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -140,6 +150,12 @@ class FakeLLMServer:
     fail_on: dict[str, int] = field(default_factory=dict)
     # Fail every request for one of these models (the `model` of the body) with its status.
     fail_models: dict[str, int] = field(default_factory=dict)
+    # An undeclared request limit the server enforces (None: none), and its bucket's size.
+    enforce_rpm: float | None = None
+    enforce_burst: float | None = None
+    rate_limited: int = 0
+    response_cost: float | None = None
+    _bucket: tuple[float, float] | None = field(default=None, repr=False)  # (level, when)
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
@@ -221,6 +237,10 @@ class FakeLLMServer:
         self.api_key = None
         self.fail_on = {}
         self.fail_models = {}
+        self.enforce_rpm = self.enforce_burst = None
+        self.rate_limited = 0
+        self.response_cost = None
+        self._bucket = None
         self.script.clear()
         self.requests.clear()
         self.max_in_flight = self.in_flight
@@ -236,6 +256,7 @@ class FakeLLMServer:
                 sum(r.tokens[0] for r in self.requests if r.tokens),
                 sum(r.tokens[1] for r in self.requests if r.tokens),
             ],
+            "rate_limited": self.rate_limited,
         }
 
     # ------------------------------------------------------------------ handlers
@@ -281,6 +302,11 @@ class FakeLLMServer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            limit_headers, room = self._take_request(wire)
+            if not room:
+                self.rate_limited += 1
+                record.status = 429
+                return wire.rate_limited(limit_headers)
             plan = self._plan(wire.last_user_text(body))
             if record.model in self.fail_models:
                 plan.fail = self.fail_models[record.model]
@@ -300,6 +326,9 @@ class FakeLLMServer:
                 self._generating.add(task)
                 task.add_done_callback(self._generating.discard)
                 response = await asyncio.shield(task)
+            response.headers.update(limit_headers)
+            if self.response_cost is not None:
+                response.headers["x-litellm-response-cost"] = repr(self.response_cost)
             record.status = response.status
             return response
         finally:
@@ -330,6 +359,26 @@ class FakeLLMServer:
         record.tokens = wire.tokens(answer)
         record.generated_at = time.time()
         return web.json_response(answer)
+
+    def _take_request(self, wire: _Wire) -> tuple[dict[str, str], bool]:
+        """Take one request from the enforced limit: its headers, and whether it fits."""
+        if self.enforce_rpm is None:
+            return {}, True
+        rate = self.enforce_rpm / 60.0
+        capacity = max(1.0, self.enforce_burst if self.enforce_burst is not None else rate)
+        now = time.monotonic()
+        level, then = self._bucket if self._bucket is not None else (capacity, now)
+        level = min(capacity, level + (now - then) * rate)
+        room = level >= 1.0
+        if room:
+            level -= 1.0
+        self._bucket = (level, now)
+        wait = 0.0 if room else (1.0 - level) / rate
+        headers = wire.limit_headers(self.enforce_rpm, level, (capacity - level) / rate)
+        if not room:
+            headers["retry-after"] = str(max(1, int(-(-wait // 1))))
+            headers["retry-after-ms"] = str(int(wait * 1000) + 1)
+        return headers, room
 
     def generated_cost(self, price: Any) -> float:
         """What the server generated, priced by `price(model, prompt, completion)`: every
@@ -389,6 +438,9 @@ _KNOBS = frozenset(
         "api_key",
         "fail_on",
         "fail_models",
+        "enforce_rpm",
+        "enforce_burst",
+        "response_cost",
     }
 )
 
@@ -485,6 +537,21 @@ class _Wire:
     def tokens(self, answer: dict[str, Any]) -> tuple[int, int]:
         """(prompt, completion) tokens an answer reports."""
         raise NotImplementedError
+
+    def limit_headers(self, rpm: float, level: float, reset_s: float) -> dict[str, str]:
+        """The rate-limit headers of an enforced limit: `level` requests left now."""
+        return {
+            "x-ratelimit-limit-requests": _number(rpm),
+            "x-ratelimit-remaining-requests": str(max(0, int(level))),
+            "x-ratelimit-reset-requests": f"{reset_s:.3f}s",
+        }
+
+    def rate_limited(self, headers: dict[str, str]) -> web.Response:
+        """The immediate 429 of an enforced limit."""
+        plan = _Plan(fail=429, message="fake 429: rate limit reached for requests")
+        response = self.error(plan)
+        response.headers.update(headers)
+        return response
 
 
 def _text_of(content: Any) -> str:
@@ -687,6 +754,18 @@ class _AnthropicWire(_Wire):
         body = {"type": "error", "error": {"type": kind, "message": message}}
         return web.json_response(body, status=status, headers=_error_headers(plan))
 
+    def limit_headers(self, rpm: float, level: float, reset_s: float) -> dict[str, str]:
+        return _anthropic_limit_headers(rpm, level, reset_s)
+
+
+def _anthropic_limit_headers(rpm: float, level: float, reset_s: float) -> dict[str, str]:
+    reset = datetime.fromtimestamp(time.time() + reset_s, tz=UTC)
+    return {
+        "anthropic-ratelimit-requests-limit": _number(rpm),
+        "anthropic-ratelimit-requests-remaining": str(max(0, int(level))),
+        "anthropic-ratelimit-requests-reset": reset.isoformat().replace("+00:00", "Z"),
+    }
+
 
 def _anthropic_use(name: str, arguments: Any, rng: random.Random) -> dict[str, Any]:
     return {
@@ -756,6 +835,8 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         p_hang=args.p_hang,
         seed=args.seed,
         record_bodies=not args.no_record_bodies,
+        enforce_rpm=args.enforce_rpm,
+        enforce_burst=args.enforce_burst,
     )
     await server.start()
     stop = asyncio.Event()
@@ -778,6 +859,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p-500", type=float, default=0.0)
     parser.add_argument("--p-hang", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--enforce-rpm", type=float, default=None, help="an undeclared limit")
+    parser.add_argument("--enforce-burst", type=float, default=None)
     parser.add_argument(
         "--no-record-bodies", action="store_true", help="keep memory flat on long runs"
     )

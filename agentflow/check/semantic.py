@@ -557,6 +557,14 @@ def check_semantics(
 
 
 def _check_prices(data: Mapping[str, Any], report: _Reporter, has_price: PriceLookup) -> None:
+    for model, entry in (data.get("pricing") or {}).items():
+        if isinstance(entry, dict) and "same_as" in entry and not has_price(model):
+            report.at(
+                ("pricing", model, "same_as"),
+                f"pricing '{model}': same_as '{entry['same_as']}' has no known price "
+                "(nor a pricing: entry of its own), so the alias prices nothing",
+                code="unknown_price",
+            )
     defaults = data.get("defaults") or {}
     budgeted = "budget" in data
     seen: set[str] = set()
@@ -585,7 +593,8 @@ def _check_price(
         report.at(
             path,
             f"model '{model}' has no known price, so it cannot run under a budget; "
-            f'add pricing: {{"{model}": {{input: <USD per 1M>, output: <USD per 1M>}}}}',
+            f'add pricing: {{"{model}": {{input: <USD per 1M>, output: <USD per 1M>}}}}'
+            f' or, for a gateway alias, {{"{model}": {{same_as: <a priced model>}}}}',
             code="unknown_price",
         )
     elif model not in seen:

@@ -348,7 +348,7 @@ def plan(
         typer.Option(
             "--pricing",
             metavar="FILE",
-            help="Extra prices: JSON {model: {input, output}} per 1M tokens.",
+            help="Extra prices: JSON {model: {input, output} or {same_as: model}} per 1M tokens.",
         ),
     ] = None,
     format: Annotated[
@@ -456,6 +456,14 @@ def run(
             "--budget-usd",
             metavar="USD",
             help="A budget for the whole run, in USD (>= 0; 0 spends nothing).",
+        ),
+    ] = None,
+    pricing: Annotated[
+        Path | None,
+        typer.Option(
+            "--pricing",
+            metavar="FILE",
+            help="Extra prices: JSON {model: {input, output} or {same_as: model}} per 1M tokens.",
         ),
     ] = None,
     max_concurrency: Annotated[
@@ -592,6 +600,7 @@ def run(
                 metrics_port=metrics_port,
                 metrics_host=metrics_host,
                 junit=junit,
+                pricing=pricing,
             )
         )
 

@@ -33,7 +33,7 @@ from agentflow.errors import BudgetExceeded, Diagnostic, RunSkipped, UsageError,
 from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
 from agentflow.model.types import Workflow
-from agentflow.plan.pricing import load_price_book
+from agentflow.plan.pricing import load_price_book, require_prices
 from agentflow.redaction import redact_value
 from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
 from agentflow.run.clock import SystemClock
@@ -88,6 +88,7 @@ class RunOptions:
     metrics_port: int | None = None  # serve /metrics and /healthz while the run lasts
     metrics_host: str = "127.0.0.1"
     junit: Path | None = None  # --junit FILE: the run as JUnit XML, written at its end
+    pricing: Path | None = None  # --pricing FILE: prices that win over the files' pricing:
 
 
 def check_options(options: RunOptions) -> None:
@@ -105,6 +106,8 @@ def check_options(options: RunOptions) -> None:
         check_output_file(options.junit, "--junit")
     except UsageError as exc:
         raise UsageError(f"{exc} (see 'agentflow run --help')") from None
+    if options.pricing is not None:
+        load_price_book((), options.pricing)  # a bad file fails before anything runs
 
 
 def _not_a_workflow_file(file: Path) -> str:
@@ -133,19 +136,18 @@ def _load_all(files: tuple[Path, ...]) -> list[Workflow]:
     return workflows
 
 
-def _check_budget_prices(workflows: list[Workflow], budget_usd: float | None) -> None:
+def _check_budget_prices(
+    workflows: list[Workflow], budget_usd: float | None, pricing: Path | None = None
+) -> None:
     if budget_usd is None:
         return
     paid: list[str] = []
     for workflow in workflows:
-        book = load_price_book(workflow.pricing)
+        book = load_price_book(workflow.pricing, pricing)
+        require_prices(workflow, book)
         for agent in workflow.agents:
             price = book.lookup(agent.model)
-            if price is None:
-                raise UsageError(
-                    f"{workflow.path}: model '{agent.model}' (agent '{agent.id}') has no known "
-                    "price, so the run cannot keep --budget-usd; add it under pricing: in the file"
-                )
+            assert price is not None  # require_prices checked it
             if price.input_per_token > 0 or price.output_per_token > 0:
                 paid.append(f"{workflow.name}.{agent.id}")
     if budget_usd == 0 and paid:
@@ -397,7 +399,7 @@ async def execute_run(
     for workflow in workflows:
         for index, values in enumerate(_instance_values(workflow, options)):
             instances.append(Instance(workflow, index, values))
-    _check_budget_prices(workflows, options.budget_usd)
+    _check_budget_prices(workflows, options.budget_usd, options.pricing)
     if not options.mock:
         _check_keys(workflows)  # before the log exists: a run that cannot start leaves none
 
@@ -476,6 +478,7 @@ async def _run_held(
     client = _client(options)
     engine = Engine(
         backends=backends,
+        price_book_for=lambda wf: load_price_book(wf.pricing, options.pricing),
         journal=journal,
         reuse=continuation.reuse if continuation else None,
         client=client,
@@ -487,6 +490,7 @@ async def _run_held(
             max_concurrency=options.max_concurrency,
             max_workflows=options.max_workflows,
             mock=options.mock,
+            probe_limits=not options.mock,
             log_path=str(log_path),
             parent_run_id=continuation.parent.run_id if continuation else None,
             log_prompts=options.log_prompts,

@@ -24,6 +24,7 @@ EVENT_NAMES = (
     "llm.repair",
     "llm.fallback",
     "ratelimit.wait",
+    "ratelimit.adjusted",
     "budget.warning",
     "budget.exceeded",
     "tool.call",

@@ -15,13 +15,12 @@ exception LiteLLM, the OpenAI SDK, httpx or aiohttp can raise is translated by
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
+import math
 import os
 import re
-import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from agentflow.errors import (
@@ -38,6 +37,7 @@ from agentflow.errors import (
     RateLimited,
     ServerError,
 )
+from agentflow.llm.hints import read_hints
 from agentflow.llm.send_gate import (
     MAX_PREPARING,
     SendGate,
@@ -278,6 +278,8 @@ class LiteLLMClient:
             error = translate_error(exc)
             if isinstance(error, AuthenticationFailed):
                 error = _with_key_hint(error, model, api_key_env)
+            elif isinstance(error, ModelNotFound) and kwargs.get("api_base"):
+                error = _with_gateway_hint(error, model, str(kwargs["api_base"]))
             raise error from None
         return _response(raw, model)
 
@@ -363,6 +365,8 @@ def _response(raw: Any, model: str) -> LLMResponse:
         for index, call in enumerate(getattr(message, "tool_calls", None) or ())
     )
     usage = getattr(raw, "usage", None)
+    headers = _answer_headers(raw)
+    hints = read_hints(headers)
     return LLMResponse(
         content=message.content,
         tool_calls=calls,
@@ -370,7 +374,42 @@ def _response(raw: Any, model: str) -> LLMResponse:
         output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         model=raw.model or model,
         finish_reason=choice.finish_reason,
+        provider_cost_usd=_provider_cost(raw, headers),
+        rate_limits=None if hints.empty else hints,
     )
+
+
+def _answer_headers(raw: Any) -> dict[str, str]:
+    """The response headers LiteLLM kept on an answer (names lower-cased)."""
+    out: dict[str, str] = {}
+    hidden = getattr(raw, "_hidden_params", None)
+    sources = (
+        getattr(raw, "_response_headers", None),
+        hidden.get("additional_headers") if isinstance(hidden, dict) else None,
+    )
+    for source in sources:
+        if isinstance(source, dict) or hasattr(source, "items"):
+            out.update((str(k).lower(), str(v)) for k, v in source.items())  # type: ignore[union-attr]
+    return out
+
+
+def _provider_cost(raw: Any, headers: dict[str, str]) -> float | None:
+    """The cost a gateway reported for the call (the LiteLLM proxy's
+    `x-litellm-response-cost`), else the cost LiteLLM itself attached; None if neither."""
+    hidden = getattr(raw, "_hidden_params", None)
+    candidates = (
+        headers.get("x-litellm-response-cost"),
+        headers.get("llm_provider-x-litellm-response-cost"),
+        hidden.get("response_cost") if isinstance(hidden, dict) else None,
+    )
+    for value in candidates:
+        try:
+            cost = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            continue
+        if cost is not None and math.isfinite(cost) and cost >= 0:
+            return cost
+    return None
 
 
 # --------------------------------------------------------------------------- errors
@@ -411,28 +450,6 @@ def _headers(exc: BaseException) -> dict[str, str]:
         except (AttributeError, TypeError):
             continue
     return out
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from `retry-after-ms`, or `retry-after` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _status(exc: BaseException) -> int | None:
@@ -491,11 +508,17 @@ _LITELLM_CLASSES: tuple[tuple[str, type[LLMError]], ...] = (
 
 
 _MISSING_KEY_PHRASES = ("missing credentials", "api_key client option must be set", "no api key")
+# How gateways and local servers say "no such model" with a 400 (the LiteLLM proxy:
+# "Invalid model name passed in model=..."): not a bad request a retry or edit could fix.
+_UNKNOWN_MODEL_PHRASES = ("invalid model name", "model_not_found", "no such model")
+# A LiteLLM proxy without a database answers a key other than its master key with a 400
+# "No connected db." (it cannot look virtual keys up): the key is refused.
+_GATEWAY_KEY_REFUSED = "no_db_connection"
 
 
 def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMError]:
     lower = text.lower()
-    if any(phrase in lower for phrase in _MISSING_KEY_PHRASES):
+    if any(phrase in lower for phrase in _MISSING_KEY_PHRASES) or _GATEWAY_KEY_REFUSED in lower:
         # LiteLLM reports a key missing from the environment as a 500; no retry can fix it.
         return AuthenticationFailed
     if _litellm is not None:
@@ -506,6 +529,8 @@ def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMErro
         for name, target in _LITELLM_CLASSES:
             source = getattr(ex, name, None)
             if source is not None and isinstance(exc, source):
+                if target is BadRequest and any(p in lower for p in _UNKNOWN_MODEL_PHRASES):
+                    return ModelNotFound
                 return target
     import httpx
     import openai
@@ -515,6 +540,8 @@ def _classify(exc: BaseException, status: int | None, text: str) -> type[LLMErro
     if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
         return LLMConnectionError
     found = _by_status(status, lower)
+    if found is BadRequest and any(phrase in lower for phrase in _UNKNOWN_MODEL_PHRASES):
+        return ModelNotFound
     if found is not None:
         return found
     if "overloaded" in lower:
@@ -596,6 +623,16 @@ def _with_key_hint(
     )
 
 
+def _with_gateway_hint(error: ModelNotFound, model: str, api_base: str) -> ModelNotFound:
+    """`error` naming the gateway (the agent's `api_base`) that does not know `model`."""
+    sent = model.split("/", 1)[1] if "/" in model else model
+    hint = (
+        f"; the gateway at {api_base} has no model '{sent}' (from '{model}'): check the "
+        "name against its model list (GET /v1/models) or its aliases"
+    )
+    return ModelNotFound(f"{error}{hint}", status_code=error.status_code)
+
+
 def _never_connected(exc: BaseException) -> bool:
     """True when `exc` (or what caused it) says no connection was made: nothing was sent."""
     import httpx
@@ -637,7 +674,8 @@ def translate_error(exc: BaseException) -> LLMError:
     bad request, 5xx server error). An exception that fits nothing becomes a plain,
     **not retryable** `LLMError`: it is most likely a bug or a misconfiguration, and
     retrying it would only spend budget and time. `retry_after` comes from the
-    response's `retry-after-ms` / `retry-after` headers; the message never carries keys.
+    response's headers, in any form LiteLLM passes them on (`agentflow.llm.hints`); the
+    message never carries keys.
     """
     if isinstance(exc, LLMError):
         return exc
@@ -652,8 +690,10 @@ def translate_error(exc: BaseException) -> LLMError:
         kind = _transport_cause(exc) or kind
     if kind is LLMConnectionError and _never_connected(exc):
         kind = ConnectFailed
+    hints = read_hints(_headers(exc))
     return kind(
         scrub_secrets(text),
         status_code=status,
-        retry_after=_retry_after(_headers(exc)),
+        retry_after=hints.retry_after_s,
+        rate_limits=None if hints.empty else hints,
     )

@@ -6,6 +6,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from agentflow.llm.hints import RateLimitHints
 from agentflow.model.types import FrozenDict
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -65,7 +66,12 @@ class LLMRequest:
 
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
-    """What a call returned: the answer or tool calls, and the usage the provider reported."""
+    """What a call returned: the answer or tool calls, and the usage the provider reported.
+
+    `provider_cost_usd` is the cost the provider or a gateway reported for this call (the
+    LiteLLM proxy's `x-litellm-response-cost`), used when the price map has no price;
+    `rate_limits` what the answer's headers said about the provider's limits.
+    """
 
     content: str | None
     tool_calls: tuple[ToolCall, ...]
@@ -73,6 +79,8 @@ class LLMResponse:
     output_tokens: int
     model: str
     finish_reason: str | None = None
+    provider_cost_usd: float | None = None
+    rate_limits: RateLimitHints | None = None
 
 
 @dataclass(slots=True)

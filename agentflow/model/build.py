@@ -217,10 +217,7 @@ def build_workflow(
             for key, spec in (data.get("limits") or {}).items()
         ),
         budget=_budget(data.get("budget")),
-        pricing=tuple(
-            Price(model=model, input=float(p["input"]), output=float(p["output"]))
-            for model, p in (data.get("pricing") or {}).items()
-        ),
+        pricing=tuple(price_entry(model, p) for model, p in (data.get("pricing") or {}).items()),
         tools=_tools(data.get("tools") or {}, path.parent),
         mcp_servers=_mcp_servers(data.get("mcp_servers") or {}, path.parent),
         outputs=tuple((name, str(t)) for name, t in (data.get("outputs") or {}).items()),
@@ -236,3 +233,10 @@ def build_workflow(
         priority=int(data.get("priority", 0)),
         deadline=_deadline(data.get("deadline"), data.get("on_deadline", "warn")),
     )
+
+
+def price_entry(model: str, value: Mapping[str, Any]) -> Price:
+    """One validated `pricing:` entry: a price per 1M tokens, or `{same_as: other}`."""
+    if "same_as" in value:
+        return Price(model=model, input=0.0, output=0.0, same_as=str(value["same_as"]))
+    return Price(model=model, input=float(value["input"]), output=float(value["output"]))

@@ -219,11 +219,13 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """A price override, USD per one million tokens."""
+    """A price override, USD per one million tokens; or, with `same_as`, an alias priced
+    as another model (a gateway's `openai/team-gpt` as `openai/gpt-4o-mini`)."""
 
     model: str
     input: float
     output: float
+    same_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,13 +142,20 @@ class AgentPlan:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Sums over agents; costs leave out the agents whose price is unknown."""
+    """Sums over agents; costs leave out the agents whose price is unknown.
+
+    `cost` is therefore the known part, a floor: `unpriced_calls` counts the calls it
+    leaves out (per scenario, and `worst_unpriced_calls` with every retry). Unknown is
+    not $0: renderers show a total with unpriced calls as "at least" or unknown.
+    """
 
     calls: Estimate[int]
     input_tokens: Estimate[int]
     output_tokens: Estimate[int]
     cost: Estimate[float]
     worst_with_retries: Usage
+    unpriced_calls: Estimate[int] = Estimate(0, 0, 0)
+    worst_unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -763,8 +770,13 @@ def _totals(agents: Sequence[AgentPlan]) -> Totals:
     def cost(which: str) -> float:
         return sum(getattr(a.cost, which) or 0.0 for a in agents if a.price is not None)
 
+    def unpriced(which: str) -> int:
+        return sum(getattr(a.calls, which) for a in agents if a.price is None)
+
     scen = ("low", "expected", "worst")
     return Totals(
+        unpriced_calls=Estimate(*(unpriced(s) for s in scen)),
+        worst_unpriced_calls=sum(a.worst_with_retries.calls for a in agents if a.price is None),
         calls=Estimate(*(total("calls", s) for s in scen)),
         input_tokens=Estimate(*(total("input_tokens", s) for s in scen)),
         output_tokens=Estimate(*(total("output_tokens", s) for s in scen)),

@@ -9,6 +9,8 @@ How a model name is resolved, first match wins:
 1. `--pricing FILE` entries, then the workflow's `pricing:` entries (both USD per 1M tokens).
    Within each, an exact key beats a glob (`"my-local/*"`), and a longer glob beats a
    shorter one. A key matches the full model name or the name without its provider prefix.
+   An entry `{same_as: other}` (a gateway alias) prices the model as `other`, resolved by
+   these same rules; an alias whose target has no price (or that loops) has none.
 2. The bundled map, by the full name (`"openai/gpt-4o-mini"`, `"ollama/llama3"`).
 3. The bundled map, by the name without its provider prefix: `"openai/gpt-4o-mini"` finds
    `"gpt-4o-mini"`.
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.errors import UsageError
-from agentflow.model.types import Price
+from agentflow.model.types import Price, Workflow
 
 PRICE_FILE_NAME = "model_prices_and_context_window_backup.json"
 PER_MILLION = 1_000_000.0
@@ -71,7 +73,8 @@ class _BundledMap:
 @dataclass(frozen=True, slots=True)
 class _Override:
     key: str
-    price: ModelPrice
+    price: ModelPrice | None
+    same_as: str | None = None  # an alias: priced as this model
 
     @property
     def is_glob(self) -> bool:
@@ -143,9 +146,27 @@ class PriceBook:
         """The price of `model`, or None when it is not known."""
         if model in self._memo:
             return self._memo[model]
-        price = self._resolve_override(model) or self._resolve_bundled(model)
+        price = self._resolve(model, ())
         self._memo[model] = price
         return price
+
+    def _resolve(self, model: str, seen: tuple[str, ...]) -> ModelPrice | None:
+        override = self._resolve_override(model)
+        if override is None:
+            return self._resolve_bundled(model)
+        if override.same_as is None:
+            return override.price
+        if override.same_as in seen or len(seen) > 16:
+            return None  # an alias loop prices nothing
+        target = self._resolve(override.same_as, (*seen, model))
+        if target is None:
+            return None
+        layer = override.price.source if override.price else override.key
+        return ModelPrice(
+            input_per_token=target.input_per_token,
+            output_per_token=target.output_per_token,
+            source=f"{layer} same_as {target.source}",
+        )
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         """USD for one or more calls of `model`; None when the price is unknown (never 0)."""
@@ -163,14 +184,14 @@ class PriceBook:
             "overrides": len(self.overrides),
         }
 
-    def _resolve_override(self, model: str) -> ModelPrice | None:
+    def _resolve_override(self, model: str) -> _Override | None:
         names = _names(model)
         for override in self.overrides:
             if override.is_glob:
                 if any(fnmatch.fnmatchcase(name, override.key) for name in names):
-                    return override.price
+                    return override
             elif override.key in names:
-                return override.price
+                return override
         return None
 
     def _resolve_bundled(self, model: str) -> ModelPrice | None:
@@ -210,6 +231,12 @@ def _read_pricing_file(path: Path) -> list[Price]:
         )
     prices: list[Price] = []
     for model, value in data.items():
+        if isinstance(value, dict) and set(value) == {"same_as"}:
+            target = value["same_as"]
+            if not isinstance(target, str) or not target:
+                raise UsageError(f'{path}: "{model}".same_as must be a model name')
+            prices.append(Price(model=model, input=0.0, output=0.0, same_as=target))
+            continue
         ok = isinstance(value, dict) and all(
             isinstance(value.get(k), int | float) and not isinstance(value.get(k), bool)
             for k in ("input", "output")
@@ -217,7 +244,7 @@ def _read_pricing_file(path: Path) -> list[Price]:
         if not ok or set(value) - {"input", "output"}:
             raise UsageError(
                 f'{path}: "{model}" must be {{"input": number, "output": number}} '
-                "(USD per 1M tokens)"
+                '(USD per 1M tokens) or {"same_as": "a priced model"}'
             )
         prices.append(
             Price(model=model, input=float(value["input"]), output=float(value["output"]))
@@ -235,18 +262,18 @@ def load_price_book(overrides: Sequence[Price] = (), pricing_file: Path | None =
     layers: list[_Override] = []
     if pricing_file is not None:
         layers += _ordered(
-            [
-                _Override(p.model, _per_token(p, f"pricing-file:{p.model}"))
-                for p in _read_pricing_file(pricing_file)
-            ]
+            [_override(p, f"pricing-file:{p.model}") for p in _read_pricing_file(pricing_file)]
         )
-    layers += _ordered(
-        [_Override(p.model, _per_token(p, f"workflow:{p.model}")) for p in overrides]
-    )
+    layers += _ordered([_override(p, f"workflow:{p.model}") for p in overrides])
     bundled = _bundled_map()
     return PriceBook(
         overrides=tuple(layers), bundled=bundled.entries, bundled_sha256=bundled.sha256
     )
+
+
+def _override(price: Price, source: str) -> _Override:
+    # An alias keeps a price record only to say which layer declared it.
+    return _Override(price.model, _per_token(price, source), price.same_as)
 
 
 def _per_token(price: Price, source: str) -> ModelPrice:
@@ -255,3 +282,17 @@ def _per_token(price: Price, source: str) -> ModelPrice:
         output_per_token=price.output / PER_MILLION,
         source=source,
     )
+
+
+def require_prices(workflow: Workflow, book: PriceBook) -> None:
+    """Raise `UsageError` (exit 2) naming the first agent of `workflow` without a price:
+    a budget over unknown prices can be neither kept (`run`) nor checked (`plan`)."""
+    for agent in workflow.agents:
+        if book.lookup(agent.model) is None:
+            raise UsageError(
+                f"{workflow.path}: model '{agent.model}' (agent '{agent.id}') has no known "
+                "price, so --budget-usd can be neither checked nor kept; add it under pricing: "
+                f'in the file ({{"{agent.model}": {{input: <USD per 1M>, output: <USD per 1M>}}}}'
+                f', or {{"{agent.model}": {{same_as: <a priced model>}}}} for a gateway alias) '
+                "or give --pricing FILE"
+            )

@@ -79,6 +79,28 @@ def _agent_json(a: AgentPlan) -> dict[str, Any]:
     }
 
 
+def _totals_json(plan: Plan) -> dict[str, Any]:
+    """Totals; a cost over unpriced calls is null (unknown is not $0), its known part a floor."""
+    t = plan.totals
+    unpriced = t.unpriced_calls
+    known = _costs(t.cost)
+    cost = {k: (None if getattr(unpriced, k) else v) for k, v in known.items()}
+    retries = _usage(t.worst_with_retries)
+    retries["known_cost_usd"] = retries["cost_usd"]
+    retries["unpriced_calls"] = t.worst_unpriced_calls
+    if t.worst_unpriced_calls:
+        retries["cost_usd"] = None
+    return {
+        "calls": _ints(t.calls),
+        "input_tokens": _ints(t.input_tokens),
+        "output_tokens": _ints(t.output_tokens),
+        "cost_usd": cost,
+        "known_cost_usd": known,
+        "unpriced_calls": _ints(unpriced),
+        "worst_with_retries": retries,
+    }
+
+
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     """The plan as a JSON-ready dict, `"format": "agentflow.plan/v1"` (see the schema)."""
     return {
@@ -88,13 +110,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "inputs": thaw(plan.inputs),
         "price_map": dict(plan.price_map),
         "agents": [_agent_json(a) for a in plan.agents],
-        "totals": {
-            "calls": _ints(plan.totals.calls),
-            "input_tokens": _ints(plan.totals.input_tokens),
-            "output_tokens": _ints(plan.totals.output_tokens),
-            "cost_usd": _costs(plan.totals.cost),
-            "worst_with_retries": _usage(plan.totals.worst_with_retries),
-        },
+        "totals": _totals_json(plan),
         "unknown_price_agents": list(plan.unknown_price_agents),
         "unknown_fan_out_agents": list(plan.unknown_fan_out_agents),
         "time": {
@@ -214,16 +230,24 @@ def _row(a: AgentPlan) -> tuple[str, ...]:
     )
 
 
+def _floor(known: float, unpriced: int, calls: int) -> str:
+    """A total over unpriced calls: unknown is not $0, the known part is a floor."""
+    if not unpriced:
+        return _money(known)
+    return "unknown" if unpriced >= calls else f"≥{_money(known)}"
+
+
 def _total_row(plan: Plan) -> tuple[str, ...]:
     t = plan.totals
+    u = t.unpriced_calls
     return (
         "",
         _span(t.calls),
         f"{t.input_tokens.expected:,}",
         f"{t.output_tokens.expected:,}",
-        _money(t.cost.low),
-        _money(t.cost.expected),
-        _money(t.cost.worst),
+        _floor(t.cost.low, u.low, t.calls.low),
+        _floor(t.cost.expected, u.expected, t.calls.expected),
+        _floor(t.cost.worst, u.worst, t.calls.worst),
     )
 
 
@@ -327,9 +351,12 @@ def _summary_lines(plan: Plan) -> list[RenderableType]:
     totals = plan.totals
     lines: list[RenderableType] = []
     retries = totals.worst_with_retries
-    lines.append(
-        Text(f"Worst case with every retry: {retries.calls:,} calls, {_money(retries.cost)}")
-    )
+    cost = _money(retries.cost)
+    unpriced = totals.worst_unpriced_calls
+    if unpriced:
+        cost = "unknown" if unpriced >= retries.calls else f"at least {cost}"
+        cost += f", {unpriced:,} call{'' if unpriced == 1 else 's'} unpriced"
+    lines.append(Text(f"Worst case with every retry: {retries.calls:,} calls, {cost}"))
     path = " → ".join(plan.time.critical_path) or "(no agents)"
     lines.append(
         Text(f"Critical path: {path} ({_seconds(plan.time.critical_path_seconds)} expected)")

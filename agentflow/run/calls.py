@@ -37,19 +37,23 @@ from agentflow.llm.types import (
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
 from agentflow.plan.tokens import bound_messages, count_messages
+from agentflow.run.adaptive import Adjustment
 from agentflow.run.budget import BudgetScope, Held, Ledger
 from agentflow.run.clock import Clock
 from agentflow.run.limits import Limiter, WaitInfo
 from agentflow.run.output import json_instruction, parse_output, repair_request
 from agentflow.run.priority import NOT_URGENT, LatencyObserver, PrioritySlots, Urgency
 from agentflow.run.results import Usage
-from agentflow.run.retry import backoff_delay, should_retry
+from agentflow.run.retry import MAX_RETRY_AFTER, backoff_delay, should_retry
 from agentflow.run.tools import ToolRunner
 from agentflow.state.journal import RunJournal
 from agentflow.state.store import Journaled
 
 EVENT_TEXT_LIMIT = 2000
 DEFAULT_429_PAUSE_S = 1.0
+MAX_HINTED_WAITS = 10
+"""How many 429s that said when to come back one call may wait out without spending an
+attempt; past that they count like any other retry."""
 DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024
 """The most of one answer kept in memory (and so in outputs): the rest is cut, and the
 `llm.response` says so. The log line holding an answer is bounded further by the sink."""
@@ -123,6 +127,20 @@ def build_request(
 
 def _nothing() -> None:
     return None
+
+
+def priced(book: PriceBook, model: str, response: LLMResponse) -> tuple[float | None, str | None]:
+    """The cost of an answer and where it came from: `price_map` (LiteLLM's bundled
+    prices), `pricing` (the workflow's `pricing:` or `--pricing FILE`), or `provider`
+    (what the provider or a gateway reported, used only when no price is known)."""
+    price = book.lookup(model)
+    if price is not None:
+        cost = response.input_tokens * price.input_per_token
+        cost += response.output_tokens * price.output_per_token
+        return cost, "price_map" if price.source.startswith("litellm:") else "pricing"
+    if response.provider_cost_usd is not None:
+        return response.provider_cost_usd, "provider"
+    return None, None
 
 
 def _round(value: float | None) -> float | None:
@@ -505,6 +523,7 @@ class CallRunner:
             agent.model, messages, specs, exact=bool(scopes) or self._token_limits
         )
         attempt = 1
+        hinted_waits = 0
         while True:
             try:
                 response, cost = await self._attempt(
@@ -514,24 +533,47 @@ class CallRunner:
                     return response, _nothing
                 return response, functools.partial(journal.keep, agent, request_fp, response, cost)
             except LLMError as error:
+                hint = error.retry_after
                 if isinstance(error, RateLimited):
-                    self._limiter.pause(agent.model, error.retry_after or DEFAULT_429_PAUSE_S)
+                    pause = min(hint, MAX_RETRY_AFTER) if hint is not None else DEFAULT_429_PAUSE_S
+                    self._limiter.pause(agent.model, pause)
+                    if hint is not None and hinted_waits < MAX_HINTED_WAITS:
+                        # The provider said when to come back: its schedule, not a failure.
+                        # The key is paused until then for everybody; the call waits for
+                        # it in the limiter's queue without spending an attempt.
+                        hinted_waits += 1
+                        ctx.usage.retries += 1
+                        self._retry_event(ctx, attempt, pause, error, index, counted=False)
+                        continue
                 if not should_retry(error, attempt, agent.retry):
                     raise
                 delay = backoff_delay(agent.retry, attempt, self._rng, error.retry_after)
                 ctx.usage.retries += 1
-                self._emit(
-                    ctx,
-                    "llm.retry",
-                    model=agent.model,
-                    attempt=attempt,
-                    delay_s=round(delay, 6),
-                    error_class=error.error_class,
-                    message=_clip(str(error)),
-                    index=index,
-                )
+                self._retry_event(ctx, attempt, delay, error, index, counted=True)
                 await self._clock.sleep(delay)
                 attempt += 1
+
+    def _retry_event(
+        self,
+        ctx: AgentContext,
+        attempt: int,
+        delay: float,
+        error: LLMError,
+        index: int | None,
+        *,
+        counted: bool,
+    ) -> None:
+        self._emit(
+            ctx,
+            "llm.retry",
+            model=ctx.agent.model,
+            attempt=attempt,
+            delay_s=round(delay, 6),
+            error_class=error.error_class,
+            message=_clip(str(error)),
+            index=index,
+            **({} if counted else {"counted": False}),
+        )
 
     async def _attempt(
         self,
@@ -612,6 +654,11 @@ class CallRunner:
                         raise LLMTimeout(f"no answer within {agent.timeout:g}s (timeout)") from None
                     except LLMError as error:
                         permit.settle(prompt_tokens)
+                        throttled = isinstance(error, RateLimited)
+                        if throttled or error.rate_limits is not None:
+                            self._adjusted(
+                                ctx, permit.report(error.rate_limits, throttled=throttled)
+                            )
                         if error.unanswered:
                             settled = await self._abandon(
                                 ctx, reservation, worst, error.error_class, started, call, delivery
@@ -629,12 +676,13 @@ class CallRunner:
                     if self._latencies is not None:
                         self._latencies.observe(agent.model, ctx.expected_call_s, latency)
                     permit.settle(response.input_tokens + response.output_tokens)
+                    self._adjusted(ctx, permit.report(response.rate_limits, throttled=False))
                 finally:
                     permit.release()
             finally:
                 self._slots.release()
             response, cut_from = self._bounded(response)
-            cost = ctx.price_book.cost(agent.model, response.input_tokens, response.output_tokens)
+            cost, cost_source = priced(ctx.price_book, agent.model, response)
             if reservation is not None:
                 await reservation.settle(cost or 0.0)
                 settled = True
@@ -664,6 +712,7 @@ class CallRunner:
                 input_tokens=response.input_tokens,
                 output_tokens=response.output_tokens,
                 cost_usd=round(cost, 10) if cost is not None else None,
+                cost_source=cost_source,
                 latency_s=round(latency, 6),
                 finish_reason=response.finish_reason,
                 tool_calls=len(response.tool_calls),
@@ -675,6 +724,22 @@ class CallRunner:
             if reservation is not None and not settled:
                 await reservation.release()
                 self._budget_moved()
+
+    def _adjusted(self, ctx: AgentContext, adjustment: Adjustment | None) -> None:
+        """Report a change of the model key's effective limits (adaptive limits)."""
+        if adjustment is None:
+            return
+        self._emit(
+            ctx,
+            "ratelimit.adjusted",
+            model=ctx.agent.model,
+            reason=adjustment.reason,
+            rpm=adjustment.rpm,
+            tpm=adjustment.tpm,
+            max_concurrent=adjustment.max_concurrent,
+            provider_rpm=adjustment.provider_rpm,
+            provider_tpm=adjustment.provider_tpm,
+        )
 
     def _bounded(self, response: LLMResponse) -> tuple[LLMResponse, int | None]:
         """`response` with its text cut to `max_answer_bytes`, and the size it had if cut."""

@@ -84,6 +84,9 @@ class RunSettings:
     # For run.started: version, command line, files and their sha256, input sources.
     provenance: Mapping[str, Any] = field(default_factory=dict)
     max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES
+    # Hold back a key with no declared limits until the provider shows its own (adaptive
+    # limits); for runs that reach a real provider.
+    probe_limits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +292,9 @@ class Engine:
         started = self._clock.monotonic()
         workflows = list({id(i.workflow): i.workflow for i in instances}.values())
         limiter_limits = merge_limits(workflows)
-        limiter = self._limiter = self._backends.limiter(limiter_limits, self._clock)
+        limiter = self._limiter = self._backends.limiter(
+            limiter_limits, self._clock, probe=self._settings.probe_limits
+        )
         ledger = self._ledger = await self._open_ledger(workflows)
         self._calls = CallRunner(
             client=self._client,

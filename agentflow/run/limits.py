@@ -83,7 +83,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
+from agentflow.llm.hints import RateLimitHints
 from agentflow.model.types import Limit
+from agentflow.run.adaptive import AdaptiveControl, Adjustment
 from agentflow.run.clock import Clock
 from agentflow.run.priority import (
     DEFAULT_AGING_S,
@@ -138,6 +140,10 @@ class KeyStatistics:
     paused_until: float | None
     # (priority, calls waiting) for each workflow priority with waiters, highest first
     waiting_by_priority: tuple[tuple[int, int], ...] = ()
+    # adaptive limits (agentflow.run.adaptive): the effective rate and concurrency now
+    effective_rpm: float | None = None
+    effective_tpm: float | None = None
+    effective_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +168,8 @@ class Permit(Protocol):
     def settle(self, actual_tokens: int) -> None: ...
 
     def release(self) -> None: ...
+
+    def report(self, hints: RateLimitHints | None, *, throttled: bool) -> Adjustment | None: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -238,6 +246,7 @@ class _Waiter:
 
 class _Key:
     __slots__ = (
+        "adaptive",
         "buckets",
         "in_flight",
         "max_concurrent",
@@ -251,7 +260,9 @@ class _Key:
         "waiting_by_priority",
     )
 
-    def __init__(self, name: str, limit: Limit | None, now: float, aging_s: float) -> None:
+    def __init__(
+        self, name: str, limit: Limit | None, now: float, aging_s: float, probe: bool = False
+    ) -> None:
         self.name = name
         self.buckets: tuple[_Bucket, ...] = _buckets(limit, now) if limit else ()
         self.max_concurrent = limit.max_concurrent if limit else None
@@ -265,6 +276,29 @@ class _Key:
         self.requests = 0
         self.tokens = 0
         self.wait_s = 0.0
+        self.adaptive: AdaptiveControl | None = None
+        if name != "*":
+            self.adaptive = _adaptive(limit, probe)
+
+
+def _adaptive(limit: Limit | None, probe: bool) -> AdaptiveControl:
+    """The adaptive control of a model key, below what `limit` declares; `probe`: hold a
+    key without declared rates back until its provider has answered (see adaptive.py)."""
+    if limit is None:
+        return AdaptiveControl(
+            declared_rps=None, declared_tps=None, declared_concurrency=None, probe=probe
+        )
+    rates = {
+        name: getattr(limit, name) / window for name, window in WINDOWS if getattr(limit, name)
+    }
+    rps = min((v for k, v in rates.items() if k.startswith("r")), default=None)
+    tps = min((v for k, v in rates.items() if k.startswith("t")), default=None)
+    return AdaptiveControl(
+        declared_rps=rps,
+        declared_tps=tps,
+        declared_concurrency=limit.max_concurrent,
+        probe=probe and rps is None and tps is None,
+    )
 
 
 def _buckets(limit: Limit, now: float) -> tuple[_Bucket, ...]:
@@ -291,13 +325,20 @@ def _specificity(key: str, order: int) -> tuple[int, int, int]:
 
 
 class _LocalPermit:
-    __slots__ = ("_charged", "_keys", "_limiter", "_released")
+    __slots__ = ("_admitted", "_charged", "_keys", "_limiter", "_released")
 
-    def __init__(self, limiter: RateLimiter, keys: tuple[_Key, ...], tokens: int) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        keys: tuple[_Key, ...],
+        tokens: int,
+        admitted: tuple[float, tuple[int, int]],
+    ) -> None:
         self._limiter = limiter
         self._keys = keys
         self._charged = tokens
         self._released = False
+        self._admitted = admitted  # when, and (calls, tokens) admitted on the key before
 
     @property
     def tokens(self) -> int:
@@ -319,6 +360,10 @@ class _LocalPermit:
             self._released = True
             self._limiter._release(self._keys)
 
+    def report(self, hints: RateLimitHints | None, *, throttled: bool) -> Adjustment | None:
+        """Tell the key's adaptive control how the call went (headers; a 429 or not)."""
+        return self._limiter._observe(self._keys[0], hints, throttled, *self._admitted)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -338,10 +383,16 @@ class RateLimiter:
     """
 
     def __init__(
-        self, limits: Sequence[Limit], clock: Clock, *, aging_s: float = DEFAULT_AGING_S
+        self,
+        limits: Sequence[Limit],
+        clock: Clock,
+        *,
+        aging_s: float = DEFAULT_AGING_S,
+        probe: bool = False,
     ) -> None:
         self._clock = clock
         self._aging_s = aging_s
+        self._probe = probe
         now = clock.monotonic()
         self._declared: list[tuple[Limit, _Key, tuple[int, int, int]]] = []
         self._star: _Key | None = None
@@ -350,7 +401,7 @@ class RateLimiter:
             if limit.key in seen:
                 raise ValueError(f"limits has {limit.key!r} twice")
             seen.add(limit.key)
-            key = _Key(limit.key, limit, now, aging_s)
+            key = _Key(limit.key, limit, now, aging_s, probe)
             if limit.key == "*":
                 self._star = key
             else:
@@ -372,7 +423,7 @@ class RateLimiter:
             if matches:
                 primary = max(matches, key=lambda match: match[0])[1]
             else:
-                primary = _Key(model, None, self._clock.monotonic(), self._aging_s)
+                primary = _Key(model, None, self._clock.monotonic(), self._aging_s, self._probe)
                 self._implicit[model] = primary
                 self._primaries.append(primary)
             keys = (primary, self._star)
@@ -454,6 +505,9 @@ class RateLimiter:
                             ((p, n) for p, n in key.waiting_by_priority.items() if n), reverse=True
                         )
                     ),
+                    effective_rpm=key.adaptive.rpm if key.adaptive else None,
+                    effective_tpm=key.adaptive.tpm if key.adaptive else None,
+                    effective_concurrency=key.adaptive.max_concurrent if key.adaptive else None,
                 )
                 for key in keys
             )
@@ -473,6 +527,10 @@ class RateLimiter:
                 worst = _longer(worst, WaitInfo(key.name, bucket.name, delay))
         if key.max_concurrent is not None and key.in_flight >= key.max_concurrent:
             worst = _longer(worst, WaitInfo(key.name, "concurrency", None))
+        if key.adaptive is not None:
+            held = key.adaptive.block(waiter.tokens, key.in_flight, now)
+            if held is not None:
+                worst = _longer(worst, WaitInfo(key.name, held[0], held[1]))
         return worst
 
     def _blocked(self, waiter: _Waiter, now: float) -> WaitInfo | None:
@@ -583,6 +641,11 @@ class RateLimiter:
 
     def _admit(self, waiter: _Waiter, waited: float) -> Permit:
         self._leave(waiter)
+        adaptive = waiter.primary.adaptive
+        before = (0, 0)
+        if adaptive is not None:
+            before = (adaptive.admitted, adaptive.tokens_admitted)
+            adaptive.admit(waiter.tokens, self._clock.monotonic())
         for key in waiter.keys:
             for bucket in key.buckets:
                 bucket.level -= bucket.amount(waiter.tokens)
@@ -591,7 +654,8 @@ class RateLimiter:
             key.tokens += waiter.tokens
             key.wait_s += waited
         self._changed(waiter.keys)
-        return _LocalPermit(self, waiter.keys, waiter.tokens)
+        admitted = (self._clock.monotonic(), before)
+        return _LocalPermit(self, waiter.keys, waiter.tokens, admitted)
 
     def _withdraw(self, waiter: _Waiter) -> None:
         self._leave(waiter)
@@ -619,6 +683,9 @@ class RateLimiter:
 
     def _adjust(self, keys: tuple[_Key, ...], difference: int) -> None:
         now = self._clock.monotonic()
+        adaptive = keys[0].adaptive
+        if adaptive is not None:
+            adaptive.settle(difference, now)
         for key in keys:
             key.tokens += difference
             for bucket in key.buckets:
@@ -627,6 +694,29 @@ class RateLimiter:
                     bucket.level = min(bucket.capacity, bucket.level - difference)
         if difference < 0:
             self._changed(keys)
+
+    def _observe(
+        self,
+        key: _Key,
+        hints: RateLimitHints | None,
+        throttled: bool,
+        admitted_at: float,
+        before: tuple[int, int],
+    ) -> Adjustment | None:
+        if key.adaptive is None:
+            return None
+        adjustment = key.adaptive.observe(
+            hints,
+            throttled=throttled,
+            admitted_at=admitted_at,
+            admitted_before=before,
+            in_flight=key.in_flight,
+            now=self._clock.monotonic(),
+        )
+        head = key.queue.head(self._clock.monotonic())
+        if head is not None:
+            head.item.wake()  # a limit may have opened (or the probe ended)
+        return adjustment
 
     def _release(self, keys: tuple[_Key, ...]) -> None:
         for key in keys:

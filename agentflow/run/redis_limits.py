@@ -35,7 +35,9 @@ from types import TracebackType
 from typing import Self, cast
 
 from agentflow.errors import SharedStateUnreachable, StateError
+from agentflow.llm.hints import RateLimitHints
 from agentflow.model.types import Limit
+from agentflow.run.adaptive import Adjustment
 from agentflow.run.clock import Clock
 from agentflow.run.limits import (
     KeyStatistics,
@@ -120,6 +122,11 @@ class _RedisPermit:
         self._charged = actual_tokens
         if difference:
             self._limiter._send(self._keys, [self._id, difference, 0, 0, *self._args])
+
+    def report(self, hints: RateLimitHints | None, *, throttled: bool) -> Adjustment | None:
+        """Shared limits run at what `limits:` declares: a provider's headers tune the
+        in-process limiter of one run (adaptive.py), not a limit shared by many."""
+        return None
 
     def release(self) -> None:
         if not self._released:

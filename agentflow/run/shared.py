@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 class Backends(Protocol):
     """What the engine needs to know about where shared state lives."""
 
-    def limiter(self, limits: Sequence[Limit], clock: Clock) -> Limiter: ...
+    def limiter(self, limits: Sequence[Limit], clock: Clock, *, probe: bool = False) -> Limiter:
+        """`probe`: hold keys without declared rates back until the provider has answered
+        (adaptive limits, agentflow/run/adaptive.py)."""
+        ...
 
     def standing(self, clock: Clock) -> StandingStore | None: ...
 
@@ -48,8 +51,8 @@ class LocalBackends:
     def __init__(self, store: StateStore | None = None) -> None:
         self._store = store
 
-    def limiter(self, limits: Sequence[Limit], clock: Clock) -> Limiter:
-        return RateLimiter(limits, clock)
+    def limiter(self, limits: Sequence[Limit], clock: Clock, *, probe: bool = False) -> Limiter:
+        return RateLimiter(limits, clock, probe=probe)
 
     def standing(self, clock: Clock) -> StandingStore | None:
         return SqliteStanding(self._store, clock) if self._store is not None else None
@@ -72,9 +75,9 @@ class RedisBackends:
             self._redis = RedisConnection(self._target)
         return self._redis
 
-    def limiter(self, limits: Sequence[Limit], clock: Clock) -> Limiter:
+    def limiter(self, limits: Sequence[Limit], clock: Clock, *, probe: bool = False) -> Limiter:
         if not limits:  # nothing declared to share: no round trip per call
-            return RateLimiter(limits, clock)
+            return RateLimiter(limits, clock, probe=probe)
         from agentflow.run.redis_limits import RedisLimiter
 
         self._limiter = RedisLimiter(self._connection(), limits, clock, warn=self._warn)

@@ -58,6 +58,8 @@ class Usage:
     # Calls sent and never answered: their worst case, kept apart from the known cost.
     unconfirmed_calls: int = 0
     unconfirmed_cost_usd: float = 0.0
+    # Calls whose cost is the one the provider or a gateway reported (no price known here).
+    provider_priced_calls: int = 0
 
     @property
     def cost_usd(self) -> float | None:
@@ -73,6 +75,7 @@ class Usage:
         self.retries += other.retries
         self.unconfirmed_calls += other.unconfirmed_calls
         self.unconfirmed_cost_usd += other.unconfirmed_cost_usd
+        self.provider_priced_calls += other.provider_priced_calls
 
 
 @dataclass(slots=True)
@@ -144,6 +147,8 @@ class CostSummary:
                     usage.unknown_cost_calls += 1
                 else:
                     usage.known_cost_usd += float(cost)
+                if d.get("cost_source") == "provider":
+                    usage.provider_priced_calls += 1
         elif name == "llm.abandoned":
             unconfirmed = float(d.get("unconfirmed_cost_usd") or 0.0)
             for usage in (self._agent(event).usage, self._model(d.get("model"))):
@@ -312,7 +317,8 @@ def _status_text(records: Iterable[AgentRecord]) -> Text:
 def _total_cost(usage: Usage) -> str:
     text = format_usd(usage.known_cost_usd)
     if usage.unknown_cost_calls:
-        text += " + unknown"
+        # Unknown is not $0: what is known is a floor (the caption counts the unpriced calls).
+        text = f"at least {text}"
     if usage.unconfirmed_calls:
         text += f" + {format_usd(usage.unconfirmed_cost_usd)} unconfirmed"
     return text
@@ -404,7 +410,7 @@ def cost_table(summary: CostSummary) -> WholeTable:
     if total.unknown_cost_calls:
         notes.append(
             Text(
-                f"unknown: {total.unknown_cost_calls} call(s) used a model without a known "
+                f"unpriced: {total.unknown_cost_calls} call(s) used a model without a known "
                 "price; give it one under `pricing:` to count it"
             )
         )
@@ -416,6 +422,13 @@ def cost_table(summary: CostSummary) -> WholeTable:
         )
         more = f" +{len(missed) - 4} more" if len(missed) > 4 else ""
         notes.append(Text(f"deadline missed: {names}{more}", style="yellow"))
+    if total.provider_priced_calls:
+        notes.append(
+            Text(
+                f"provider: {total.provider_priced_calls} call(s) have no price here and are "
+                "counted at the cost the provider or gateway reported"
+            )
+        )
     if notes:
         table.caption = Text("\n").join(notes)
         table.caption_justify = "left"
@@ -610,8 +623,9 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
 def summary_json(summary: CostSummary) -> dict[str, Any]:
     """The summary as one JSON-ready document (`agentflow run --format json`).
 
-    Costs are null when unknown; `totals.cost_usd` is the known part, with
-    `totals.unknown_cost_calls` saying how many calls it leaves out.
+    Costs are null when unknown (any call behind them unpriced); `totals.known_cost_usd`
+    is the known part, a floor, with `totals.unknown_cost_calls` saying how many calls it
+    leaves out.
     """
     total = summary.totals()
     counts = summary.agent_counts()
@@ -623,7 +637,10 @@ def summary_json(summary: CostSummary) -> dict[str, Any]:
         "duration_s": summary.duration_s,
         "totals": {
             **_usage_json(total),
-            "cost_usd": _usd_json(total.known_cost_usd),
+            # null when any call was unpriced: unknown is not $0; the known part is a floor
+            "cost_usd": _usd_json(total.cost_usd),
+            "known_cost_usd": _usd_json(total.known_cost_usd),
+            "provider_priced_calls": total.provider_priced_calls,
             "agents": {k: counts[k] for k in ("completed", "failed", "skipped")},
         },
         "workflows": [

@@ -166,6 +166,7 @@ def decode_response(text: str) -> LLMResponse:
     known = {f.name for f in dataclasses.fields(LLMResponse)}
     values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
     values["tool_calls"] = tuple(ToolCall(**c) for c in values.get("tool_calls") or ())
+    values.pop("rate_limits", None)  # about the moment it was answered, not worth keeping
     return LLMResponse(**values)
 
 

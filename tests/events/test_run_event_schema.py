@@ -115,6 +115,18 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         AGENT,
         {"key": "openai/*", "reason": "rpm", "expected_wait_s": 0.4, "model": "openai/gpt-4o-mini"},
     ),
+    "ratelimit.adjusted": (
+        AGENT,
+        {
+            "model": "openai/gpt-4o-mini",
+            "reason": "rate_limited",
+            "rpm": 199.5,
+            "tpm": None,
+            "max_concurrent": None,
+            "provider_rpm": 300,
+            "provider_tpm": None,
+        },
+    ),
     "budget.warning": (
         RUN,
         {"scope": "run", "spent_usd": 0.41, "limit_usd": 0.5, "fraction": 0.82},

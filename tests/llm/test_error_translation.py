@@ -307,3 +307,41 @@ def test_a_key_missing_from_the_environment_is_an_authentication_error_not_a_500
     translated = translate_error(raised)
     assert isinstance(translated, errors.AuthenticationFailed)
     assert not translated.retryable
+
+
+def test_the_gateway_retry_hint_is_read_from_the_exception_headers() -> None:
+    # The LiteLLM proxy's 429 carries its wait only as llm_provider-retry-after.
+    exc = ex.RateLimitError("x", P, M, response=_resp(429, {"llm_provider-retry-after": "60"}))
+    translated = translate_error(exc)
+    assert type(translated) is errors.RateLimited
+    assert translated.retry_after == 60.0
+
+
+def test_a_used_up_limit_waits_until_its_reset_and_keeps_the_limits() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "300",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1.5s",
+    }
+    translated = translate_error(ex.RateLimitError("x", P, M, headers=headers))
+    assert translated.retry_after == 1.5
+    assert translated.rate_limits is not None
+    assert translated.rate_limits.limit_requests == 300
+
+
+def test_a_gateways_invalid_model_name_400_is_model_not_found() -> None:
+    message = (
+        "OpenAIException - /chat/completions: Invalid model name passed in model=team-gptx. "
+        "Call `/v1/models` to view available models for your key."
+    )
+    assert type(translate_error(ex.BadRequestError(message, M, P))) is errors.ModelNotFound
+    status = ex.APIError(400, message, P, M)
+    assert type(translate_error(status)) is errors.ModelNotFound
+    # an ordinary bad request stays one
+    assert type(translate_error(ex.BadRequestError("bad temperature", M, P))) is errors.BadRequest
+
+
+def test_a_litellm_proxy_refusing_a_key_it_cannot_look_up_is_an_authentication_error() -> None:
+    body = '{"error": {"message": "No connected db.", "type": "no_db_connection", "code": "400"}}'
+    exc = ex.BadRequestError(f"OpenAIException - {body}", M, P)
+    assert type(translate_error(exc)) is errors.AuthenticationFailed

@@ -81,11 +81,13 @@ def _in_json(token: str, numbers: list[float]) -> bool:
 def _cost_strings(doc: dict[str, Any]) -> list[str]:
     """Every cost the table shows, formatted from the JSON document."""
     out = []
-    for entry in [*doc["agents"], doc["totals"]]:
+    for entry in doc["agents"]:
         out += [format_usd(entry["cost_usd"][s]) for s in ("low", "expected", "worst")]
-    out.append(format_usd(doc["totals"]["worst_with_retries"]["cost_usd"]))
+    # totals over unpriced calls show their known part as a floor ("≥$0.0380", "at least")
+    out += [format_usd(doc["totals"]["known_cost_usd"][s]) for s in ("low", "expected", "worst")]
+    out.append(format_usd(doc["totals"]["worst_with_retries"]["known_cost_usd"]))
     for instance in doc.get("instances", []):
-        totals = instance["plan"]["totals"]["cost_usd"]
+        totals = instance["plan"]["totals"]["known_cost_usd"]
         out += [format_usd(totals[s]) for s in ("low", "expected", "worst")]
     return out
 
@@ -139,9 +141,11 @@ def test_a_batch_is_checked_against_the_run_budget_for_its_total() -> None:
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
     assert [i["line"] for i in doc["instances"]] == [1, 2, 4]
     assert doc["budget"]["verdict"] == "over" and doc["budget"]["scope"] == "run"
-    assert doc["totals"]["cost_usd"]["expected"] == pytest.approx(
-        sum(i["plan"]["totals"]["cost_usd"]["expected"] for i in doc["instances"]), abs=1e-7
+    assert doc["totals"]["known_cost_usd"]["expected"] == pytest.approx(
+        sum(i["plan"]["totals"]["known_cost_usd"]["expected"] for i in doc["instances"]), abs=1e-7
     )
+    # one agent has no price: the totals are unknown, not the known part
+    assert doc["totals"]["cost_usd"]["expected"] is None
 
 
 def test_the_verdict_names_the_tightest_scope_not_the_first() -> None:
