@@ -102,6 +102,7 @@ EXPECTED_RETRYABLE: dict[str, bool] = {
     "WorkflowInvalid": False,
     "RunFailed": False,
     "GroupHeld": False,
+    "RunSkipped": False,
     "BudgetExceeded": False,
     "StateError": False,
     "SharedStateUnreachable": False,
