@@ -695,14 +695,8 @@ class CallRunner:
                 usage.unknown_cost_calls += 1
             else:
                 usage.cost_usd += cost
-            if self._journal is not None and request_fp is not None:
-                # On disk before the event that reports it: a crash may lose the log line,
-                # never the paid answer.
-                place = self._journal.place(
-                    ctx.workflow.name, ctx.instance, agent.id, index, round_no
-                )
-                await self._journal.record(place, request_fp, response, cost)
-            self._emit(
+            answered = functools.partial(
+                self._emit,
                 ctx,
                 "llm.response",
                 model=agent.model,
@@ -719,6 +713,18 @@ class CallRunner:
                 **self._answer_fields(response),
                 **({"truncated": True, "original_bytes": cut_from} if cut_from else {}),
             )
+            if self._journal is not None and request_fp is not None:
+                # On disk before the event that reports it: a crash may lose the log line,
+                # never the paid answer.
+                place = self._journal.place(
+                    ctx.workflow.name, ctx.instance, agent.id, index, round_no
+                )
+                try:
+                    await self._journal.record(place, request_fp, response, cost)
+                except asyncio.CancelledError:
+                    answered()  # a stop while the commit ran: the answer is paid and kept
+                    raise
+            answered()
             return response, cost
         finally:
             if reservation is not None and not settled:

@@ -13,7 +13,6 @@ through `warn`); standing budgets fail closed (no call is made without the share
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from agentflow.model.types import Limit, Workflow
 from agentflow.run.clock import Clock
 from agentflow.run.limits import Limiter, RateLimiter
 from agentflow.run.standing import SqliteStanding, StandingAccount, StandingStore, standing_account
-from agentflow.state.redis_conn import RedisConnection, RedisTarget, parse_redis_url
+from agentflow.state.redis_conn import RedisConnection, RedisTarget, parse_redis_url, run_blocking
 from agentflow.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ def open_backends(
         return LocalBackends(store)
     target = parse_redis_url(shared_url)
     try:
-        asyncio.run(_ping(target))
+        run_blocking(lambda: _ping(target))
     except SharedStateUnreachable as exc:
         standing = [w.name for w in workflows if w.budget is not None and w.budget.per]
         if standing:
@@ -187,7 +186,7 @@ def standing_left(
         target = parse_redis_url(shared_url)
         where = target.display()
         try:
-            spent, reserved = asyncio.run(_redis_spent(target, account))
+            spent, reserved = run_blocking(lambda: _redis_spent(target, account))
         except SharedStateUnreachable:
             spent = None
     else:

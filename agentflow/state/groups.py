@@ -19,7 +19,6 @@ is free after its lease. `queue` waits for the group; `fail` raises `GroupHeld`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import fcntl
@@ -216,13 +215,13 @@ class _RedisLocks(_Locks):
         return RedisConnection.key("group", group)
 
     def _call(self, *command: Any) -> Any:
-        from agentflow.state.redis_conn import RedisConnection
+        from agentflow.state.redis_conn import RedisConnection, run_blocking
 
         async def one() -> Any:
             async with RedisConnection(self._target, timeout_s=5.0) as redis:
                 return await redis.command(*command)
 
-        return asyncio.run(one())
+        return run_blocking(one)
 
     def take(self, mine: Holder) -> Holder | None:
         key, value = self._key(mine.group), json.dumps(asdict(mine))

@@ -43,11 +43,6 @@ class CacheChoice:
         return agent.cache
 
 
-def _retrieve(done: asyncio.Future[None]) -> None:
-    if not done.cancelled():
-        done.exception()
-
-
 class RunJournal:
     """Journal and cache access for one run (see the module docstring)."""
 
@@ -100,7 +95,8 @@ class RunJournal:
         """Journal a paid answer; returns once it is committed (see the module docstring).
 
         Raises `StateError` when the commit fails. A caller cancelled while it waits does
-        not withdraw its answer: the commit still happens.
+        not withdraw its answer: the commit still happens, and the cancellation reaches
+        the caller once it has.
         """
         done = asyncio.get_running_loop().create_future()
         if not self._queued:
@@ -109,7 +105,9 @@ class RunJournal:
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:
-            done.add_done_callback(_retrieve)  # its outcome is no one's to report now
+            # Stopped while waiting: the commit runs anyway (next turn); wait it out, so a
+            # caller that reports the answer on its way out reports what is on disk.
+            await done
             raise
 
     def _commit_queued(self) -> None:

@@ -20,12 +20,14 @@ Redis can hold other data beside ours. A URL's password never appears in a messa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -39,6 +41,38 @@ DEFAULT_MAX_CONNECTIONS = 32
 DEFAULT_TIMEOUT_S = 5.0
 
 ScriptArg = str | int | float
+
+
+T = TypeVar("T")
+
+
+def run_blocking(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a short Redis exchange to its end from synchronous code, on a loop of its own.
+
+    Start-up checks (a ping, a group lock, a standing budget's balance) are synchronous
+    steps of a run that may itself be set up inside a running loop (the Python API's
+    `arun_file`, the CLI's `execute_run`): there the exchange runs in a thread of its own,
+    and the caller waits for it.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work())
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(asyncio.run(work()))
+        except BaseException as exc:  # handed to the caller, in its thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="redis-start-up", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 @dataclass(frozen=True, slots=True)
