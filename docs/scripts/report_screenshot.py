@@ -28,9 +28,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agentflow-shot-") as tmp:
         folder = Path(tmp)
         logs = folder / "runs"
+        # A copy of the examples, run by relative paths: the page's provenance then shows
+        # the command a reader would type, not this machine's folders.
+        shutil.copytree(WORKFLOW.parent, folder / "workflows")
         subprocess.run(
-            [*AGENTFLOW, "run", str(WORKFLOW), "--mock", "--mock-latency", "0.4", "--no-progress",
-             "--quiet", "--run-id", "r-docs", "--log-dir", str(logs)],
+            [*AGENTFLOW, "run", f"workflows/{WORKFLOW.name}", "--mock", "--mock-latency", "0.4",
+             "--no-progress", "--quiet", "--run-id", "r-docs", "--log-dir", "runs"],
             check=False, cwd=folder, capture_output=True,
         )
         page = folder / "report.html"
