@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,17 @@ def test_a_saturating_run_stays_within_rpm_plus_burst_and_uses_the_limit(
     assert run.returncode == 0, run.describe()
     starts = sorted(r.started for r in fake_server.requests)
     assert len(starts) == AGENTS
-    assert _busiest_second(starts) <= RATE + BURST
+    # The limiter's promise holds where it admits calls (the llm.request lines, written as
+    # each call is let through): never more than RATE + BURST in any second.
+    admitted = [
+        datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp()
+        for e in of(run.events(), "llm.request")
+    ]
+    assert _busiest_second(admitted) <= RATE + BURST
+    # At the server, sending adds jitter: the first burst's requests leave one after the
+    # other, so they can arrive a few milliseconds late and share a window with a call
+    # admitted a full second after them. One request of slack, never more.
+    assert _busiest_second(starts) <= RATE + BURST + 1
     # After the initial burst, the bucket admits RATE per second, evenly.
     achieved = (AGENTS - BURST) / (starts[-1] - starts[0])
     assert achieved >= 0.9 * RATE, f"{achieved:.2f} requests/s"
