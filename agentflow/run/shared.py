@@ -24,11 +24,12 @@ from agentflow.model.types import Limit, Workflow
 from agentflow.run.clock import Clock
 from agentflow.run.limits import Limiter, RateLimiter
 from agentflow.run.standing import SqliteStanding, StandingAccount, StandingStore, standing_account
-from agentflow.state.redis_conn import RedisConnection, RedisTarget, parse_redis_url, run_blocking
 from agentflow.state.store import StateStore
 
 if TYPE_CHECKING:
+    # redis-py is loaded only by a run that names a Redis (`--state redis://`)
     from agentflow.run.redis_limits import RedisLimiter
+    from agentflow.state.redis_conn import RedisConnection, RedisTarget
 
 
 class Backends(Protocol):
@@ -70,6 +71,8 @@ class RedisBackends:
         self._limiter: RedisLimiter | None = None
 
     def _connection(self) -> RedisConnection:
+        from agentflow.state.redis_conn import RedisConnection
+
         if self._redis is None:
             self._redis = RedisConnection(self._target)
         return self._redis
@@ -111,6 +114,8 @@ def open_backends(
     """
     if shared_url is None:
         return LocalBackends(store)
+    from agentflow.state.redis_conn import parse_redis_url, run_blocking
+
     target = parse_redis_url(shared_url)
     try:
         run_blocking(lambda: _ping(target))
@@ -127,6 +132,8 @@ def open_backends(
 
 
 async def _ping(target: RedisTarget) -> None:
+    from agentflow.state.redis_conn import RedisConnection
+
     async with RedisConnection(target, timeout_s=2.0) as redis:
         await redis.ping()
 
@@ -183,6 +190,8 @@ def standing_left(
     spent: int | None
     reserved = 0
     if shared_url is not None:
+        from agentflow.state.redis_conn import parse_redis_url, run_blocking
+
         target = parse_redis_url(shared_url)
         where = target.display()
         try:
@@ -212,6 +221,7 @@ def standing_left(
 
 async def _redis_spent(target: RedisTarget, account: StandingAccount) -> tuple[int, int]:
     from agentflow.run.redis_budget import RedisStanding
+    from agentflow.state.redis_conn import RedisConnection
 
     async with RedisConnection(target, timeout_s=2.0) as redis:
         return await RedisStanding(redis).spent(account)
