@@ -29,6 +29,7 @@ EVENT_NAMES = (
     "budget.exceeded",
     "tool.call",
     "tool.result",
+    "agent.reused",
     "agent.completed",
     "agent.failed",
     "agent.skipped",

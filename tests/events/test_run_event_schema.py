@@ -162,6 +162,10 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "index": None,
         },
     ),
+    "agent.reused": (
+        AGENT,
+        {"status": "completed", "from_run_id": "r0", "original_cost_usd": 0.00021},
+    ),
     "agent.completed": (
         AGENT,
         {"model": "openai/gpt-4o-mini", "output": {"score": 8}, "cost_usd": 0.00021, **USAGE},
