@@ -25,6 +25,7 @@ EVENT_NAMES = (
     "llm.fallback",
     "ratelimit.wait",
     "ratelimit.adjusted",
+    "budget.wait",
     "budget.warning",
     "budget.exceeded",
     "tool.call",
