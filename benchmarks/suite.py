@@ -30,6 +30,7 @@ from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.reports import report_bench
 from benchmarks.server import FakeServer
 from benchmarks.signals import sweep
+from benchmarks.standing import standing
 from benchmarks.workloads import (
     AgentSpec,
     critical_path_ms,
@@ -1023,5 +1024,6 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "deadlines": deadlines,
     "redis-limits": shared_limits,
     "redis-budget": shared_budget,
+    "standing": standing,
     "adaptive": adaptive,
 }
