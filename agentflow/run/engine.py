@@ -234,6 +234,28 @@ class Engine:
             if self._main is not None and not self._main.done():
                 self._main.cancel()
 
+    @property
+    def settings(self) -> RunSettings:
+        return self._settings
+
+    def run_started_fields(self, instances: Sequence[Instance]) -> dict[str, Any]:
+        """What `run.started` says about a run of these instances (a queued run's starter
+        writes the same)."""
+        workflows = list({id(i.workflow): i.workflow for i in instances}.values())
+        return {
+            "workflows": [wf.name for wf in workflows],
+            "instances": len(instances),
+            "mock": self._settings.mock,
+            "budget_usd": self._settings.budget_usd,
+            "max_concurrency": self._settings.max_concurrency,
+            "price_map": self._price_map(workflows),
+            "log_path": self._settings.log_path,
+            "parent_run_id": self._settings.parent_run_id,
+            "spent_before_usd": round(self._settings.spent_before_usd, 10),
+            "reused_agents": len(self._reuse),
+            **self._settings.provenance,
+        }
+
     def statistics(self) -> EngineStatistics:
         calls = self._calls
         return EngineStatistics(
@@ -329,20 +351,7 @@ class Engine:
             )
             for i in instances
         ]
-        self._bus.emit(
-            "run.started",
-            workflows=[wf.name for wf in workflows],
-            instances=len(instances),
-            mock=self._settings.mock,
-            budget_usd=self._settings.budget_usd,
-            max_concurrency=self._settings.max_concurrency,
-            price_map=self._price_map(workflows),
-            log_path=self._settings.log_path,
-            parent_run_id=self._settings.parent_run_id,
-            spent_before_usd=round(self._settings.spent_before_usd, 10),
-            reused_agents=len(self._reuse),
-            **self._settings.provenance,
-        )
+        self._bus.emit("run.started", **self.run_started_fields(instances))
         await self._charge_parents()
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
