@@ -47,6 +47,7 @@ from agentflow.state.store import StateStore
 
 DEFAULT_POLL_S = 0.5
 DEFAULT_GRACE_S = 20.0
+DEFAULT_IDLE_WAIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class WorkerSettings:
     lease_s: float | None = None  # None: the lease the run was enqueued with
     poll_s: float = DEFAULT_POLL_S
     grace_s: float = DEFAULT_GRACE_S
+    idle_wait_s: float = DEFAULT_IDLE_WAIT_S  # exit_when_idle: how long to wait for a first run
     name: str | None = None
 
 
@@ -111,7 +113,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._stop_signal: str | None = None
         self._engine: Engine | None = None
-        self._runs: dict[str, _Run | None] = {}
+        self._runs: dict[str, _Run] = {}
+        self._skipped: set[str] = set()  # runs whose workflows do not load here
         self._clients: dict[tuple[bool, float], Any] = {}
         self._folder: tempfile.TemporaryDirectory[str] | None = None
 
@@ -142,6 +145,7 @@ class Worker:
 
     async def _loop(self, redis: RedisConnection, store: StateStore, backends: Backends) -> None:
         settings = self.settings
+        started = time.monotonic()
         while not self._stop.is_set():
             run_ids = [settings.run_id] if settings.run_id else await open_runs(redis)
             worked = False
@@ -149,8 +153,13 @@ class Worker:
             for run_id in run_ids:
                 if self._stop.is_set():
                     return
+                if run_id in self._skipped:
+                    continue
                 run = await self._run_of(redis, run_id)
-                if run is None or await run.queue.stopped():
+                if run is None:
+                    unfinished += run_id not in self._skipped  # not enqueued yet
+                    continue
+                if await run.queue.stopped():
                     continue
                 lease = settings.lease_s or run.spec.lease_s
                 claims = await run.queue.claim(
@@ -166,14 +175,16 @@ class Worker:
                 continue
             if settings.run_id is not None and unfinished == 0:
                 return  # the one run it was given is done (or gone)
-            if settings.exit_when_idle and unfinished == 0:
+            waited = time.monotonic() - started >= settings.idle_wait_s
+            if settings.exit_when_idle and unfinished == 0 and (self.report.runs or waited):
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), settings.poll_s)
 
     async def _run_of(self, redis: RedisConnection, run_id: str) -> _Run | None:
-        if run_id in self._runs:
-            return self._runs[run_id]
+        run = self._runs.get(run_id)
+        if run is not None:
+            return run
         queue = WorkQueue(redis, run_id)
         spec = await queue.spec()
         if spec is None:
@@ -184,7 +195,7 @@ class Worker:
             first = exc.diagnostics[0] if exc.diagnostics else None
             where = f"{first.file}:{first.line}:{first.column}: {first.message}" if first else ""
             self._warn(f"run {run_id}: its workflows do not load here ({where}); skipped")
-            self._runs[run_id] = None
+            self._skipped.add(run_id)
             return None
         run = self._runs[run_id] = _Run(queue, spec, workflows)
         await self.warm(spec, workflows)
