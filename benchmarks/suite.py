@@ -30,6 +30,7 @@ from benchmarks.report import Check, Outcome, median, runs, seconds
 from benchmarks.reports import report_bench
 from benchmarks.server import FakeServer
 from benchmarks.signals import sweep
+from benchmarks.workers import workers
 from benchmarks.workloads import (
     AgentSpec,
     critical_path_ms,
@@ -1024,4 +1025,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "redis-limits": shared_limits,
     "redis-budget": shared_budget,
     "adaptive": adaptive,
+    "workers": workers,
 }

@@ -401,6 +401,23 @@ def stopped_by_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
         signals.finishing()
 
 
+def _ping_queue(url: str) -> None:
+    from agentflow.state.redis_conn import (
+        QUEUE_HINT,
+        RedisConnection,
+        parse_redis_url,
+        run_blocking,
+    )
+
+    target = parse_redis_url(url, option="--queue")
+
+    async def ping() -> None:
+        async with RedisConnection(target, timeout_s=2.0, hint=QUEUE_HINT) as redis:
+            await redis.ping()
+
+    run_blocking(ping)
+
+
 async def _run_queued(
     options: RunOptions,
     workflows: list[Workflow],
@@ -415,7 +432,7 @@ async def _run_queued(
     from agentflow.run.collect import Collector, run_through_queue
     from agentflow.run.queue import QueueSpec, SpecFile, WorkQueue
     from agentflow.run.worker import Worker, WorkerSettings
-    from agentflow.state.redis_conn import RedisConnection, parse_redis_url
+    from agentflow.state.redis_conn import QUEUE_HINT, RedisConnection, parse_redis_url
 
     assert options.queue is not None
     settings = engine.settings
@@ -453,7 +470,8 @@ async def _run_queued(
             ),
             warn=lambda line: print(f"agentflow: warning: {line}", file=sys.stderr, flush=True),
         )
-    async with RedisConnection(parse_redis_url(options.queue, option="--queue")) as redis:
+    target = parse_redis_url(options.queue, option="--queue")
+    async with RedisConnection(target, hint=QUEUE_HINT) as redis:
         if continuation is not None:  # the run it continues stops, so nothing runs twice
             parent = WorkQueue(redis, continuation.parent.run_id)
             await parent.stop()
@@ -523,6 +541,8 @@ async def execute_run(
     if not options.mock:
         _check_keys(workflows)  # before the log exists: a run that cannot start leaves none
 
+    if options.queue is not None:
+        _ping_queue(options.queue)  # before the log exists: nothing to clean up after
     run_id = options.run_id or new_run_id()
     log_path = options.log_dir / f"{run_id}.jsonl"
     if log_path.exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 from agentflow.cli import signals
 from agentflow.cli.run_cmd import stopped_by_signals
 from agentflow.cli.values import check_seconds
-from agentflow.errors import SharedStateUnreachable, UsageError
+from agentflow.errors import UsageError
 from agentflow.redaction import redact
 
 
@@ -62,12 +62,7 @@ def worker_command(options: WorkerOptions) -> int:
             await worker.run()
 
     print(f"agentflow worker {worker.report.consumer}: {target.display()}", file=sys.stderr)
-    try:
-        asyncio.run(work())
-    except SharedStateUnreachable as exc:
-        raise SharedStateUnreachable(
-            str(exc).replace("run without --state redis://", "check --queue")
-        ) from None
+    asyncio.run(work())
     report = worker.report
     print(
         f"agentflow worker {report.consumer}: {report.instances} instances done"

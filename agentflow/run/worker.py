@@ -41,7 +41,7 @@ from agentflow.run.queue import Claim, QueueSpec, WorkQueue, open_runs
 from agentflow.run.shared import Backends, open_backends
 from agentflow.sinks.relay import RelaySink
 from agentflow.state.journal import CacheChoice
-from agentflow.state.redis_conn import RedisConnection, parse_redis_url
+from agentflow.state.redis_conn import QUEUE_HINT, RedisConnection, parse_redis_url
 from agentflow.state.redis_journal import RedisJournal
 from agentflow.state.store import StateStore
 
@@ -128,9 +128,13 @@ class Worker:
     async def run(self) -> WorkerReport:
         """Work until idle (`exit_when_idle`, or the given run is done) or stopped."""
         store = StateStore.open(self.settings.state_path)
-        backends = open_backends(self.settings.shared_state, store, [], warn=self._warn)
         try:
-            async with RedisConnection(self._target) as redis:
+            backends = open_backends(self.settings.shared_state, store, [], warn=self._warn)
+        except BaseException:
+            store.close()
+            raise
+        try:
+            async with RedisConnection(self._target, hint=QUEUE_HINT) as redis:
                 await redis.ping()
                 await self._loop(redis, store, backends)
         finally:

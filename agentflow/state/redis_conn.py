@@ -129,8 +129,10 @@ class RedisConnection:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        hint: str = "start Redis there or run without --state redis://",
     ) -> None:
         self.target = target
+        self._hint = hint  # what to do when it cannot be reached
         pool = aioredis.BlockingConnectionPool.from_url(
             target.url,
             max_connections=max_connections,
@@ -212,12 +214,15 @@ class RedisConnection:
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise SharedStateUnreachable(
                 f"the shared state at {self.target.display()} cannot be reached "
-                f"({_reason(exc)}); start Redis there or run without --state redis://"
+                f"({_reason(exc)}); {self._hint}"
             ) from None
         except redis_errors.RedisError as exc:
             raise StateError(
                 f"the shared state at {self.target.display()} refused a command: {_reason(exc)}"
             ) from None
+
+
+QUEUE_HINT = "start Redis there, or check the --queue URL"
 
 
 def _reason(exc: BaseException) -> str:
