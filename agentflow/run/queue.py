@@ -254,12 +254,10 @@ class WorkQueue:
                 )
             )
 
-    def relay_commands(
-        self, pipe: Any, events: Sequence[dict[str, Any]], finished: Sequence[Claim]
-    ) -> None:
-        """Queue on `pipe` one events entry, and for each finished instance its done mark
-        and its acknowledgement (in the same transaction as its `workflow.completed`)."""
-        pipe.xadd(self.events_key, {"b": json.dumps(events, default=str)})
+    def relay_commands(self, pipe: Any, events: str, finished: Sequence[Claim]) -> None:
+        """Queue on `pipe` one events entry (a JSON list), and for each finished instance its
+        done mark and its acknowledgement (in the same transaction as its final event)."""
+        pipe.xadd(self.events_key, {"b": events})
         for claim in finished:
             pipe.sadd(self.done_key, claim.tag)
             pipe.xack(self.work_key, GROUP, claim.entry_id)

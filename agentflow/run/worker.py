@@ -35,6 +35,7 @@ from agentflow.errors import SharedStateUnreachable, StateError, WorkflowInvalid
 from agentflow.events.bus import EventBus
 from agentflow.model.types import Workflow
 from agentflow.plan.pricing import load_price_book
+from agentflow.redaction import configure
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings
 from agentflow.run.queue import Claim, QueueSpec, WorkQueue, open_runs
@@ -115,6 +116,7 @@ class Worker:
         self._engine: Engine | None = None
         self._runs: dict[str, _Run] = {}
         self._skipped: set[str] = set()  # runs whose workflows do not load here
+        self._secret_env: set[str] = set()
         self._clients: dict[tuple[bool, float], Any] = {}
         self._folder: tempfile.TemporaryDirectory[str] | None = None
 
@@ -202,6 +204,8 @@ class Worker:
             self._skipped.add(run_id)
             return None
         run = self._runs[run_id] = _Run(queue, spec, workflows)
+        self._secret_env |= set(spec.secret_env)  # the run's secrets are hidden here too
+        configure(sorted(self._secret_env))
         await self.warm(spec, workflows)
         return run
 

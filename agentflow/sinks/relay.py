@@ -10,7 +10,9 @@
 stream entry, in one transaction with the done mark and acknowledgement of every instance
 whose `workflow.completed` is among them: an instance's final event and its release from
 the queue land together or not at all. The engine's run-level events (`run.started`,
-`run.completed`, `run.cancelled`) stay here: the starter writes its own. An instance given
+`run.completed`, `run.cancelled`) stay here: the starter writes its own. Secret values
+this host knows (its provider keys, the run's `--secret-env` names) are redacted here, before
+they leave it. An instance given
 back to the queue (`withhold()`) is not reported finished: what its cancellation emits
 after that is dropped, except calls that may have been paid.
 """
@@ -18,10 +20,12 @@ after that is dropped, except calls that may have been paid.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from agentflow.events.types import Event
+from agentflow.redaction import Redactor, active
 from agentflow.run.queue import Claim, WorkQueue
 
 _RUN_LEVEL = frozenset({"run.started", "run.completed", "run.cancelled"})
@@ -33,8 +37,14 @@ class RelaySink:
 
     label = "the event relay"
 
-    def __init__(self, queue: WorkQueue, claims: Mapping[tuple[str, int], Claim]) -> None:
+    def __init__(
+        self,
+        queue: WorkQueue,
+        claims: Mapping[tuple[str, int], Claim],
+        redactor: Redactor | None = None,
+    ) -> None:
         self._queue = queue
+        self._redactor = redactor if redactor is not None else active()
         self._claims = dict(claims)
         self._withheld: set[tuple[str, int]] = set()
         self._events: list[dict[str, Any]] = []
@@ -90,10 +100,14 @@ class RelaySink:
             return
         events, self._events = self._events, []
         finished, self._finished = self._finished, []
+        # Secrets of this host (its keys, --secret-env of the run) never leave it.
+        text = json.dumps(events, default=str)
+        if self._redactor.may_hold_secret(text):
+            text = json.dumps(self._redactor.value(events), default=str)
 
         async def work(client: Any) -> None:
             pipe = client.pipeline(transaction=True)
-            self._queue.relay_commands(pipe, events, finished)
+            self._queue.relay_commands(pipe, text, finished)
             await pipe.execute()
 
         await self._queue.redis.call(work)

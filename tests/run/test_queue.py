@@ -13,6 +13,7 @@ from typing import Any
 
 from agentflow.events.types import Event
 from agentflow.llm.types import LLMResponse
+from agentflow.redaction import Redactor
 from agentflow.run.queue import QueueSpec, SpecFile, WorkQueue, open_runs
 from agentflow.sinks.relay import RelaySink
 from agentflow.state.redis_conn import RedisConnection, parse_redis_url
@@ -111,9 +112,11 @@ def test_the_relay_acknowledges_an_instance_with_its_final_event_and_skips_run_e
         worker, starter = queues
         await starter.enqueue(SPEC, [(0, n, {"n": n}) for n in range(3)])
         claims = await worker.claim("w", count=3, block_ms=0, lease_s=0.3)
-        relay = RelaySink(worker, {("flow", c.instance): c for c in claims})
+        redactor = Redactor.from_environment({"ACME_TOKEN": "tok-9f8e7d6c5b4a"}, ())
+        relay = RelaySink(worker, {("flow", c.instance): c for c in claims}, redactor)
         relay.handle(event("run.started", None, 1))
-        relay.handle(event("workflow.started", 0, 2))
+        started = event("workflow.started", 0, 2)
+        relay.handle(Event(**{**_fields(started), "data": {"echo": "key tok-9f8e7d6c5b4a"}}))
         relay.handle(event("workflow.completed", 0, 3))
         relay.withhold({("flow", 1)})
         relay.handle(event("workflow.completed", 1, 4))  # handed back: not finished
@@ -134,10 +137,15 @@ def test_the_relay_acknowledges_an_instance_with_its_final_event_and_skips_run_e
         ("workflow.completed", 0),
     ]
     assert relayed[0]["ts"] == 1.5
+    assert relayed[0]["data"] == {"echo": "key [REDACTED]"}  # this host's secret stays here
     assert got["done"] == 1
     # instance 0 was acknowledged, so only 1 and 2 come back after the lease
     assert sorted(c.instance for c in got["again"]) == [1, 2]
     assert got["finished_by_other"] == {"0:0"}
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in Event.__dataclass_fields__}
 
 
 def test_answers_journaled_by_one_worker_are_replayed_by_another_and_only_there(
