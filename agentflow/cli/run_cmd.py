@@ -467,6 +467,7 @@ async def _run_queued(
                 max_concurrency=options.max_concurrency,
                 run_id=settings.run_id,
                 lease_s=options.lease,
+                grace_s=0.0,  # a stopped starter stops the run at once, as a local run does
             ),
             warn=lambda line: print(f"agentflow: warning: {line}", file=sys.stderr, flush=True),
         )

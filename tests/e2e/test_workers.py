@@ -236,3 +236,33 @@ def test_a_queue_that_cannot_be_reached_is_one_line_and_exit_2(tmp_path: Path) -
     assert worker.returncode == 2
     assert "cannot be reached" in worker.stderr and "Traceback" not in worker.stderr
     assert "hunter2" not in worker.stderr
+
+
+def test_stopping_the_starter_stops_the_run_everywhere_and_resume_goes_on(
+    fake_server: FakeLLMServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    flow = _batch(tmp_path, fake_server, 4, latency_ms=1500)
+    queue = redis_server.url
+    starter = _starter(flow, tmp_path, queue, "q4")  # works on the run itself
+    wait_for(lambda: len(fake_server.requests) >= 2, 60, "the first calls")
+    starter.process.send_signal(signal.SIGINT)
+    outcome = starter.finish(timeout=60)
+    assert outcome.returncode == 130, outcome.describe()
+    events = outcome.events()
+    assert [e["event"] for e in events[-2:]] == ["run.cancelled", "run.completed"]
+    assert events[-1]["status"] == "cancelled"
+
+    fake_server.configure(latency_s=0.0)
+    resumed = subprocess.run(
+        cli_command(
+            "resume", "q4", "--log-dir", tmp_path / "logs", "--run-id", "q4b",
+            "--no-progress", "-q",
+        ),
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert resumed.returncode == 2  # its answers are in the queue's Redis: say where
+    assert "--queue" in resumed.stderr and "Traceback" not in resumed.stderr
