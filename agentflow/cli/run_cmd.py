@@ -123,10 +123,10 @@ def _check_queue(options: RunOptions) -> None:
     from agentflow.state.redis_conn import parse_redis_url
 
     parse_redis_url(options.queue, option="--queue")
-    if options.budget_usd is not None:
+    if options.budget_usd is not None and options.shared_state is None:
         raise UsageError(
-            "--budget-usd is not kept across workers yet; with --queue, give the workflows a "
-            "budget: (per workflow instance) or a standing budget with --state redis://"
+            "--budget-usd with --queue needs --state redis://HOST:PORT/DB: the run budget is "
+            "kept there, shared by every worker of the run (give the workers the same --state)"
         )
     if options.pricing is not None:
         raise UsageError("--pricing does not reach the workers; put prices in the files' pricing:")
@@ -401,6 +401,22 @@ def stopped_by_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
         signals.finishing()
 
 
+async def _charge_parents(options: RunOptions, run_id: str, spent_usd: float) -> None:
+    """A resumed queued run's shared budget starts with what the runs before it spent."""
+    import datetime as dt
+
+    from agentflow.run.redis_budget import RedisStanding
+    from agentflow.run.standing import run_account
+    from agentflow.state.redis_conn import RedisConnection, parse_redis_url
+
+    if spent_usd <= 0 or options.budget_usd is None or options.shared_state is None:
+        return
+    account = run_account(run_id, options.budget_usd, dt.datetime.now(dt.UTC))
+    nanos = round(spent_usd * 1_000_000_000)
+    async with RedisConnection(parse_redis_url(options.shared_state)) as redis:
+        await RedisStanding(redis).settle([account], "parents", 0, nanos)
+
+
 def _ping_queue(url: str) -> None:
     from agentflow.state.redis_conn import (
         QUEUE_HINT,
@@ -449,6 +465,8 @@ async def _run_queued(
         mock=options.mock,
         mock_latency=options.mock_latency,
         max_answer_bytes=options.max_answer_bytes,
+        budget_usd=options.budget_usd,
+        budget_state=_shared_display(options) if options.budget_usd is not None else None,
         cache=options.cache,
         log_prompts=options.log_prompts,
         secret_env=options.secret_env,
@@ -478,6 +496,8 @@ async def _run_queued(
             await parent.stop()
             await parent.close()
         queue = WorkQueue(redis, settings.run_id)
+        if options.budget_usd is not None and continuation is not None:
+            await _charge_parents(options, settings.run_id, continuation.spent_usd)
         collector = Collector(
             queue, bus, stamp, instances, settings, run_started=engine.run_started_fields(instances)
         )

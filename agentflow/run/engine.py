@@ -87,6 +87,9 @@ class RunSettings:
     # Hold back a key with no declared limits until the provider shows its own (adaptive
     # limits); for runs that reach a real provider.
     probe_limits: bool = False
+    # A queued run's budget: `budget_usd` kept in the backends' shared store, so that all
+    # the run's workers spend from one account (agentflow.run.standing.RunAccount).
+    run_account: StandingAccount | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +414,8 @@ class Engine:
             account = standing_account(workflow, now)
             if account is not None:
                 self._accounts[workflow.name] = account
-        store = self._backends.standing(self._clock) if self._accounts else None
+        shared_run = self._settings.run_account
+        store = self._backends.standing(self._clock) if self._accounts or shared_run else None
         if store is None:
             return local
         ledger = StandingLedger(
@@ -425,6 +429,8 @@ class Engine:
             account = self._accounts.get(workflow.name)
             if account is not None and workflow.budget is not None:
                 ledger.add_account(account, workflow.budget)
+        if shared_run is not None and self._settings.budget_usd is not None:
+            ledger.add_account(shared_run, Budget(max_usd=self._settings.budget_usd))
         await ledger.refresh()
         return ledger
 

@@ -60,6 +60,7 @@ class QueueSpec:
     mock_latency: float = 0.0
     max_answer_bytes: int | None = None
     budget_usd: float | None = None
+    budget_state: str | None = None  # the Redis (shown without password) holding the budget
     cache: bool | None = None
     log_prompts: bool = False
     secret_env: tuple[str, ...] = ()
@@ -77,6 +78,7 @@ class QueueSpec:
                 "mock_latency": self.mock_latency,
                 "max_answer_bytes": self.max_answer_bytes,
                 "budget_usd": self.budget_usd,
+                "budget_state": self.budget_state,
                 "cache": self.cache,
                 "log_prompts": self.log_prompts,
                 "secret_env": list(self.secret_env),
@@ -97,6 +99,7 @@ class QueueSpec:
             mock_latency=float(data.get("mock_latency") or 0.0),
             max_answer_bytes=data.get("max_answer_bytes"),
             budget_usd=data.get("budget_usd"),
+            budget_state=data.get("budget_state"),
             cache=data.get("cache"),
             log_prompts=bool(data.get("log_prompts")),
             secret_env=tuple(data.get("secret_env") or ()),

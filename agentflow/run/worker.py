@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import socket
@@ -40,6 +41,7 @@ from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings
 from agentflow.run.queue import Claim, QueueSpec, WorkQueue, open_runs
 from agentflow.run.shared import Backends, open_backends
+from agentflow.run.standing import run_account
 from agentflow.sinks.relay import RelaySink
 from agentflow.state.journal import CacheChoice
 from agentflow.state.redis_conn import QUEUE_HINT, RedisConnection, parse_redis_url
@@ -117,6 +119,9 @@ class Worker:
         self._runs: dict[str, _Run] = {}
         self._skipped: set[str] = set()  # runs whose workflows do not load here
         self._secret_env: set[str] = set()
+        self._shared_display = (
+            parse_redis_url(settings.shared_state).display() if settings.shared_state else None
+        )
         self._clients: dict[tuple[bool, float], Any] = {}
         self._folder: tempfile.TemporaryDirectory[str] | None = None
 
@@ -201,6 +206,14 @@ class Worker:
             first = exc.diagnostics[0] if exc.diagnostics else None
             where = f"{first.file}:{first.line}:{first.column}: {first.message}" if first else ""
             self._warn(f"run {run_id}: its workflows do not load here ({where}); skipped")
+            self._skipped.add(run_id)
+            return None
+        if spec.budget_usd is not None and spec.budget_state != self._shared_display:
+            self._warn(
+                f"run {run_id} has a run budget kept in the shared state at "
+                f"{spec.budget_state}; this worker names "
+                f"{self._shared_display or 'none'} (--state), so it leaves the run to others"
+            )
             self._skipped.add(run_id)
             return None
         run = self._runs[run_id] = _Run(queue, spec, workflows)
@@ -291,6 +304,11 @@ class Worker:
                 probe_limits=not spec.mock,
                 log_prompts=spec.log_prompts,
                 max_answer_bytes=spec.max_answer_bytes,
+                run_account=(
+                    run_account(spec.run_id, spec.budget_usd, dt.datetime.now(dt.UTC))
+                    if spec.budget_usd is not None
+                    else None
+                ),
             ),
         )
         lease = self.settings.lease_s or spec.lease_s

@@ -266,3 +266,61 @@ def test_stopping_the_starter_stops_the_run_everywhere_and_resume_goes_on(
     )  # fmt: skip
     assert resumed.returncode == 2  # its answers are in the queue's Redis: say where
     assert "--queue" in resumed.stderr and "Traceback" not in resumed.stderr
+
+
+def test_a_run_budget_holds_across_the_workers_of_a_queued_run(
+    fake_server: FakeLLMServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from agentflow.plan.pricing import load_price_book
+
+    fake_server.configure(usage=(40, 190), latency_s=0.05)  # $0.0020 a gpt-4o call
+    flow = write_workflow(
+        tmp_path,
+        {
+            "name": "priced",
+            "inputs": {"n": {"type": "integer"}},
+            "defaults": {
+                "model": "openai/gpt-4o",
+                "max_tokens": 200,
+                "api_base": fake_server.base_url,
+            },
+            "agents": {"a": {"prompt": "Summarise ledger {{ inputs.n }}."}},
+        },
+    )
+    lines = "".join(json.dumps({"n": n}) + "\n" for n in range(40))
+    (tmp_path / "in.jsonl").write_text(lines, encoding="utf-8")
+    queue = redis_server.url
+    state = ["--state", queue]
+    refused = run_cli_queue(flow, tmp_path, queue, "--budget-usd", "0.02")
+    assert refused.returncode == 2 and "--state redis://" in refused.stderr
+
+    helper = _worker(tmp_path, queue, "--run-id", "q5", *state)
+    elsewhere = _worker(tmp_path, queue, "--run-id", "q5")  # no --state: leaves it to others
+    outcome = _starter(flow, tmp_path, queue, "q5", "--budget-usd", "0.02", *state).finish(90)
+    _finish(helper)
+    _, elsewhere_err = _finish(elsewhere)
+
+    assert outcome.returncode == 3, outcome.describe()
+    per_call = load_price_book().cost("openai/gpt-4o", 40, 190)
+    assert per_call is not None
+    spent = len(answered(fake_server)) * per_call
+    assert 0.02 - 2 * 0.0021 < spent <= 0.02
+    assert "leaves the run to others" in elsewhere_err, elsewhere_err
+    events = outcome.events()
+    assert of(events, "budget.exceeded")
+    assert events[-1]["totals"]["cost_usd"] == pytest.approx(spent)
+    assert {e["instance"] for e in of(events, "workflow.completed")} == set(range(40))
+
+
+def run_cli_queue(flow: Path, tmp_path: Path, queue: str, *extra: str) -> Any:
+    return subprocess.run(
+        cli_command(
+            "run", flow, "--inputs", tmp_path / "in.jsonl", "--queue", queue, "--log-dir",
+            tmp_path / "logs", *extra,
+        ),
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
