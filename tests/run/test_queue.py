@@ -8,8 +8,12 @@ fraction of a second so that "after the lease" is a short real wait.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from agentflow.events.types import Event
 from agentflow.llm.types import LLMResponse
@@ -144,6 +148,23 @@ def test_the_relay_acknowledges_an_instance_with_its_final_event_and_skips_run_e
     assert got["finished_by_other"] == {"0:0"}
 
 
+@dataclass(frozen=True)
+class _Workflow:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """What the collector reads of an instance: its workflow's name and its index."""
+
+    name: str
+    index: int
+
+    @property
+    def workflow(self) -> _Workflow:
+        return _Workflow(self.name)
+
+
 def _fields(event: Event) -> dict[str, Any]:
     return {name: getattr(event, name) for name in Event.__dataclass_fields__}
 
@@ -185,3 +206,69 @@ def test_answers_journaled_by_one_worker_are_replayed_by_another_and_only_there(
     assert got["other_instance"] is None
     assert got["no_lineage"] is None
     assert got["commits"] == 1
+
+
+def test_the_starter_takes_each_instance_once_and_keeps_a_late_attempts_paid_calls(
+    redis_server: RedisServer,
+) -> None:
+    from agentflow.events.bus import EventBus
+    from agentflow.run.collect import Collector, Stamp
+    from agentflow.run.engine import RunSettings
+
+    seen: list[Event] = []
+
+    class Keep:
+        def handle(self, event: Event) -> None:
+            seen.append(event)
+
+        def close(self) -> None:
+            return None
+
+    def relayed(name: str, instance: int, **data: Any) -> dict[str, Any]:
+        return {"event": name, "ts": 2.25, "workflow": "flow", "instance": instance,
+                "agent": "a" if name.startswith(("llm", "agent")) else None, "data": data}  # fmt: skip
+
+    first = [
+        relayed("llm.request", 0, model="m"),
+        relayed("llm.response", 0, model="m", cost_usd=0.5, input_tokens=3, output_tokens=4),
+        relayed("agent.completed", 0, output="x"),
+        relayed("workflow.completed", 0, status="ok", outputs={"o": 1}, duration_s=1.0),
+    ]
+    late = [  # a worker that lost its lease finishes the same instance again
+        relayed("agent.started", 0),
+        relayed("llm.request", 0, model="m"),
+        relayed("llm.response", 0, model="m", cost_usd=0.25, input_tokens=1, output_tokens=1),
+        relayed("workflow.completed", 0, status="failed", outputs={}, duration_s=2.0),
+    ]
+
+    async def body(queues: list[WorkQueue]) -> Any:
+        (queue,) = queues
+        stamp = Stamp()
+        bus = EventBus("r1", stamp, [Keep()])
+        instances = [_Instance("flow", 0)]
+        collector = Collector(
+            queue, bus, stamp, instances, RunSettings(run_id="r1"), run_started={}, poll_ms=100
+        )
+
+        async def work(client: Any) -> None:
+            pipe = client.pipeline(transaction=True)
+            queue.relay_commands(pipe, json.dumps(first), [])
+            queue.relay_commands(pipe, json.dumps(late), [])
+            await pipe.execute()
+
+        await queue.redis.call(work)
+        return await collector.run()
+
+    result = with_queues(redis_server, 1, body)
+    names = [e.event for e in seen]
+    assert names == [
+        "run.started", "llm.request", "llm.response", "agent.completed", "workflow.completed",
+        "llm.request", "llm.response", "run.completed",
+    ]  # fmt: skip
+    assert [e.seq for e in seen] == list(range(1, 9))
+    assert seen[1].ts == 2.25  # the worker's time, not the starter's
+    (instance,) = result.instances
+    assert (instance.status, dict(instance.outputs)) == ("ok", {"o": 1})
+    assert result.usage.cost_usd == pytest.approx(0.75)  # the late attempt was paid too
+    assert seen[-1].data["totals"]["calls"] == 2
+    assert result.exit_code == 0
