@@ -8,7 +8,8 @@ every relayed event into the starter's `EventBus` (renumbered, with the time the
 stamped it), so the log, the summary, progress and metrics see one run. An instance's
 `workflow.completed` is taken once: one that a worker which lost its lease sends again is
 dropped, with everything else that instance reports afterwards except what may have been
-paid. It ends with `run.completed` (and `run.cancelled` when stopped), whose totals and
+paid. An answer whose worker died after journaling it and before relaying its event is
+reported, with its cost, by the replay that finds it. It ends with `run.completed` (and `run.cancelled` when stopped), whose totals and
 the `RunResult` it returns are built from the events, as the engine builds its own.
 """
 
@@ -82,6 +83,7 @@ class Collector:
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._results: dict[tuple[str, int], InstanceResult] = {}
         self._usage = Usage()
+        self._paid: set[tuple[Any, ...]] = set()  # places whose paid answer was reported
         self._stop_signal: str | None = None
         self._woken = asyncio.Event()
         self.relayed = 0
@@ -138,6 +140,8 @@ class Collector:
         key = (workflow or "", instance if instance is not None else -1)
         if key in self._results and name not in _PAID:
             return  # a second attempt at a finished instance: only money is news
+        if name == "llm.response":
+            self._first_report(record, data)
         pending = self._pending.setdefault(key, _Pending())
         self._account(pending.usage, name, data)
         self._account(self._usage, name, data)
@@ -160,6 +164,25 @@ class Collector:
                 usage=pending.usage,
                 duration_s=float(data.get("duration_s") or 0.0),
             )
+
+    def _first_report(self, record: Mapping[str, Any], data: dict[str, Any]) -> None:
+        """An answer a worker received, journaled and died before relaying was paid in this
+        run: the replay that reports it first carries its cost (money is never
+        under-reported). A resumed run cannot tell its own answers from its parents' here,
+        and counts replays at $0 as a local resume does."""
+        place = (
+            record.get("workflow"),
+            record.get("instance"),
+            record.get("agent"),
+            data.get("index"),
+            data.get("round"),
+        )
+        if not data.get("replayed"):
+            self._paid.add(place)
+        elif self._settings.parent_run_id is None and place not in self._paid:
+            self._paid.add(place)
+            if data.get("original_cost_usd"):
+                data["cost_usd"] = data["original_cost_usd"]
 
     @staticmethod
     def _account(usage: Usage, name: str, data: Mapping[str, Any]) -> None:

@@ -272,3 +272,50 @@ def test_the_starter_takes_each_instance_once_and_keeps_a_late_attempts_paid_cal
     assert result.usage.cost_usd == pytest.approx(0.75)  # the late attempt was paid too
     assert seen[-1].data["totals"]["calls"] == 2
     assert result.exit_code == 0
+
+
+def test_an_answer_whose_report_died_with_its_worker_is_counted_by_its_replay(
+    redis_server: RedisServer,
+) -> None:
+    from agentflow.events.bus import EventBus
+    from agentflow.run.collect import Collector, Stamp
+    from agentflow.run.engine import RunSettings
+
+    def response(agent: str, **data: Any) -> dict[str, Any]:
+        return {"event": "llm.response", "ts": 1.0, "workflow": "flow", "instance": 0,
+                "agent": agent, "data": {"round": 0, "index": None, **data}}  # fmt: skip
+
+    relayed = [
+        response("a", cost_usd=0.5),  # the dead worker reported this one
+        # it died after journaling b's answer, before relaying it; then the instance ran again
+        response("a", cost_usd=0.0, replayed=True, original_cost_usd=0.5),
+        response("b", cost_usd=0.0, replayed=True, original_cost_usd=0.25),
+        {
+            "event": "workflow.completed",
+            "ts": 1.0,
+            "workflow": "flow",
+            "instance": 0,
+            "agent": None,
+            "data": {"status": "ok", "outputs": {}},
+        },
+    ]
+
+    async def body(queues: list[WorkQueue]) -> Any:
+        (queue,) = queues
+        stamp = Stamp()
+        bus = EventBus("r1", stamp, [])
+        collector = Collector(
+            queue, bus, stamp, [_Instance("flow", 0)], RunSettings(run_id="r1"), run_started={}
+        )
+
+        async def work(client: Any) -> None:
+            pipe = client.pipeline(transaction=True)
+            queue.relay_commands(pipe, json.dumps(relayed), [])
+            await pipe.execute()
+
+        await queue.redis.call(work)
+        return await collector.run()
+
+    result = with_queues(redis_server, 1, body)
+    assert result.usage.cost_usd == pytest.approx(0.75)  # a once, b once: never $0 for b
+    assert result.usage.replayed == 2
