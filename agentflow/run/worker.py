@@ -168,7 +168,9 @@ class Worker:
                     continue
                 run = await self._run_of(redis, run_id)
                 if run is None:
-                    unfinished += run_id not in self._skipped  # not enqueued yet
+                    # the run it was given is not enqueued yet; a listed run without a
+                    # description has expired (its starter never closed it)
+                    unfinished += settings.run_id is not None and run_id not in self._skipped
                     continue
                 if await run.queue.stopped():
                     continue
