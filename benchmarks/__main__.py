@@ -4,7 +4,9 @@ With no names every benchmark runs, benchmarks/results.json is replaced and
 docs/PERFORMANCE.md rewritten from it. With names (`B1 B4`, `faults`, `budget`;
 case-insensitive) only those run and the table is printed; with `--update` as well, their
 results replace just their own in benchmarks/results.json and the document is rewritten,
-every other section keeping the date, commit and load it was measured at.
+every other section keeping the date, commit and load it was measured at. `--render`
+measures nothing and rewrites the document from benchmarks/results.json (after merging
+results measured elsewhere).
 """
 
 from __future__ import annotations
@@ -46,7 +48,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with names: replace those benchmarks' results and rewrite docs/PERFORMANCE.md",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: rewrite docs/PERFORMANCE.md from benchmarks/results.json",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        results = load_results(RESULTS)
+        ordered = [results[name] for name in BENCHMARKS if name in results]
+        REPORT.write_text(document(ordered, command=COMMAND), encoding="utf-8")
+        print(f"wrote {REPORT.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+        return 0
     known = {name.lower(): name for name in BENCHMARKS}
     unknown = [n for n in args.names if n.lower() not in known]
     if unknown:

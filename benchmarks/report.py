@@ -207,7 +207,8 @@ def document(results: Sequence[Measured], *, command: str) -> str:
         "- `make bench` measures every benchmark and rewrites every section;",
         "  `.venv/bin/python -m benchmarks B1 B4` measures a subset and only prints its table;",
         "  `.venv/bin/python -m benchmarks B6 --update` measures a subset and replaces just",
-        "  those sections (the others keep their date).",
+        "  those sections (the others keep their date); `--render` measures nothing and",
+        "  rewrites this file from benchmarks/results.json.",
         "",
     ]
     for measured in results:

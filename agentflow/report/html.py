@@ -23,7 +23,7 @@ from agentflow.report.model import AgentRun, Report, UsageRow
 from agentflow.report.render import report_json
 
 MAX_ROWS = 300
-_KINDS = {"call": 0, "retry_wait": 1, "ratelimit_wait": 2, "tool": 3}
+_KINDS = {"call": 0, "retry_wait": 1, "ratelimit_wait": 2, "tool": 3, "budget_wait": 4}
 _STATUS = {"completed": 0, "failed": 1, "skipped": 2, "reused": 3, "running": 4}
 
 

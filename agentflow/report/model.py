@@ -32,6 +32,7 @@ MAX_DAG_AGENTS = 1000
 
 # The root cause named in a skip's detail: "'a' failed (timeout)", or nested,
 # "'b' was skipped: 'a' failed (timeout)"; the last one is the agent that failed.
+_BUDGET_WAIT = "budget"  # the reason of a wait for other calls' budget reservations
 _FAILED_DEP = re.compile(r"'([^']+)' failed \(")
 
 
@@ -66,9 +67,10 @@ class Segment:
     """One stretch of an agent's time on the timeline, seconds from its run's start.
 
     `kind` is `call` (a request until its answer, error or abandonment), `retry_wait` (the
-    back-off after a failed attempt), `ratelimit_wait` (held by a limit before sending) or
-    `tool` (a tool call). `outcome`: `ok`, an error class, an abandonment reason, or the
-    limit's reason for a wait.
+    back-off after a failed attempt), `ratelimit_wait` (held by a limit before sending),
+    `budget_wait` (held until other calls' budget reservations settled) or `tool` (a tool
+    call). `outcome`: `ok`, an error class, an abandonment reason, the limit's reason for a
+    rate-limit wait, or `budget` for a budget wait.
     """
 
     kind: str
@@ -334,9 +336,7 @@ class _LogReader:
             trace.items = r.get("items")
         elif name == "llm.request":
             self.trace(key)
-            wait = self.waits.pop((key, index), None)
-            if wait is not None:
-                self._wait(key, wait[0], t, wait[1], r.get("attempt"), index)
+            self._end_wait(key, index, t, r.get("attempt"))
             self.calls[(key, index, r.get("round"), r.get("attempt"))] = _Open(
                 t, r.get("attempt"), index
             )
@@ -375,7 +375,12 @@ class _LogReader:
             )
         elif name == "ratelimit.wait":
             self.trace(key)
+            if self.waits.get((key, index), (0.0, ""))[1] == _BUDGET_WAIT:
+                self._end_wait(key, index, t, None)  # the budget let it go; now a limit holds it
             self.waits.setdefault((key, index), (t, str(r.get("reason"))))
+        elif name == "budget.wait":
+            self.trace(key)
+            self.waits.setdefault((key, index), (t, _BUDGET_WAIT))
         elif name == "tool.call":
             self.tools[(key, r.get("call_id"))] = (t, r.get("tool"))
         elif name == "tool.result":
@@ -388,6 +393,8 @@ class _LogReader:
         elif name in ("agent.completed", "agent.failed", "agent.skipped"):
             trace = self.trace(key)
             trace.end = t
+            for wait_key in [w for w in self.waits if w[0] == key]:  # refused after waiting
+                self._end_wait(key, wait_key[1], t, None)
             if trace.start is None:
                 trace.start = t
             # A call still open ends with its agent: the error that failed it, or unanswered.
@@ -403,12 +410,14 @@ class _LogReader:
             trace.reused_from = str(r.get("from_run_id"))
             trace.reused = r
 
-    def _wait(
-        self, key: Key, start: float, end: float, reason: str, attempt: Any, index: Any
-    ) -> None:
-        self.trace(key).segments.append(
-            Segment("ratelimit_wait", start, end, reason, attempt, index)
-        )
+    def _end_wait(self, key: Key, index: Any, end: float, attempt: Any) -> None:
+        """Close the wait open for this call, if any: a segment, and its reason's total."""
+        wait = self.waits.pop((key, index), None)
+        if wait is None:
+            return
+        start, reason = wait
+        kind = "budget_wait" if reason == _BUDGET_WAIT else "ratelimit_wait"
+        self.trace(key).segments.append(Segment(kind, start, end, reason, attempt, index))
         self.wait_totals.setdefault(reason, []).append(end - start)
 
     def agent_runs(self, run_id: str) -> list[AgentRun]:

@@ -195,9 +195,9 @@ def _facts(report: Report) -> list[str]:
         lines.append("Retries: 0")
     if report.waits:
         waits = ", ".join(f"{w.reason} {w.count}x {_secs(w.seconds)}" for w in report.waits)
-        lines.append(f"Waiting for rate limits: {waits}")
+        lines.append(f"Waiting for limits and budgets: {waits}")
     else:
-        lines.append("Waiting for rate limits: none")
+        lines.append("Waiting for limits and budgets: none")
     if report.budget_warnings or report.budget_refusals:
         scopes = sorted({str(r.get("scope", "run")) for r in report.budget_refusals})
         refused = ", ".join(budget_words(s) for s in scopes)

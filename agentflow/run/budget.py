@@ -192,7 +192,16 @@ class Ledger(Protocol):
 
     def scope(self, name: str, budget: Budget | None) -> BudgetScope: ...
 
-    async def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Held: ...
+    async def reserve(
+        self,
+        scopes: Sequence[BudgetScope],
+        amount_usd: float,
+        *,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Held:
+        """Take `amount_usd` in every scope or raise `BudgetExceeded`; a ledger that waits
+        for other holders' reservations to settle calls `on_wait(scope_name)` first."""
+        ...
 
     def statistics(self) -> BudgetStatistics: ...
 
@@ -217,8 +226,14 @@ class BudgetLedger:
         scope = self._scopes[name] = BudgetScope(name, budget)
         return scope
 
-    async def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Reservation:
-        """`reserve_now()` behind the `Ledger` protocol (nothing to wait for in-process)."""
+    async def reserve(
+        self,
+        scopes: Sequence[BudgetScope],
+        amount_usd: float,
+        *,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Reservation:
+        """`reserve_now()` behind the `Ledger` protocol (in-process it never waits)."""
         return self.reserve_now(scopes, amount_usd)
 
     def reserve_now(self, scopes: Sequence[BudgetScope], amount_usd: float) -> Reservation:

@@ -233,18 +233,38 @@ class CallRunner:
             scopes.append(self._scope(ctx.agent_budget_scope, ctx.agent.budget))
         return scopes
 
-    async def _reserve(self, scopes: Sequence[BudgetScope], amount: float) -> Held:
+    async def _reserve(
+        self, ctx: AgentContext, scopes: Sequence[BudgetScope], amount: float, index: int | None
+    ) -> Held:
         """Reserve `amount` in every scope; while only other calls' outstanding reservations
         stand in the way, wait for them to settle (they usually cost less than reserved)
-        instead of giving up on money that is not spent. Raises `BudgetExceeded`."""
-        while self._blocked_by_reservations(scopes, amount):
+        instead of giving up on money that is not spent. A call that waits says so once
+        (`budget.wait`), here or in a shared ledger. Raises `BudgetExceeded`."""
+        waited = False
+
+        def on_wait(scope: str) -> None:
+            nonlocal waited
+            if not waited:
+                waited = True
+                self._emit(
+                    ctx,
+                    "budget.wait",
+                    scope=scope,
+                    requested_usd=_round(amount),
+                    model=ctx.agent.model,
+                    index=index,
+                )
+
+        while (blocking := self._blocked_by_reservations(scopes, amount)) is not None:
+            on_wait(blocking)
             moved = self._budget_event
             await moved.wait()
-        return await self._ledger.reserve(scopes, amount)
+        return await self._ledger.reserve(scopes, amount, on_wait=on_wait)
 
     @staticmethod
-    def _blocked_by_reservations(scopes: Sequence[BudgetScope], amount: float) -> bool:
-        blocked = False
+    def _blocked_by_reservations(scopes: Sequence[BudgetScope], amount: float) -> str | None:
+        """The scope whose outstanding reservations alone keep `amount` out, if any."""
+        blocked = None
         for scope in scopes:
             stats = scope.statistics()
             if stats.limit_usd is None:
@@ -252,8 +272,8 @@ class CallRunner:
             if stats.spent_usd + stats.reserved_usd + amount <= stats.limit_usd:
                 continue
             if stats.reserved_usd <= 0 or stats.spent_usd + amount > stats.limit_usd:
-                return False  # no settling can make room: let reserve() refuse it
-            blocked = True
+                return None  # no settling can make room: let reserve() refuse it
+            blocked = blocked or scope.name
         return blocked
 
     def _budget_moved(self) -> None:
@@ -588,7 +608,7 @@ class CallRunner:
     ) -> tuple[LLMResponse, float | None]:
         agent = ctx.agent
         worst = ctx.price_book.cost(agent.model, prompt_tokens, agent.max_tokens)
-        reservation = await self._reserve(scopes, worst or 0.0) if scopes else None
+        reservation = await self._reserve(ctx, scopes, worst or 0.0, index) if scopes else None
         settled = False
         try:
             self._queued += 1

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -262,7 +262,13 @@ class StandingLedger:
             spent, _ = await self._store.spent(account)
             self._mirror(name, spent)
 
-    async def reserve(self, scopes: Sequence[BudgetScope], amount_usd: float) -> _StandingHeld:
+    async def reserve(
+        self,
+        scopes: Sequence[BudgetScope],
+        amount_usd: float,
+        *,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> _StandingHeld:
         if amount_usd < 0:
             raise ValueError(f"a reservation must not be negative, got {amount_usd}")
         unique = tuple(dict.fromkeys(scopes))
@@ -280,6 +286,8 @@ class StandingLedger:
                     self._mirror(account.scope_name, spent)
                 if taken.status != "wait":
                     break
+                if on_wait is not None:
+                    on_wait(standing[taken.refused_index].scope_name)
                 await self._clock.sleep(_WAIT_POLL_S)
         except SharedStateUnreachable as exc:
             local.release_now()

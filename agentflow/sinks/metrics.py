@@ -71,11 +71,14 @@ def budget_labels(scope: str) -> tuple[str, str, str]:
     """(`scope`, `workflow`, `agent`) labels of a ledger scope name, without the instance.
 
     `run` -> ("run", "", ""); `workflow:hr#3` -> ("workflow", "hr", "");
-    `agent:hr#3.screen` -> ("agent", "hr", "screen").
+    `agent:hr#3.screen` -> ("agent", "hr", "screen"); a standing account
+    `standing:nightly@2026-12-02` -> ("standing", "nightly", ""): its key, not its period.
     """
     kind, _, owner = scope.partition(":")
     if not owner:
         return kind, "", ""
+    if kind == "standing":
+        return kind, owner.rpartition("@")[0] or owner, ""
     owner = _INSTANCE.sub("", owner, count=1)
     if kind == "agent":
         workflow, _, agent = owner.partition(".")
@@ -280,6 +283,12 @@ class MetricsSink:
             budget,
             registry=r,
         )
+        self.budget_waits = Counter(
+            "agentflow_budget_waits",
+            "Model calls that waited for other calls' budget reservations to settle.",
+            budget,
+            registry=r,
+        )
         self.budget_exceeded = Counter(
             "agentflow_budget_exceeded",
             "Reservations a budget refused.",
@@ -313,6 +322,7 @@ class MetricsSink:
             "llm.abandoned": self._llm_abandoned,
             "llm.retry": self._llm_retry,
             "ratelimit.wait": self._ratelimit_wait,
+            "budget.wait": self._budget_wait,
             "budget.warning": self._budget_warning,
             "budget.exceeded": self._budget_exceeded,
             "agent.completed": self._agent_completed,
@@ -425,6 +435,9 @@ class MetricsSink:
 
     def _budget_warning(self, event: Event) -> None:
         self._child(self.budget_warnings, *budget_labels(str(event.data.get("scope")))).inc()
+
+    def _budget_wait(self, event: Event) -> None:
+        self._child(self.budget_waits, *budget_labels(str(event.data.get("scope")))).inc()
 
     def _budget_exceeded(self, event: Event) -> None:
         self._child(self.budget_exceeded, *budget_labels(str(event.data.get("scope")))).inc()

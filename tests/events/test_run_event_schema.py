@@ -127,6 +127,15 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "provider_tpm": None,
         },
     ),
+    "budget.wait": (
+        AGENT,
+        {
+            "scope": "standing:nightly@2026-12-02",
+            "requested_usd": 0.00214,
+            "model": "openai/gpt-4o",
+            "index": None,
+        },
+    ),
     "budget.warning": (
         RUN,
         {"scope": "run", "spent_usd": 0.41, "limit_usd": 0.5, "fraction": 0.82},
@@ -161,6 +170,10 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "output": '{"name": "Ada"}',
             "index": None,
         },
+    ),
+    "agent.reused": (
+        AGENT,
+        {"status": "completed", "from_run_id": "r0", "original_cost_usd": 0.00021},
     ),
     "agent.completed": (
         AGENT,

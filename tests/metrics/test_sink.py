@@ -11,6 +11,7 @@ import pytest
 
 from agentflow.errors import BadRequest, RateLimited, ServerError
 from agentflow.events.bus import EventBus
+from agentflow.events.types import Event
 from agentflow.llm.types import LLMRequest, LLMResponse
 from agentflow.model.types import Budget, RetryPolicy
 from agentflow.run.clock import run_virtual, virtual_clock
@@ -246,6 +247,28 @@ def test_budget_scopes_lose_their_instance_but_keep_workflow_and_agent() -> None
     assert budget_labels("run") == ("run", "", "")
     assert budget_labels("workflow:hr#12") == ("workflow", "hr", "")
     assert budget_labels("agent:hr#3.screen") == ("agent", "hr", "screen")
+    # A standing account keeps its key and loses its period: one series across days.
+    assert budget_labels("standing:nightly@2026-12-02") == ("standing", "nightly", "")
+
+
+def test_budget_waits_are_counted_by_scope() -> None:
+    sink = MetricsSink()
+    for n in range(2):
+        sink.handle(
+            Event(
+                "budget.wait",
+                float(n),
+                "r1",
+                n + 1,
+                "hr",
+                n,
+                "screen",
+                {"scope": f"workflow:hr#{n}", "requested_usd": 0.01, "model": "m", "index": None},
+            )
+        )
+    assert (
+        value(sink, "agentflow_budget_waits_total", scope="workflow", workflow="hr", agent="") == 2
+    )
 
 
 def test_each_sink_has_its_own_registry_and_the_global_one_stays_empty() -> None:

@@ -125,6 +125,58 @@ def test_rate_limit_waits_last_until_the_call_is_sent(tmp_path: Path) -> None:
     assert report.continue_command == f"agentflow resume r-w --log-dir {tmp_path}"
 
 
+def test_a_budget_wait_lasts_until_a_limit_holds_the_call_or_it_is_sent(tmp_path: Path) -> None:
+    response = {"input_tokens": 1, "output_tokens": 1, "cost_usd": 0.001, "latency_s": 0.5}
+    call = {"model": "m", "attempt": 1, "round": 0, "index": None}
+    write_log(
+        tmp_path / "r-w.jsonl",
+        [
+            _line(
+                1,
+                "00.000",
+                "run.started",
+                workflow=None,
+                instance=None,
+                agent=None,
+                workflows=["wf"],
+            ),
+            _line(2, "00.000", "agent.started", model="m"),
+            _line(
+                3, "00.000", "budget.wait", scope="run", requested_usd=0.01, model="m", index=None
+            ),
+            _line(
+                4, "01.000", "ratelimit.wait", key="m", reason="rpm", expected_wait_s=1.0, model="m"
+            ),
+            _line(5, "01.500", "llm.request", **call),
+            _line(6, "02.000", "llm.response", **call, **response),
+            _line(7, "02.000", "agent.completed", model="m", cost_usd=0.001, calls=1),
+            _line(8, "02.000", "agent.started", agent="b", model="m"),
+            _line(
+                9,
+                "02.000",
+                "budget.wait",
+                agent="b",
+                scope="run",
+                requested_usd=0.01,
+                model="m",
+                index=None,
+            ),
+            _line(10, "02.250", "agent.skipped", agent="b", reason="budget", detail="refused"),
+        ],
+    )
+    report = load_report(tmp_path, "r-w", with_dag=False)
+    assert [(w.reason, w.count, w.seconds) for w in report.waits] == [
+        ("budget", 2, 1.25),
+        ("rpm", 1, 0.5),
+    ]
+    segments = {
+        run.agent: [(s.kind, s.start_s, s.end_s) for s in run.segments if "wait" in s.kind]
+        for run in report.agents
+    }
+    assert segments["a"] == [("budget_wait", 0.0, 1.0), ("ratelimit_wait", 1.0, 1.5)]
+    assert segments["b"] == [("budget_wait", 2.0, 2.25)]
+
+
 def test_a_retried_run_is_combined_with_its_parent(tmp_path: Path) -> None:
     first = events(run_logged(tmp_path, "r-1", invoice_workflow()))
     # The retry: classify of instance 1 answers now; everything else is taken from r-1.

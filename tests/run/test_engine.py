@@ -332,6 +332,23 @@ def test_run_budget_is_never_exceeded_by_concurrent_calls_and_exits_3() -> None:
     assert reasons <= {"budget"}
 
 
+def test_a_call_that_waits_for_other_reservations_to_settle_says_so_once() -> None:
+    # gpt-4o, max_tokens 500: each call reserves ~$0.005 and costs $0.00075. Two fit in
+    # $0.011; the third waits until the first two settle at t=1, then goes.
+    agents = [agent(f"a{i}", model="openai/gpt-4o", max_tokens=500) for i in range(3)]
+    result, recorder, _ = run(workflow(*agents), budget_usd=0.011)
+    assert result.status == "ok"
+    waits = recorder.named("budget.wait")
+    assert len(waits) == 1
+    waited = waits[0]
+    assert waited.data["scope"] == "run" and waited.data["model"] == "openai/gpt-4o"
+    assert 0.004 < waited.data["requested_usd"] < 0.006
+    assert waited.data["index"] is None
+    sent = recorder.of("llm.request", waited.agent or "")
+    start = recorder.named("run.started")[0].ts
+    assert (waited.ts - start, sent.ts - start) == (pytest.approx(0.0), pytest.approx(1.0))
+
+
 def test_a_run_budget_of_zero_refuses_every_paid_call() -> None:
     # 0 is a budget ("spend nothing"), not "no budget".
     agents = [agent(f"a{i}", prompt=f"task {i}", model="openai/gpt-4o") for i in range(3)]

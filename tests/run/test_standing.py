@@ -205,6 +205,32 @@ def test_a_crashed_process_reservations_come_back_after_their_lease(
     assert asyncio.run(scenario()) == ("taken", "wait", "taken")
 
 
+def test_a_call_waiting_for_another_process_reservation_says_so(
+    redis_server: RedisServer,
+) -> None:
+    # Another process holds $0.0025 of the $0.003 account and dies; this run's one call
+    # (worst case ~$0.002) waits for that lease to end, saying so once, then goes.
+    wf = daily_workflow(agents=1, max_usd=0.003)
+    account = standing_account(wf, dt.datetime.now(UTC))
+    assert account is not None
+
+    async def scenario() -> tuple[RunResult, Recorder]:
+        from agentflow.state.redis_conn import RedisConnection
+
+        async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
+            held = await RedisStanding(redis, lease_s=0.3).reserve([account], 2_500_000, "dead")
+            assert held.status == "taken"
+        backends = RedisBackends(parse_redis_url(redis_server.url), warn=print)
+        return await run_engine(wf, backends, "r-wait", SystemClock())
+
+    result, recorder = asyncio.run(scenario())
+    assert result.status == "ok"
+    waits = recorder.named("budget.wait")
+    assert [(e.agent, e.data["scope"]) for e in waits] == [("a0", account.scope_name)]
+    sent = recorder.named("llm.request")[0]
+    assert sent.ts - waits[0].ts >= 0.2  # held until the dead holder's lease ended
+
+
 def test_budgets_fail_closed_when_redis_goes_away_mid_run(own_redis_server: RedisServer) -> None:
     wf = daily_workflow(agents=1, max_usd=1.0)
     chain = tuple(
