@@ -5,7 +5,8 @@
 The test server keeps every request's arrival and finish time but serves only counts;
 rate-limit benchmarks need the times, so a second small app, on a port of its own,
 serves them: `GET /requests` -> {"now": t, "requests": [[started, finished, status], ...]}
-in `time.monotonic()` seconds (CLOCK_MONOTONIC, shared by every process on the machine).
+in `time.monotonic()` seconds (CLOCK_MONOTONIC, shared by every process on the machine);
+`GET /prompts` adds each request's last message (with `record_bodies` on).
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ def _records_app(server: FakeLLMServer) -> web.Application:
         rows = [[r.started, r.finished, r.status] for r in server.requests]
         return web.json_response({"now": time.monotonic(), "requests": rows})
 
+    async def prompts(request: web.Request) -> web.Response:
+        # Which prompt each request carried (with record_bodies on): who asked what twice.
+        rows = [
+            [r.started, r.finished, r.status, str((r.body.get("messages") or [{}])[-1])]
+            for r in server.requests
+        ]
+        return web.json_response({"requests": rows})
+
     app = web.Application()
     app.router.add_get("/requests", requests)
+    app.router.add_get("/prompts", prompts)
     return app
 
 

@@ -102,6 +102,15 @@ class FakeServer:
         result: dict[str, Any] = self._call(self.port, "/_stats")
         return result
 
+    def prompts(self) -> list[tuple[float, float | None, int | None, str]]:
+        """(started, finished, status, last message) per request; needs record_bodies=True."""
+        rows = self._call(self._records_port, "/prompts")["requests"]
+        return [(float(s), None if f is None else float(f), st, str(p)) for s, f, st, p in rows]
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def requests(self) -> list[Request]:
         rows = self._call(self._records_port, "/requests")["requests"]
         return [Request(float(s), None if f is None else float(f), st) for s, f, st in rows]

@@ -31,6 +31,7 @@ from benchmarks.reports import report_bench
 from benchmarks.server import FakeServer
 from benchmarks.signals import sweep
 from benchmarks.standing import standing
+from benchmarks.workers import workers
 from benchmarks.workloads import (
     AgentSpec,
     critical_path_ms,
@@ -1026,4 +1027,5 @@ BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "redis-budget": shared_budget,
     "standing": standing,
     "adaptive": adaptive,
+    "workers": workers,
 }

@@ -54,6 +54,7 @@ def test_every_recipe_is_explained_in_deployment_md() -> None:
         "github-actions.yml",
         "gitlab-ci.yml",
         "kubernetes-cronjob.yaml",
+        "kubernetes-workers.yaml",
     ]
     for name in files:
         assert f"deploy/{name}" in GUIDE, name
@@ -99,6 +100,36 @@ def test_the_kubernetes_cronjob_runs_one_at_a_time_and_keeps_its_state() -> None
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["state"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     assert all("valueFrom" in e for e in container["env"]), "keys come from a Secret"
+
+
+def test_the_kubernetes_workers_join_the_starters_queue_and_leave_when_idle() -> None:
+    from typer.testing import CliRunner
+
+    from agentflow.cli.app import app
+
+    starter, workers = _documents(DEPLOY / "kubernetes-workers.yaml")
+    assert starter["kind"] == workers["kind"] == "CronJob"
+    assert starter["spec"]["schedule"] == workers["spec"]["schedule"]
+    run_pod = starter["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    job = workers["spec"]["jobTemplate"]["spec"]
+    (run,) = run_pod["containers"]
+    (worker,) = job["template"]["spec"]["containers"]
+    assert run["args"][0] == "run" and worker["args"][0] == "worker"
+    queue = run["args"][run["args"].index("--queue") + 1]
+    assert worker["args"][worker["args"].index("--queue") + 1] == queue == "$(AGENTFLOW_QUEUE)"
+    assert "--exit-when-idle" in worker["args"]
+    assert job["parallelism"] >= 2
+    for container in (run, worker):
+        env = {e["name"]: e for e in container["env"]}
+        assert "secretKeyRef" in env["AGENTFLOW_QUEUE"]["valueFrom"]  # its password too
+    grace = float(worker["args"][worker["args"].index("--grace") + 1])
+    assert grace < job["template"]["spec"]["terminationGracePeriodSeconds"]
+    # every flag the manifests pass is one the CLI takes
+    runner = CliRunner()
+    for args in (run["args"], worker["args"]):
+        flags = [a for a in args if a.startswith("--")]
+        help_text = runner.invoke(app, [args[0], "--help"], env={"COLUMNS": "200"}).output
+        assert all(flag in help_text for flag in flags), (args[0], flags)
 
 
 def test_the_cron_line_holds_a_lock_so_runs_never_overlap() -> None:

@@ -394,6 +394,19 @@ def plan(
     raise typer.Exit(guarded(body))
 
 
+_QUEUE_OPT = typer.Option(
+    "--queue",
+    metavar="redis://HOST:PORT/DB",
+    envvar="AGENTFLOW_QUEUE",
+    help="Put the workflow instances on a Redis Stream that `agentflow worker`s on any host "
+    "share (this process works on them too, and writes the one log).",
+)
+_LEASE_OPT = typer.Option(
+    "--lease",
+    metavar="SECONDS",
+    help="How long an instance stays with a worker that stopped renewing it (died) before "
+    "another worker claims it.",
+)
 _METRICS_FILE_OPT = typer.Option(
     "--metrics-file",
     metavar="PATH",
@@ -565,6 +578,15 @@ def run(
         ),
     ] = None,
     secret_env: SecretEnv = None,
+    queue: Annotated[str | None, _QUEUE_OPT] = None,
+    queue_only: Annotated[
+        bool,
+        typer.Option(
+            "--queue-only",
+            help="With --queue: enqueue and collect the events, leave the work to workers.",
+        ),
+    ] = False,
+    lease: Annotated[float, _LEASE_OPT] = 30.0,
 ) -> None:
     """Run workflows. Exit 0 ok, 1 failed, 2 invalid, 3 budget, 4 partial, 130/143 interrupted."""
     use_secret_env(secret_env)
@@ -601,6 +623,9 @@ def run(
                 metrics_host=metrics_host,
                 junit=junit,
                 pricing=pricing,
+                queue=queue,
+                queue_only=queue_only,
+                lease=lease,
             )
         )
 
@@ -631,6 +656,7 @@ def _continue(
     metrics_file: Path | None,
     metrics_port: int | None,
     metrics_host: str,
+    queue: str | None = None,
 ) -> None:
     def body() -> int:
         from agentflow.cli.continue_cmd import ContinueOptions, continue_command
@@ -654,6 +680,7 @@ def _continue(
                 metrics_file=metrics_file,
                 metrics_port=metrics_port,
                 metrics_host=metrics_host,
+                queue=queue,
             )
         )
 
@@ -700,6 +727,7 @@ def resume(
     metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
     metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
     metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
+    queue: Annotated[str | None, _QUEUE_OPT] = None,
 ) -> None:
     """Continue a run that was killed, cancelled or stopped by a budget.
 
@@ -724,6 +752,7 @@ def resume(
         metrics_file=metrics_file,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        queue=queue,
     )
 
 
@@ -751,6 +780,7 @@ def retry(
     metrics_file: Annotated[Path | None, _METRICS_FILE_OPT] = None,
     metrics_port: Annotated[int | None, _METRICS_PORT_OPT] = None,
     metrics_host: Annotated[str, _METRICS_HOST_OPT] = "127.0.0.1",
+    queue: Annotated[str | None, _QUEUE_OPT] = None,
 ) -> None:
     """Re-run what failed in a past run, and what was skipped because of it.
 
@@ -774,7 +804,100 @@ def retry(
         metrics_file=metrics_file,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        queue=queue,
     )
+
+
+@app.command(
+    cls=_Command,
+    epilog=_examples(
+        "agentflow worker --queue redis://redis.internal:6379/0",
+        "agentflow worker --queue redis://redis:6379/0 --state redis://redis:6379/0 "
+        "--exit-when-idle",
+    ),
+)
+def worker(
+    queue: Annotated[
+        str,
+        typer.Option(
+            "--queue",
+            metavar="redis://HOST:PORT/DB",
+            envvar="AGENTFLOW_QUEUE",
+            help="The Redis whose queued runs to work on (as given to run --queue).",
+        ),
+    ],
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            metavar="PATH|redis://HOST:PORT/DB",
+            envvar="AGENTFLOW_STATE",
+            help="Where rate limits and standing budgets are shared (a Redis), or the local "
+            "state db for the response cache (default: .agentflow/state.db).",
+        ),
+    ] = None,
+    max_workflows: Annotated[
+        int,
+        typer.Option("--max-workflows", min=1, metavar="N", help="Instances held at once."),
+    ] = 100,
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrency", min=1, metavar="N", help="Model calls in flight at once."
+        ),
+    ] = 512,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", metavar="ID", help="Work on this run only; leave when it is done."
+        ),
+    ] = None,
+    exit_when_idle: Annotated[
+        bool,
+        typer.Option(
+            "--exit-when-idle",
+            help="Leave once no open run has work left (a Kubernetes Job); else keep polling.",
+        ),
+    ] = False,
+    lease: Annotated[
+        float | None,
+        typer.Option(
+            "--lease", metavar="SECONDS", help="Override the lease the run was enqueued with."
+        ),
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            metavar="SECONDS",
+            help="On SIGTERM, how long held instances may finish before they are handed back.",
+        ),
+    ] = 20.0,
+) -> None:
+    """Join queued runs from any host: claim instances, run them, hand back on SIGTERM.
+
+    Exit 0 when idle or its run is done, 2 when the queue cannot be reached, 143/130 stopped.
+    """
+
+    def body() -> int:
+        from agentflow.cli.worker_cmd import WorkerOptions, worker_command
+
+        path, shared = split_state(state)
+        return worker_command(
+            WorkerOptions(
+                queue=queue,
+                state=path,
+                shared_state=shared,
+                max_workflows=max_workflows,
+                max_concurrency=max_concurrency,
+                run_id=run_id,
+                exit_when_idle=exit_when_idle,
+                lease=lease,
+                grace=grace,
+            )
+        )
+
+    raise typer.Exit(guarded(body))
 
 
 DEFAULT_LOG_DIR = Path(".agentflow/runs")

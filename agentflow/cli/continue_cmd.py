@@ -39,6 +39,7 @@ class ContinueOptions:
     metrics_file: Path | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    queue: str | None = None  # --queue redis://...: continue through the work queue
 
 
 @contextmanager
@@ -126,7 +127,20 @@ def _run_options(options: ContinueOptions, plan: Continuation) -> RunOptions:
         metrics_file=options.metrics_file,
         metrics_port=options.metrics_port,
         metrics_host=options.metrics_host,
+        queue=_queue(options, plan),
     )
+
+
+def _queue(options: ContinueOptions, plan: Continuation) -> str | None:
+    """A queued run's answers are journaled in its queue's Redis: continuing it needs it."""
+    recorded = plan.settings.get("queue")
+    if options.queue is None and recorded:
+        raise UsageError(
+            f"run '{plan.parent.run_id}' went through the queue at {recorded}, where its paid "
+            f"answers are journaled: continue it with --queue {recorded} (and a password if "
+            "that Redis needs one)"
+        )
+    return options.queue
 
 
 def _recorded_shared(settings: Mapping[str, object]) -> str | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,9 @@ class RunOptions:
     metrics_host: str = "127.0.0.1"
     junit: Path | None = None  # --junit FILE: the run as JUnit XML, written at its end
     pricing: Path | None = None  # --pricing FILE: prices that win over the files' pricing:
+    queue: str | None = None  # --queue redis://...: instances on a Redis Stream, for workers
+    queue_only: bool = False  # --queue-only: enqueue and collect, leave the work to workers
+    lease: float = 30.0  # --lease: seconds a worker holds an instance without renewing it
 
 
 def check_options(options: RunOptions) -> None:
@@ -104,10 +108,31 @@ def check_options(options: RunOptions) -> None:
 
             check_metrics_file(options.metrics_file)
         check_output_file(options.junit, "--junit")
+        _check_queue(options)
     except UsageError as exc:
         raise UsageError(f"{exc} (see 'agentflow run --help')") from None
     if options.pricing is not None:
         load_price_book((), options.pricing)  # a bad file fails before anything runs
+
+
+def _check_queue(options: RunOptions) -> None:
+    if options.queue is None:
+        if options.queue_only:
+            raise UsageError("--queue-only needs --queue redis://HOST:PORT/DB")
+        return
+    from agentflow.state.redis_conn import parse_redis_url
+
+    parse_redis_url(options.queue, option="--queue")
+    if options.budget_usd is not None and options.shared_state is None:
+        raise UsageError(
+            "--budget-usd with --queue needs --state redis://HOST:PORT/DB: the run budget is "
+            "kept there, shared by every worker of the run (give the workers the same --state)"
+        )
+    if options.pricing is not None:
+        raise UsageError("--pricing does not reach the workers; put prices in the files' pricing:")
+    check_seconds("--lease", options.lease)
+    if options.lease <= 0:
+        raise UsageError("--lease must be more than 0 seconds")
 
 
 def _not_a_workflow_file(file: Path) -> str:
@@ -264,6 +289,14 @@ def _shared_display(options: RunOptions) -> str | None:
     return parse_redis_url(options.shared_state).display()
 
 
+def _queue_display(options: RunOptions) -> str | None:
+    if options.queue is None:
+        return None
+    from agentflow.state.redis_conn import parse_redis_url
+
+    return parse_redis_url(options.queue, option="--queue").display()
+
+
 def state_path(options: RunOptions) -> Path:
     """`--state`, else `state.db` beside the log dir (`.agentflow/state.db` by default)."""
     return options.state if options.state is not None else options.log_dir.parent / "state.db"
@@ -298,6 +331,7 @@ def _provenance(options: RunOptions, workflows: list[Workflow]) -> dict[str, Any
             "log_prompts": options.log_prompts,
             "secret_env": list(options.secret_env),  # names only: resume hides the same values
             "shared_state": _shared_display(options),
+            **({"queue": _queue_display(options)} if options.queue else {}),
         },
         "state_path": str(state_path(options)),
     }
@@ -329,33 +363,158 @@ async def _run(
 
 
 async def _run_engine(engine: Engine, instances: list[Instance], client: Any) -> RunResult:
+    try:
+        with stopped_by_signals(engine.request_stop):
+            await engine.prepare(instances)
+            return await engine.run(instances)
+    finally:
+        await client.aclose()
+
+
+@contextlib.contextmanager
+def stopped_by_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call `request_stop(name)` on the running loop while the body runs."""
     loop = asyncio.get_running_loop()
     installed = []
 
     def on_signal(name: str) -> None:  # inside the signal handler: only schedule the stop
         if not loop.is_closed():
-            loop.call_soon_threadsafe(engine.request_stop, name)
+            loop.call_soon_threadsafe(request_stop, name)
 
     if signals.installed():  # the CLI entry point: its handler lives as long as the process
         signals.running(on_signal)
     else:
         for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
             try:
-                loop.add_signal_handler(sig, engine.request_stop, name)
+                loop.add_signal_handler(sig, request_stop, name)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
                 pass
     early = signals.received()
-    if early is not None:  # came before the loop listened: the engine starts nothing
-        engine.request_stop(early)
+    if early is not None:  # came before the loop listened: nothing starts
+        request_stop(early)
     try:
-        await engine.prepare(instances)
-        return await engine.run(instances)
+        yield
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
         signals.finishing()
-        await client.aclose()
+
+
+async def _charge_parents(options: RunOptions, run_id: str, spent_usd: float) -> None:
+    """A resumed queued run's shared budget starts with what the runs before it spent."""
+    import datetime as dt
+
+    from agentflow.run.redis_budget import RedisStanding
+    from agentflow.run.standing import run_account
+    from agentflow.state.redis_conn import RedisConnection, parse_redis_url
+
+    if spent_usd <= 0 or options.budget_usd is None or options.shared_state is None:
+        return
+    account = run_account(run_id, options.budget_usd, dt.datetime.now(dt.UTC))
+    nanos = round(spent_usd * 1_000_000_000)
+    async with RedisConnection(parse_redis_url(options.shared_state)) as redis:
+        await RedisStanding(redis).settle([account], "parents", 0, nanos)
+
+
+def _ping_queue(url: str) -> None:
+    from agentflow.state.redis_conn import (
+        QUEUE_HINT,
+        RedisConnection,
+        parse_redis_url,
+        run_blocking,
+    )
+
+    target = parse_redis_url(url, option="--queue")
+
+    async def ping() -> None:
+        async with RedisConnection(target, timeout_s=2.0, hint=QUEUE_HINT) as redis:
+            await redis.ping()
+
+    run_blocking(ping)
+
+
+async def _run_queued(
+    options: RunOptions,
+    workflows: list[Workflow],
+    instances: list[Instance],
+    engine: Engine,
+    bus: EventBus,
+    stamp: Any,
+    metrics: MetricsExport | None,
+) -> RunResult:
+    """`run --queue`: the instances go on the queue; this process collects their events
+    (and works on them too, unless --queue-only)."""
+    from agentflow.run.collect import Collector, run_through_queue
+    from agentflow.run.queue import QueueSpec, SpecFile, WorkQueue
+    from agentflow.run.worker import Worker, WorkerSettings
+    from agentflow.state.redis_conn import QUEUE_HINT, RedisConnection, parse_redis_url
+
+    assert options.queue is not None
+    settings = engine.settings
+    continuation = options.continuation
+    spec = QueueSpec(
+        run_id=settings.run_id,
+        files=tuple(
+            SpecFile(
+                str(wf.path.resolve()), wf.path.read_text(encoding="utf-8"), sha256_of(wf.path)
+            )
+            for wf in workflows
+        ),
+        instances=len(instances),
+        mock=options.mock,
+        mock_latency=options.mock_latency,
+        max_answer_bytes=options.max_answer_bytes,
+        budget_usd=options.budget_usd,
+        budget_state=_shared_display(options) if options.budget_usd is not None else None,
+        cache=options.cache,
+        log_prompts=options.log_prompts,
+        secret_env=options.secret_env,
+        lineage=continuation.lineage if continuation else (),
+        fresh=tuple(sorted(continuation.fresh)) if continuation else (),
+        lease_s=options.lease,
+    )
+    worker = None
+    if not options.queue_only:
+        worker = Worker(
+            WorkerSettings(
+                queue_url=options.queue,
+                state_path=state_path(options),
+                shared_state=options.shared_state,
+                max_workflows=options.max_workflows,
+                max_concurrency=options.max_concurrency,
+                run_id=settings.run_id,
+                lease_s=options.lease,
+                grace_s=0.0,  # a stopped starter stops the run at once, as a local run does
+            ),
+            warn=lambda line: print(f"agentflow: warning: {line}", file=sys.stderr, flush=True),
+        )
+    target = parse_redis_url(options.queue, option="--queue")
+    async with RedisConnection(target, hint=QUEUE_HINT) as redis:
+        if continuation is not None:  # the run it continues stops, so nothing runs twice
+            parent = WorkQueue(redis, continuation.parent.run_id)
+            await parent.stop()
+            await parent.close()
+        queue = WorkQueue(redis, settings.run_id)
+        if options.budget_usd is not None and continuation is not None:
+            await _charge_parents(options, settings.run_id, continuation.spent_usd)
+        collector = Collector(
+            queue, bus, stamp, instances, settings, run_started=engine.run_started_fields(instances)
+        )
+
+        if worker is not None:
+            await worker.warm(spec, workflows)
+
+        def stop(name: str) -> None:
+            collector.request_stop(name)
+            if worker is not None:
+                worker.request_stop(name)
+
+        with stopped_by_signals(stop):
+            if metrics is None:
+                return await run_through_queue(queue, spec, instances, workflows, collector, worker)
+            async with metrics.running(SystemClock()):
+                return await run_through_queue(queue, spec, instances, workflows, collector, worker)
 
 
 def _instance_values(workflow: Workflow, options: RunOptions) -> list[dict[str, Any]]:
@@ -403,6 +562,8 @@ async def execute_run(
     if not options.mock:
         _check_keys(workflows)  # before the log exists: a run that cannot start leaves none
 
+    if options.queue is not None:
+        _ping_queue(options.queue)  # before the log exists: nothing to clean up after
     run_id = options.run_id or new_run_id()
     log_path = options.log_dir / f"{run_id}.jsonl"
     if log_path.exists():
@@ -474,8 +635,13 @@ async def _run_held(
         cache=CacheChoice(options.cache),
         mock=options.mock,
     )
-    bus = EventBus(run_id, time.time, sinks)
-    client = _client(options)
+    stamp = None
+    if options.queue is not None:
+        from agentflow.run.collect import Stamp
+
+        stamp = Stamp()  # relayed events keep the time their worker stamped
+    bus = EventBus(run_id, stamp or time.time, sinks)
+    client = _client(options) if options.queue is None else None
     engine = Engine(
         backends=backends,
         price_book_for=lambda wf: load_price_book(wf.pricing, options.pricing),
@@ -508,7 +674,10 @@ async def _run_held(
         start = getattr(display, "start", None)
         if start is not None:
             start()
-        result = await _run(engine, instances, client, metrics)
+        if stamp is not None:
+            result = await _run_queued(options, workflows, instances, engine, bus, stamp, metrics)
+        else:
+            result = await _run(engine, instances, client, metrics)
     finally:
         signals.finishing()
         bus.close()

@@ -87,6 +87,9 @@ class RunSettings:
     # Hold back a key with no declared limits until the provider shows its own (adaptive
     # limits); for runs that reach a real provider.
     probe_limits: bool = False
+    # A queued run's budget: `budget_usd` kept in the backends' shared store, so that all
+    # the run's workers spend from one account (agentflow.run.standing.RunAccount).
+    run_account: StandingAccount | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +237,28 @@ class Engine:
             if self._main is not None and not self._main.done():
                 self._main.cancel()
 
+    @property
+    def settings(self) -> RunSettings:
+        return self._settings
+
+    def run_started_fields(self, instances: Sequence[Instance]) -> dict[str, Any]:
+        """What `run.started` says about a run of these instances (a queued run's starter
+        writes the same)."""
+        workflows = list({id(i.workflow): i.workflow for i in instances}.values())
+        return {
+            "workflows": [wf.name for wf in workflows],
+            "instances": len(instances),
+            "mock": self._settings.mock,
+            "budget_usd": self._settings.budget_usd,
+            "max_concurrency": self._settings.max_concurrency,
+            "price_map": self._price_map(workflows),
+            "log_path": self._settings.log_path,
+            "parent_run_id": self._settings.parent_run_id,
+            "spent_before_usd": round(self._settings.spent_before_usd, 10),
+            "reused_agents": len(self._reuse),
+            **self._settings.provenance,
+        }
+
     def statistics(self) -> EngineStatistics:
         calls = self._calls
         return EngineStatistics(
@@ -329,20 +354,7 @@ class Engine:
             )
             for i in instances
         ]
-        self._bus.emit(
-            "run.started",
-            workflows=[wf.name for wf in workflows],
-            instances=len(instances),
-            mock=self._settings.mock,
-            budget_usd=self._settings.budget_usd,
-            max_concurrency=self._settings.max_concurrency,
-            price_map=self._price_map(workflows),
-            log_path=self._settings.log_path,
-            parent_run_id=self._settings.parent_run_id,
-            spent_before_usd=round(self._settings.spent_before_usd, 10),
-            reused_agents=len(self._reuse),
-            **self._settings.provenance,
-        )
+        self._bus.emit("run.started", **self.run_started_fields(instances))
         await self._charge_parents()
         workflow_slots = asyncio.Semaphore(self._settings.max_workflows)
         finished: list[InstanceResult] = []
@@ -402,7 +414,8 @@ class Engine:
             account = standing_account(workflow, now)
             if account is not None:
                 self._accounts[workflow.name] = account
-        store = self._backends.standing(self._clock) if self._accounts else None
+        shared_run = self._settings.run_account
+        store = self._backends.standing(self._clock) if self._accounts or shared_run else None
         if store is None:
             return local
         ledger = StandingLedger(
@@ -416,6 +429,8 @@ class Engine:
             account = self._accounts.get(workflow.name)
             if account is not None and workflow.budget is not None:
                 ledger.add_account(account, workflow.budget)
+        if shared_run is not None and self._settings.budget_usd is not None:
+            ledger.add_account(shared_run, Budget(max_usd=self._settings.budget_usd))
         await ledger.refresh()
         return ledger
 

@@ -85,6 +85,26 @@ class StandingAccount:
         return f"{STANDING_PREFIX}{self.key}@{self.period}"
 
 
+@dataclass(frozen=True, slots=True)
+class RunAccount(StandingAccount):
+    """A queued run's `--budget-usd`, kept in the shared store so that every worker of the
+    run reserves from it: the run scope of each worker's ledger (its name is "run")."""
+
+    @property
+    def scope_name(self) -> str:
+        return "run"
+
+
+def run_account(run_id: str, budget_usd: float, now: dt.datetime) -> RunAccount:
+    """The shared account of a queued run's budget (kept a week, as the run's keys are)."""
+    return RunAccount(
+        key=f"run:{run_id}",
+        period="run",
+        limit_nanos=round(budget_usd * _NANO),
+        ends_at=now + dt.timedelta(days=7),
+    )
+
+
 def standing_account(workflow: Workflow, now: dt.datetime) -> StandingAccount | None:
     """The standing account a workflow's budget names at `now`, or None (not standing)."""
     budget = workflow.budget
@@ -293,6 +313,13 @@ class StandingLedger:
         if self._on_exceeded is not None:
             self._on_exceeded(account.scope_name, spent_usd, limit, amount_usd)
         left = max(0.0, limit - spent_usd)
+        if isinstance(account, RunAccount):
+            raise BudgetExceeded(
+                f"the run budget cannot reserve ${amount_usd:.6f} (prompt + max_tokens) for a "
+                f"call: ${spent_usd:.6f} spent, ${left:.6f} left of ${limit:.6f} by every worker "
+                "of the run (calls in flight may hold some); lower max_tokens or raise the budget",
+                scope=account.scope_name,
+            )
         raise BudgetExceeded(
             f"the standing budget {account.key!r} for {account.period} cannot reserve "
             f"${amount_usd:.6f} (prompt + max_tokens) for a call: ${spent_usd:.6f} spent, "

@@ -1,6 +1,6 @@
 """The one owner of the connection to a shared Redis (`--state redis://HOST:PORT/DB`).
 
-Every module that keeps shared state in Redis (limits, budgets, locks, later the work
+Every module that keeps shared state in Redis (limits, budgets, locks, the work
 queue) goes through a `RedisConnection`: it parses the URL, holds one
 `BlockingConnectionPool` (the default pool raises when exhausted; this one waits for a free
 connection, up to `timeout_s`), loads the Lua scripts, and is the one place where redis-py's
@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -91,20 +91,21 @@ class RedisTarget:
         return f"{scheme}://{self.host}:{self.port}/{self.db}"
 
 
-def parse_redis_url(value: str) -> RedisTarget:
-    """Parse a `--state` Redis URL; a malformed one raises `UsageError` naming what is wrong."""
+def parse_redis_url(value: str, *, option: str = "--state") -> RedisTarget:
+    """Parse a Redis URL given to `option`; a malformed one raises `UsageError` naming what
+    is wrong."""
     try:
         parts = urlsplit(value)
         port = parts.port or 6379
     except ValueError as exc:
-        raise UsageError(f"--state: not a valid Redis URL ({exc})") from None
+        raise UsageError(f"{option}: not a valid Redis URL ({exc})") from None
     if parts.scheme not in ("redis", "rediss"):
-        raise UsageError("--state: a Redis URL starts with redis:// or rediss://")
+        raise UsageError(f"{option}: a Redis URL starts with redis:// or rediss://")
     if not parts.hostname:
-        raise UsageError("--state: the Redis URL has no host (redis://HOST:PORT/DB)")
+        raise UsageError(f"{option}: the Redis URL has no host (redis://HOST:PORT/DB)")
     path = parts.path.strip("/")
     if path and not path.isdigit():
-        raise UsageError(f"--state: the Redis database must be a number, got {path!r}")
+        raise UsageError(f"{option}: the Redis database must be a number, got {path!r}")
     target = RedisTarget(
         url=value,
         host=parts.hostname,
@@ -128,8 +129,10 @@ class RedisConnection:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        hint: str = "start Redis there or run without --state redis://",
     ) -> None:
         self.target = target
+        self._hint = hint  # what to do when it cannot be reached
         pool = aioredis.BlockingConnectionPool.from_url(
             target.url,
             max_connections=max_connections,
@@ -195,6 +198,14 @@ class RedisConnection:
         async with self.translated():
             return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
 
+    async def call(self, work: Callable[[aioredis.Redis], Awaitable[Any]]) -> Any:
+        """Run `work` with the client (typed stream commands, pipelines) inside `translated()`:
+
+        await redis.call(lambda c: c.xack(stream, group, entry_id))
+        """
+        async with self.translated():
+            return await work(self._client)
+
     @contextlib.asynccontextmanager
     async def translated(self) -> AsyncIterator[None]:
         """The one place redis-py's exceptions become the project's."""
@@ -203,12 +214,15 @@ class RedisConnection:
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise SharedStateUnreachable(
                 f"the shared state at {self.target.display()} cannot be reached "
-                f"({_reason(exc)}); start Redis there or run without --state redis://"
+                f"({_reason(exc)}); {self._hint}"
             ) from None
         except redis_errors.RedisError as exc:
             raise StateError(
                 f"the shared state at {self.target.display()} refused a command: {_reason(exc)}"
             ) from None
+
+
+QUEUE_HINT = "start Redis there, or check the --queue URL"
 
 
 def _reason(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ def test_every_command_has_a_section() -> None:
         "schema",
         "tools",
         "validate",
+        "worker",
     ]
     for name in COMMANDS:
         assert f"\n## {name}\n" in CLI_DOC
