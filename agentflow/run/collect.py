@@ -9,8 +9,12 @@ stamped it), so the log, the summary, progress and metrics see one run. An insta
 `workflow.completed` is taken once: one that a worker which lost its lease sends again is
 dropped, with everything else that instance reports afterwards except what may have been
 paid. An answer whose worker died after journaling it and before relaying its event is
-reported, with its cost, by the replay that finds it. It ends with `run.completed` (and `run.cancelled` when stopped), whose totals and
-the `RunResult` it returns are built from the events, as the engine builds its own.
+reported, with its cost, by the replay that finds it. A call a worker sent and never
+reported on (it died with the call in flight, or the run ended first) is closed here with
+`llm.abandoned` (reason `worker_lost`), its worst case kept as unconfirmed cost: once
+another attempt at its instance has finished it, or when the run ends. It ends with
+`run.completed` (and `run.cancelled` when stopped), whose totals and the `RunResult` it
+returns are built from the events, as the engine builds its own.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from agentflow.run.worker import Worker
 
 _READ_ATTEMPTS = 30
 _PAID = frozenset({"llm.request", "llm.response", "llm.abandoned"})
+_CLOSES_CALL = frozenset({"llm.response", "llm.retry", "llm.abandoned"})
+_OpenCall = tuple[str, str | None, int, str | None, Any]  # src, workflow, instance, agent, index
 
 
 class Stamp:
@@ -84,6 +90,9 @@ class Collector:
         self._results: dict[tuple[str, int], InstanceResult] = {}
         self._usage = Usage()
         self._paid: set[tuple[Any, ...]] = set()  # places whose paid answer was reported
+        # Calls sent and not yet answered, retried or abandoned, per attempt (`src`): at most
+        # one per agent item in one engine, whose request event is kept.
+        self._open: dict[_OpenCall, tuple[float, dict[str, Any]]] = {}
         self._stop_signal: str | None = None
         self._woken = asyncio.Event()
         self.relayed = 0
@@ -118,6 +127,7 @@ class Collector:
                     self._feed(event)
         if self._stop_signal is not None:
             await self._queue.stop()
+        self._close_lost_calls(None)  # whatever no worker reported on by now
         return self._finish(started)
 
     async def _read(self, after: str) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -138,10 +148,13 @@ class Collector:
         workflow, instance = record.get("workflow"), record.get("instance")
         data: dict[str, Any] = dict(record.get("data") or {})
         key = (workflow or "", instance if instance is not None else -1)
+        self._track_call(record, name, data)
         if key in self._results and name not in _PAID:
             return  # a second attempt at a finished instance: only money is news
         if name == "llm.response":
             self._first_report(record, data)
+        elif name == "workflow.completed":
+            self._close_lost_calls(key)  # before the instance ends: its money first
         pending = self._pending.setdefault(key, _Pending())
         self._account(pending.usage, name, data)
         self._account(self._usage, name, data)
@@ -163,6 +176,61 @@ class Collector:
                 agents=dict(pending.agents),
                 usage=pending.usage,
                 duration_s=float(data.get("duration_s") or 0.0),
+            )
+
+    def _track_call(self, record: Mapping[str, Any], name: str, data: Mapping[str, Any]) -> None:
+        src = record.get("src")
+        if src is None or (name != "llm.request" and name not in _CLOSES_CALL):
+            return
+        instance = record.get("instance")
+        call: _OpenCall = (
+            str(src),
+            record.get("workflow"),
+            instance if instance is not None else -1,
+            record.get("agent"),
+            data.get("index"),
+        )
+        if name == "llm.request":
+            self._open[call] = (float(record["ts"]), dict(data))
+            return
+        self._open.pop(call, None)
+        if name == "llm.response" and data.get("replayed"):
+            # The answer an earlier attempt received and journaled, then died before
+            # reporting: that attempt's open call is this answer, not a loss.
+            for other in [
+                c
+                for c, (_, request) in self._open.items()
+                if c[1:] == call[1:] and request.get("round") == data.get("round")
+            ]:
+                del self._open[other]
+
+    def _close_lost_calls(self, key: tuple[str, int] | None) -> None:
+        """Report the calls left open by attempts at instance `key` (every instance when
+        None) as abandoned: sent, never reported on, their worst case unconfirmed."""
+        lost = [c for c in self._open if key is None or (c[1] or "", c[2]) == key]
+        now = time.time()
+        for call in lost:
+            sent_at, request = self._open.pop(call)
+            _, workflow, instance, agent, index = call
+            worst = request.get("worst_cost_usd")
+            self._feed(
+                {
+                    "event": "llm.abandoned",
+                    "ts": max(now, sent_at),
+                    "workflow": workflow,
+                    "instance": instance,
+                    "agent": agent,
+                    "data": {
+                        "model": request.get("model"),
+                        "attempt": request.get("attempt"),
+                        "round": request.get("round"),
+                        "index": index,
+                        "reason": "worker_lost",
+                        "sent": True,
+                        "unconfirmed_cost_usd": worst,
+                        "waited_s": round(max(0.0, now - sent_at), 6),
+                    },
+                }
             )
 
     def _first_report(self, record: Mapping[str, Any], data: dict[str, Any]) -> None:

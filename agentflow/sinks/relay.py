@@ -9,7 +9,9 @@
 `handle()` only buffers; `pump()` sends what one turn of the event loop buffered as one
 stream entry, in one transaction with the done mark and acknowledgement of every instance
 whose `workflow.completed` is among them: an instance's final event and its release from
-the queue land together or not at all. The engine's run-level events (`run.started`,
+the queue land together or not at all. Every event carries `src`, this relay's own id, so
+the starter can tell one attempt at an instance from another (a call a dead worker left
+open is not closed by the answer its successor gets). The engine's run-level events (`run.started`,
 `run.completed`, `run.cancelled`) stay here: the starter writes its own. Secret values
 this host knows (its provider keys, the run's `--secret-env` names) are redacted here, before
 they leave it. An instance given
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +49,7 @@ class RelaySink:
         self._queue = queue
         self._redactor = redactor if redactor is not None else active()
         self._claims = dict(claims)
+        self.source = uuid.uuid4().hex[:12]  # this attempt at its instances
         self._withheld: set[tuple[str, int]] = set()
         self._events: list[dict[str, Any]] = []
         self._finished: list[Claim] = []
@@ -73,6 +77,7 @@ class RelaySink:
                 "instance": event.instance,
                 "agent": event.agent,
                 "data": event.data,
+                "src": self.source,
             }
         )
         if name == "workflow.completed":

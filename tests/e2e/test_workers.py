@@ -152,6 +152,13 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
     # Unreported: at most the killed worker's calls in flight (one per chain, 20 chains).
     reported = [e for e in of(events, "llm.response") if not e.get("replayed") or e["cost_usd"] > 0]
     assert len(answered(fake_server)) - 20 <= len(reported) <= len(answered(fake_server))
+    # The calls the dead worker had in flight may have been billed: the starter keeps each
+    # one it had heard of as unconfirmed cost (only a request sent in the very turn the
+    # worker died, before its relay flushed, goes unheard).
+    lost = [e for e in of(events, "llm.abandoned") if e["reason"] == "worker_lost"]
+    assert lost and all(e["unconfirmed_cost_usd"] > 0 for e in lost)
+    assert events[-1]["totals"]["unconfirmed_calls"] == len(lost)
+    assert len(reported) + len(lost) >= len(answered(fake_server)) - 2
 
 
 def _first(server: FakeLLMServer, record: Any) -> Any:

@@ -319,3 +319,67 @@ def test_an_answer_whose_report_died_with_its_worker_is_counted_by_its_replay(
     result = with_queues(redis_server, 1, body)
     assert result.usage.cost_usd == pytest.approx(0.75)  # a once, b once: never $0 for b
     assert result.usage.replayed == 2
+
+
+def test_calls_a_dead_worker_left_in_flight_are_kept_as_unconfirmed_cost(
+    redis_server: RedisServer,
+) -> None:
+    from agentflow.events.bus import EventBus
+    from agentflow.run.collect import Collector, Stamp
+    from agentflow.run.engine import RunSettings
+
+    seen: list[Event] = []
+
+    class Keep:
+        def handle(self, event: Event) -> None:
+            seen.append(event)
+
+        def close(self) -> None:
+            return None
+
+    def event(name: str, src: str, agent: str | None, **data: Any) -> dict[str, Any]:
+        return {"event": name, "ts": 1.0, "workflow": "flow", "instance": 0, "agent": agent,
+                "data": data, "src": src}  # fmt: skip
+
+    call = {"model": "m", "attempt": 1, "round": 0, "index": None}
+    relayed = [
+        # the first worker sends a's and b's calls, journals b's answer, and dies
+        event("llm.request", "w1", "a", **call, worst_cost_usd=0.04),
+        event("llm.request", "w1", "b", **call, worst_cost_usd=0.03),
+        # the second worker replays b's answer and pays for a again
+        event(
+            "llm.response", "w2", "b", **call, cost_usd=0.0, replayed=True, original_cost_usd=0.01
+        ),
+        event("llm.request", "w2", "a", **call, worst_cost_usd=0.04),
+        event("llm.response", "w2", "a", **call, cost_usd=0.02),
+        event("workflow.completed", "w2", None, status="ok", outputs={}),
+    ]
+
+    async def body(queues: list[WorkQueue]) -> Any:
+        (queue,) = queues
+        stamp = Stamp()
+        bus = EventBus("r1", stamp, [Keep()])
+        collector = Collector(
+            queue, bus, stamp, [_Instance("flow", 0)], RunSettings(run_id="r1"), run_started={}
+        )
+
+        async def work(client: Any) -> None:
+            pipe = client.pipeline(transaction=True)
+            queue.relay_commands(pipe, json.dumps(relayed), [])
+            await pipe.execute()
+
+        await queue.redis.call(work)
+        return await collector.run()
+
+    result = with_queues(redis_server, 1, body)
+    lost = [e for e in seen if e.event == "llm.abandoned"]
+    # a's first call may have been billed: its worst case is kept; b's was the replayed answer
+    assert [(e.agent, e.data["reason"], e.data["unconfirmed_cost_usd"]) for e in lost] == [
+        ("a", "worker_lost", 0.04)
+    ]
+    assert [e.event for e in seen].index("llm.abandoned") < [e.event for e in seen].index(
+        "workflow.completed"
+    )
+    assert result.usage.cost_usd == pytest.approx(0.03)  # a's second answer and b's once
+    assert result.usage.unconfirmed_cost_usd == pytest.approx(0.04)
+    assert seen[-1].data["totals"]["unconfirmed_calls"] == 1
