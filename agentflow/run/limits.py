@@ -128,9 +128,10 @@ WINDOWS: tuple[tuple[Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd"], float], 
 _EPSILON = 1e-9
 
 LAG_S = 0.05
-"""Lateness of a waiting call's wake-up that a request bucket does not lose (see above)."""
+"""The lateness of a waiting call's wake-up that a request bucket does not lose ("Late
+wake-ups" above)..."""
 LAG_SHARE = 0.25
-"""...and at most this share of one request."""
+"""...as long as it is worth at most this share of one request at the bucket's rate."""
 
 
 @dataclass(frozen=True, slots=True)
