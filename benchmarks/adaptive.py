@@ -74,7 +74,8 @@ def adaptive(ctx: Context) -> Outcome:
     return Outcome(
         "adaptive",
         f"{AGENTS} agents under an undeclared {RPM} rpm",
-        "`agentflow run` with adaptive limits against a rate-enforcing fake server.",
+        "`agentflow run` with adaptive limits and no `limits:` against a fake server that "
+        "enforces a rate it does not declare (`.venv/bin/python -m benchmarks adaptive`).",
         checks,
         details,
         (_shown(command, ctx),),

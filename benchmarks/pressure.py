@@ -1,9 +1,11 @@
 """Scheduling under pressure: who waits when a rate limit binds.
 
-    outcome = chain_wide(Context(Path(tmp)))   # a chain beside a wide fan of calls, one rpm
-    outcome = deadlines(Context(Path(tmp)))    # ten workflows whose deadlines need the right order
+    .venv/bin/python -m benchmarks chain+wide   # a chain beside a wide fan of calls, one rpm
+    .venv/bin/python -m benchmarks deadlines    # ten workflows whose deadlines need the right order
 
-Both go through the CLI and the fake server over HTTP, like a user's run.
+Both go through the CLI and the fake server over HTTP, like a user's run. Targets (DESIGN
+section 11): the chain + wide makespan <= 1.05 x max(critical path, calls / rate) in both
+file orders; every deadline met.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ DEADLINE_MARGIN = 1.15  # each deadline: its share of the limit served in deadli
 DEADLINE_SLACK_S = 2.0  # and the start-up of the run
 
 
-def _run(workflows: list[Path], log_dir: Path) -> tuple[Completed, dict[str, Any], str]:
+def _run(
+    ctx: Context, workflows: list[Path], log_dir: Path
+) -> tuple[Completed, dict[str, Any], str]:
     argv = [
         "run",
         *map(str, workflows),
@@ -56,7 +60,9 @@ def _run(workflows: list[Path], log_dir: Path) -> tuple[Completed, dict[str, Any
         raise RuntimeError(
             f"agentflow run gave no JSON (exit {done.returncode}):\n{done.stderr[-3000:]}"
         ) from None
-    return done, document, command_line([AGENTFLOW, *argv])
+    from benchmarks.suite import _shown
+
+    return done, document, _shown(command_line([AGENTFLOW, *argv]), ctx)
 
 
 def _events(path: str) -> list[dict[str, Any]]:
@@ -112,7 +118,7 @@ def chain_wide(ctx: Context) -> Outcome:
                 ),
             )
             server.reset()
-            done, doc, command = _run([path], ctx.log_dir("pressure"))
+            done, doc, command = _run(ctx, [path], ctx.log_dir("pressure"))
             commands.append(command)
             served = [r for r in server.requests() if r.status == 200]
             if done.returncode != 0 or len(served) != calls:
@@ -150,7 +156,10 @@ def chain_wide(ctx: Context) -> Outcome:
     return Outcome(
         "chain+wide",
         "Critical path first when a limit binds",
-        "A long chain must not wait behind the whole queue of independent calls.",
+        "`agentflow run` of one workflow whose long chain must not wait behind the queue of "
+        "independent calls under one rate limit: its makespan against the lower bound "
+        "max(critical path, calls / rate), in both file orders, against the fake server "
+        "(`.venv/bin/python -m benchmarks chain+wide`).",
         tuple(checks),
         tuple(details),
         tuple(commands),
@@ -192,7 +201,7 @@ def _deadline_run(
         suffix = "" if with_deadlines else "_fifo"
         paths.append(ctx.write(f"{name}{suffix}.yaml", yaml))
     server.reset()
-    done, doc, command = _run(paths, ctx.log_dir("pressure"))
+    done, doc, command = _run(ctx, paths, ctx.log_dir("pressure"))
     served = [r for r in server.requests() if r.status == 200]
     if done.returncode != 0 or len(served) != total:
         raise RuntimeError(f"deadlines: exit {done.returncode}, {server.stats()}")
@@ -229,8 +238,9 @@ def deadlines(ctx: Context) -> Outcome:
         f'({DEADLINE_MS} ms each), `limits: {{"*": {{rpm: {DEADLINE_RPM}, burst: '
         f"{DEADLINE_BURST}}}}}`: {total} calls at {rate:g} per s take {total / rate:g} s. "
         f"Workflow k's deadline is (k x {DEADLINE_AGENTS} / {rate:g}) x {DEADLINE_MARGIN} + "
-        f"{DEADLINE_SLACK_S} s, so only earliest-deadline-first meets them all; the files are "
-        "given latest deadline first, so arrival order is the worst order.",
+        f"{DEADLINE_SLACK_S} s: served earliest deadline first, every workflow finishes "
+        "well within its deadline. The files are given latest deadline first, so serving in "
+        "arrival order is the worst order and misses the earliest ones.",
         "Finish (s after run.started) vs deadline: "
         + ", ".join(f"{name[-2:]}: {finished[name]:.2f}/{due[name]:g}" for name in sorted(due)),
         "The same files without `deadline:`: "
@@ -239,7 +249,9 @@ def deadlines(ctx: Context) -> Outcome:
     return Outcome(
         "deadlines",
         "Deadlines met by serving the least slack first",
-        "Ten workflows compete for one rate limit; each must finish by its deadline.",
+        "`agentflow run` of ten workflow files that share one rate limit, each with a "
+        "`deadline:` it meets only if the calls with the least slack go first; then the same "
+        "files without deadlines, for comparison (`.venv/bin/python -m benchmarks deadlines`).",
         tuple(checks),
         tuple(details),
         (command, fifo_command),

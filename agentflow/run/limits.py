@@ -31,6 +31,21 @@ Buckets
       and does not size them.
     Any interval of length W therefore admits at most N + capacity.
 
+Late wake-ups
+    A call waiting for a request bucket sleeps until the bucket will hold one request, and
+    the event loop wakes it late: by its timer's granularity (about a millisecond), by
+    other work in the loop, by a busy machine. A bucket capped at its capacity loses that
+    lateness every time; with `burst: 1` under a saturating load every call loses it, and
+    a few milliseconds a call is several percent of the rate. So while a call waits on a
+    request bucket, the bucket may fill past its capacity by `_lag_allowance` (the
+    lateness of `LAG_S` at its rate, at most `LAG_SHARE` of a request and less than half
+    the way to the next whole request): a call woken late is admitted on the bucket's
+    schedule, not the loop's, and the next one is due as if it had been on time. An
+    idle bucket never holds more than its capacity. Two calls can then be admitted up to
+    the allowance closer together than 1/rate, but since the allowance is below a whole
+    request, the whole number of calls any interval of length W (or any whole number of
+    seconds, at a whole rate per second) admits is unchanged: N + capacity at most.
+
 Requests larger than a bucket
     A call needing more tokens than a token bucket holds (4,000 tokens against tpm 60,000,
     which holds 1,000) would never fit. Rule: such a call waits until the bucket is full,
@@ -78,6 +93,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -110,6 +126,12 @@ WINDOWS: tuple[tuple[Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd"], float], 
 # Levels within this many units of the need count as enough, so float rounding can never
 # leave a call waiting for a vanishingly small remainder.
 _EPSILON = 1e-9
+
+LAG_S = 0.05
+"""The lateness of a waiting call's wake-up that a request bucket does not lose ("Late
+wake-ups" above)..."""
+LAG_SHARE = 0.25
+"""...as long as it is worth at most this share of one request at the bucket's rate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +220,18 @@ class Limiter(Protocol):
     def statistics(self) -> LimiterStatistics: ...
 
 
+def _lag_allowance(rate: float, capacity: float) -> float:
+    """How far past its capacity a request bucket with a call waiting on it may fill.
+
+    Enough to absorb `LAG_S` of lateness at `rate`, at most `LAG_SHARE` of one request,
+    and less than half the way from `capacity` to the next whole request, so that the
+    whole number of calls any interval admits is the same as without it.
+    """
+    return min(LAG_SHARE, LAG_S * rate, (math.floor(capacity) + 1.0 - capacity) / 2.0)
+
+
 class _Bucket:
-    __slots__ = ("capacity", "is_tokens", "level", "name", "rate", "updated")
+    __slots__ = ("awaited", "capacity", "is_tokens", "lag", "level", "name", "rate", "updated")
 
     def __init__(self, name: WaitReason, rate: float, capacity: float, now: float) -> None:
         self.name: WaitReason = name
@@ -208,10 +240,15 @@ class _Bucket:
         self.capacity = capacity
         self.level = capacity
         self.updated = now
+        # the lateness allowance, used only while a call waits on the bucket (see the
+        # module docstring, "Late wake-ups"); token buckets absorb lateness in their capacity
+        self.lag = 0.0 if self.is_tokens else _lag_allowance(rate, capacity)
+        self.awaited = False
 
     def refill(self, now: float) -> None:
         if now > self.updated:
-            self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+            top = self.capacity + self.lag if self.awaited else self.capacity
+            self.level = min(top, self.level + (now - self.updated) * self.rate)
         self.updated = max(self.updated, now)
 
     def amount(self, tokens: int) -> float:
@@ -224,6 +261,7 @@ class _Bucket:
         missing = need - self.level
         if missing <= _EPSILON * max(1.0, need):
             return 0.0
+        self.awaited = True  # the first call of a queue waits on it from now
         return missing / self.rate
 
 
@@ -649,6 +687,7 @@ class RateLimiter:
         for key in waiter.keys:
             for bucket in key.buckets:
                 bucket.level -= bucket.amount(waiter.tokens)
+                bucket.awaited = False  # until the next call finds it short
             key.in_flight += 1
             key.requests += 1
             key.tokens += waiter.tokens
@@ -659,6 +698,10 @@ class RateLimiter:
 
     def _withdraw(self, waiter: _Waiter) -> None:
         self._leave(waiter)
+        for key in waiter.keys:
+            for bucket in key.buckets:
+                bucket.refill(self._clock.monotonic())
+                bucket.awaited = False  # whoever still waits on it says so when it looks
         self._changed(waiter.keys)
 
     def _changed(self, keys: tuple[_Key, ...]) -> None:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -117,6 +118,122 @@ async def test_every_window_sees_at_most_n_plus_burst_under_saturation() -> None
     assert max_in_window(admitted, 60.0) <= rpm + burst
     # and the limit is used: ten minutes at 10/s
     assert len(admitted) >= 0.95 * 10 * 600
+
+
+class LateClock:
+    """The virtual clock, but every sleep ends late, as a busy event loop's timers do."""
+
+    def __init__(self, clock: VirtualClock, lateness: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lateness = lateness
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    def wall(self) -> float:
+        return self._clock.wall()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._clock.sleep(seconds + self._lateness())
+
+
+async def saturate(limiter: Limiter, clock: LateClock, until: float) -> list[tuple[float, float]]:
+    """Forty callers asking again as soon as they are let through, until `until`."""
+    admitted: list[tuple[float, float]] = []
+
+    async def worker() -> None:
+        while clock.monotonic() < until:
+            async with await limiter.acquire("m", 1):
+                admitted.append((clock.monotonic(), 1.0))
+            await asyncio.sleep(0)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(40):
+            tg.create_task(worker())
+    return admitted
+
+
+@virtual
+async def test_late_wake_ups_do_not_cost_a_burst_of_one_its_rate() -> None:
+    clock = LateClock(virtual_clock(), lambda: 0.01)  # every wake-up 10 ms late
+    limiter = RateLimiter([Limit("*", rpm=600, burst=1)], clock)
+    log: list[float] = []
+
+    async def one() -> None:
+        async with await limiter.acquire("m", 1):
+            log.append(clock.monotonic())
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(100):
+            tg.create_task(one())
+    # Each call after the first is 10 ms late, but on the bucket's schedule: one every
+    # 100 ms, not one every 110 ms.
+    assert log == pytest.approx([0.0] + [0.1 * n + 0.01 for n in range(1, 100)])
+
+
+@virtual
+@pytest.mark.parametrize(
+    ("rpm", "burst", "late_s"),
+    [
+        (600, 1, 0.025),  # a quarter of a request at 10 per second
+        (1200, 1, 0.0125),
+        (600, 5, 0.1),  # a larger burst absorbs lateness by itself
+        (100, None, 0.03),  # rpm 100 holds 1.67 by default
+    ],
+)
+async def test_lateness_keeps_the_rate_and_every_window_holds(
+    rpm: int, burst: int | None, late_s: float
+) -> None:
+    rng = random.Random(rpm + (burst or 0))
+    clock = LateClock(virtual_clock(), lambda: rng.uniform(0.0, late_s))
+    limiter = RateLimiter([Limit("*", rpm=rpm, burst=burst)], clock)
+    admitted = await saturate(limiter, clock, 600.0)
+    rate = rpm / 60.0
+    capacity = max(1.0, float(burst)) if burst is not None else max(1.0, rate)
+    # The bound of a bucket that never fills past its capacity, to the call:
+    assert max_in_window(admitted, 60.0) <= rpm + int(capacity)
+    assert max_in_window(admitted, 1.0) <= int(rate + capacity)
+    # Late at every wake-up by up to the allowance, the rate is still used (a bucket of
+    # one capped at its capacity would lose half of `late_s` a call: 12% at 10 per second).
+    assert len(admitted) >= 0.99 * rate * 600
+
+
+@virtual
+async def test_an_idle_bucket_holds_no_more_than_its_capacity() -> None:
+    limiter, clock = make(Limit("*", rpm=600, burst=1))
+    log: list[tuple[str, float]] = []
+    await call(limiter, clock, log, "first")
+    await clock.sleep(10.0)  # idle: nobody waits, the bucket stops at one request
+    async with asyncio.TaskGroup() as tg:
+        for n in range(3):
+            tg.create_task(call(limiter, clock, log, f"c{n}"))
+    assert [t for _, t in log] == pytest.approx([0.0, 10.0, 10.1, 10.2])
+
+
+@virtual
+async def test_a_call_cancelled_while_late_leaves_no_extra_allowance() -> None:
+    clock = LateClock(virtual_clock(), lambda: 0.02)
+    limiter = RateLimiter([Limit("*", rpm=600, burst=1)], clock)
+    first = await limiter.acquire("m", 1)
+    first.release()
+    waiting = asyncio.create_task(limiter.acquire("m", 1))
+    await asyncio.sleep(0.115)  # it is due at 0.1, late, and given up before it looks
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        (await waiting).release()
+    await clock.sleep(5.0)
+    started = clock.monotonic()
+    times: list[float] = []
+
+    async def one() -> None:
+        async with await limiter.acquire("m", 1):
+            times.append(clock.monotonic() - started)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(2):
+            tg.create_task(one())
+    # the second waits a full interval (plus its own lateness): no credit was kept
+    assert times == pytest.approx([0.0, 0.12])
 
 
 @virtual
