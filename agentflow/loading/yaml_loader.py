@@ -158,11 +158,15 @@ def _needs_pure_parser(text: str) -> bool:
 
 
 def _read_fast(text: str, builder: _Builder) -> bool:
-    """Feed libyaml's events to `builder`; False when libyaml refused the text.
+    """Feed libyaml's events to `builder`; False when libyaml refused the text, or the
+    builder found it invalid.
 
     A refusal is never reported: whatever libyaml cannot read, the pure parser decides
     (YAML 1.2 accepts `{api_base: http://127.0.0.1:8000/v1}`, libyaml does not), so the
-    result and every message are the pure parser's.
+    result and every message are the pure parser's. An invalid document is read again by
+    the pure parser too: the two mark some nodes at different columns (an empty key in
+    `{? }`), and a message must point where the reference parser points. Only files with
+    mistakes pay for the second read.
     """
     parser = _CParser(text)
     get_event = parser.get_event
@@ -175,9 +179,9 @@ def _read_fast(text: str, builder: _Builder) -> bool:
                 return False
             feed(event)
             if type(event) is StreamEndEvent:
-                return True
-    except _Stop:  # the builder refused what libyaml read so far (parity tests cover this)
-        return True
+                return not builder.diagnostics
+    except _Stop:  # the builder refused what libyaml read so far: the pure parser says why
+        return False
     finally:
         parser.dispose()
 

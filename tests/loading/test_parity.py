@@ -436,3 +436,13 @@ def test_scalar_soup_reads_as_yaml_1_2(parts: list[str]) -> None:
     assert_parity("a: " + " ".join(parts) + "\n")
     assert_parity("- " + "\n- ".join(parts) + "\n")
     assert_parity("{" + ", ".join(parts) + "}\n")
+
+
+@pytest.mark.parametrize("text", ["{? }\n", "? \n: x\n", "a:\n  ? \n  : 1\n"])
+def test_an_empty_key_is_reported_where_the_pure_parser_points(text: str) -> None:
+    # libyaml marks an empty key at the next token, ruamel right after `?`: the message
+    # of an invalid file is always the reference parser's.
+    reference = pure(text)
+    assert reference[0] == "invalid"
+    assert fast(text) is None
+    assert loaded(text) == reference
