@@ -125,6 +125,8 @@ WINDOWS: tuple[tuple[Literal["rpm", "rph", "rpd", "tpm", "tph", "tpd"], float], 
 
 # Levels within this many units of the need count as enough, so float rounding can never
 # leave a call waiting for a vanishingly small remainder.
+# Waiters ahead counted one by one for a wait estimate; past this, all of the key's count.
+_EXACT_AHEAD = 512
 _EPSILON = 1e-9
 
 LAG_S = 0.05
@@ -296,6 +298,7 @@ class _Key:
         "wait_s",
         "waiting",
         "waiting_by_priority",
+        "waiting_tokens",
     )
 
     def __init__(
@@ -308,6 +311,7 @@ class _Key:
             raise ValueError(f"limits[{name!r}].max_concurrent must be at least 1")
         self.queue: WaitQueue[_Waiter] = WaitQueue(aging_s)  # calls governed by this key
         self.waiting = 0  # calls waiting that need this key (for "*": every waiting call)
+        self.waiting_tokens = 0  # their estimated tokens
         self.waiting_by_priority: dict[int, int] = {}
         self.in_flight = 0
         self.paused_until = float("-inf")
@@ -490,6 +494,7 @@ class RateLimiter:
         entry = waiter.entry = primary.queue.push(waiter, urgency, started, next(self._arrivals))
         for key in waiter.keys:
             key.waiting += 1
+            key.waiting_tokens += tokens
             counts = key.waiting_by_priority
             counts[waiter.priority] = counts.get(waiter.priority, 0) + 1
         reported = on_wait is None
@@ -616,14 +621,28 @@ class RateLimiter:
         return heads
 
     def _wait_info(self, waiter: _Waiter, now: float) -> WaitInfo:
-        """Estimate the wait of a call that cannot go now, counting the calls ahead of it."""
+        """Estimate the wait of a call that cannot go now, counting the calls ahead of it.
+
+        Which calls go first is a scan of the key's queue; past `_EXACT_AHEAD` waiters every
+        call waiting on the key counts as ahead (an upper bound kept as a running total), so
+        thousands of calls queuing at once cost linear time, not quadratic.
+        """
         queue = waiter.primary.queue
         assert waiter.entry is not None
+        if len(queue) > _EXACT_AHEAD:
+            return self._bounded_wait_info(waiter, now)
         ahead = [entry.item for entry in queue.ahead(waiter.entry, now)]
-        worst = self._estimate(waiter.primary, waiter, ahead, now)
+        tokens = sum(w.tokens for w in ahead)
+        worst = self._estimate(waiter.primary, waiter, len(ahead), tokens, now)
         if waiter.shared is not None:
             claimants = self._heads_before(waiter, now)
-            shared = self._estimate(waiter.shared, waiter, ahead + claimants, now)
+            shared = self._estimate(
+                waiter.shared,
+                waiter,
+                len(ahead) + len(claimants),
+                tokens + sum(w.tokens for w in claimants),
+                now,
+            )
             if shared is not None:
                 worst = _longer(worst, shared) if worst is not None else shared
         if worst is not None:
@@ -637,20 +656,35 @@ class RateLimiter:
             return self._wait_info(blocker, now)
         return WaitInfo(waiter.primary.name, "concurrency", None)  # pragma: no cover
 
+    def _bounded_wait_info(self, waiter: _Waiter, now: float) -> WaitInfo:
+        """`_wait_info` of a long queue: every other waiter of each key counts as ahead."""
+        worst: WaitInfo | None = None
+        for key in waiter.keys:
+            found = self._estimate(
+                key, waiter, key.waiting - 1, key.waiting_tokens - waiter.tokens, now
+            )
+            if found is not None:
+                worst = _longer(worst, found) if worst is not None else found
+        return worst if worst is not None else WaitInfo(waiter.primary.name, "concurrency", None)
+
     @staticmethod
-    def _estimate(key: _Key, waiter: _Waiter, ahead: list[_Waiter], now: float) -> WaitInfo | None:
+    def _estimate(
+        key: _Key, waiter: _Waiter, ahead: int, ahead_tokens: int, now: float
+    ) -> WaitInfo | None:
+        """The wait `key` imposes on `waiter` behind `ahead` calls of `ahead_tokens` tokens."""
         worst: WaitInfo | None = None
         if key.paused_until > now:
             worst = WaitInfo(key.name, "paused", key.paused_until - now)
         for bucket in key.buckets:
             own = bucket.amount(waiter.tokens)
             # an oversized call only needs a full bucket
-            amount = sum(bucket.amount(w.tokens) for w in ahead) + min(own, bucket.capacity)
+            queued = float(ahead_tokens) if bucket.is_tokens else float(ahead)
+            amount = queued + min(own, bucket.capacity)
             bucket.refill(now)
             delay = max(0.0, amount - bucket.level) / bucket.rate
             if delay > _EPSILON:
                 worst = _longer(worst, WaitInfo(key.name, bucket.name, delay))
-        if key.max_concurrent is not None and key.in_flight + len(ahead) >= key.max_concurrent:
+        if key.max_concurrent is not None and key.in_flight + ahead >= key.max_concurrent:
             worst = _longer(worst, WaitInfo(key.name, "concurrency", None))
         return worst
 
@@ -675,6 +709,7 @@ class RateLimiter:
         waiter.primary.queue.remove(waiter.entry)
         for key in waiter.keys:
             key.waiting -= 1
+            key.waiting_tokens -= waiter.tokens
             key.waiting_by_priority[waiter.priority] -= 1
 
     def _admit(self, waiter: _Waiter, waited: float) -> Permit:

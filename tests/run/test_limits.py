@@ -61,6 +61,30 @@ async def test_first_call_goes_at_once_without_reporting_a_wait() -> None:
 
 
 @virtual
+async def test_wait_estimates_of_a_long_queue_count_every_call_ahead() -> None:
+    # 1,500 calls queue at once under 600 rpm, burst 1, 10 tokens each: the k-th waits k/10 s.
+    # Past 512 waiters the estimate stops scanning the queue and counts all of the key's
+    # waiters, which for calls queued in arrival order are exactly those ahead.
+    limiter, clock = make(Limit("*", rpm=600, tpm=6_000_000, burst=1))
+    estimates: dict[int, float | None] = {}
+
+    async def one(n: int) -> None:
+        def seen(info: WaitInfo) -> None:
+            estimates[n] = info.expected_wait_s
+
+        async with await limiter.acquire("openai/gpt-4o", 10, on_wait=seen):
+            pass
+
+    async with asyncio.TaskGroup() as tg:
+        for n in range(1500):
+            tg.create_task(one(n))
+    assert 0 not in estimates  # the first call goes at once
+    for n in (1, 2, 100, 511, 512, 513, 1000, 1499):
+        assert estimates[n] == pytest.approx(n / 10, abs=1e-6), n
+    assert clock.monotonic() == pytest.approx(149.9)
+
+
+@virtual
 async def test_rpm_spaces_calls_evenly_after_the_default_one_second_burst() -> None:
     limiter, clock = make(Limit("*", rpm=120))  # 2 per second, holds 2
     log: list[tuple[str, float]] = []
