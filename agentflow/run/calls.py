@@ -36,7 +36,7 @@ from agentflow.llm.types import (
 )
 from agentflow.model.types import Agent, Budget, Workflow
 from agentflow.plan.pricing import PriceBook
-from agentflow.plan.tokens import bound_messages, count_messages
+from agentflow.plan.tokens import bound_messages, bound_tokens, count_messages, count_tokens
 from agentflow.run.adaptive import Adjustment
 from agentflow.run.budget import BudgetScope, Held, Ledger
 from agentflow.run.clock import Clock
@@ -501,20 +501,35 @@ class CallRunner:
 
     # -- one call, with retries -------------------------------------------------------------
 
-    def _estimate_prompt_tokens(
-        self, model: str, messages: Sequence[Message], specs: Sequence[ToolSpec], exact: bool
-    ) -> int:
+    def _estimate_prompt_tokens(self, request: LLMRequest, exact: bool) -> int:
         """The prompt's tokens: counted by the model's tokenizer when a budget or a token
-        limit decides with the number (`exact`), else a bound that loads no tokenizer."""
+        limit decides with the number (`exact`), else a bound that loads no tokenizer.
+        Tool definitions and the output schema travel with every call and count too, as
+        `plan` counts them (their JSON text)."""
+        model, messages = request.model, request.messages
         pairs = [(m.role, m.content or "") for m in messages]
         for m in messages:
             for call in m.tool_calls:
                 pairs.append(("assistant", call.name + call.arguments))
         tokens = count_messages(model, pairs) if exact else bound_messages(model, pairs)
-        if specs:
-            text = json.dumps([[s.name, s.description, s.parameters] for s in specs], default=dict)
-            tokens += len(text) // 4 if exact else len(text.encode("utf-8"))
-        return tokens
+        extra = [
+            json.dumps(
+                {
+                    "type": "function",
+                    "function": {
+                        "name": s.name,
+                        "description": s.description,
+                        "parameters": s.parameters,
+                    },
+                },
+                default=dict,
+            )
+            for s in request.tools
+        ]
+        if request.response_schema is not None:
+            extra.append(json.dumps(request.response_schema, default=dict))
+        count = count_tokens if exact else bound_tokens
+        return tokens + sum(count(model, text) for text in extra)
 
     async def _call(
         self,
@@ -540,7 +555,7 @@ class CallRunner:
                 return self._reused(ctx, found, "cached", round_no, index), _nothing
         scopes = self._scopes_for(ctx)
         prompt_tokens = self._estimate_prompt_tokens(
-            agent.model, messages, specs, exact=bool(scopes) or self._token_limits
+            request, exact=bool(scopes) or self._token_limits
         )
         attempt = 1
         hinted_waits = 0

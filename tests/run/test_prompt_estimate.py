@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agentflow.events.bus import EventBus
-from agentflow.model.types import Budget, Limit, Workflow
+from agentflow.model.types import Budget, Limit, OutputSpec, Tool, Workflow, freeze
+from agentflow.plan.estimate import _fixed_prompt_tokens
 from agentflow.plan.tokens import bound_messages, count_messages
 from agentflow.run import calls as calls_module
 from agentflow.run import engine as engine_module
@@ -84,3 +87,35 @@ def test_tokenizers_are_preloaded_only_when_a_count_will_be_exact() -> None:
     assert _prepared(plain, budget_usd=1.0) == [MODEL]
     limited = workflow(agent("a", prompt=PROMPT), limits=(Limit(key="*", tpm=1000),))
     assert _prepared(limited) == [MODEL]
+
+
+@pytest.mark.parametrize("budgeted", [True, False])
+def test_tool_definitions_and_the_output_schema_count_as_plan_counts_them(
+    budgeted: bool, tmp_path: Path
+) -> None:
+    # A reservation that left out what travels with every call could let a budget be
+    # passed: the tool's definition and the output schema are counted (exactly under a
+    # budget, bounded without), exactly as `plan` counts them.
+    (tmp_path / "t.py").write_text("async def lookup(q: str):\n    return q\n")
+    parameters = {
+        "type": "object",
+        "properties": {f"field_{n}": {"type": "string", "enum": ["a", "b"]} for n in range(20)},
+    }
+    tool = Tool(
+        "lookup", "Find a ledger row. " * 20, freeze(parameters), python="t:lookup",
+        base_dir=tmp_path,
+    )  # fmt: skip
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}}
+    fields: dict[str, object] = {"prompt": PROMPT, "tools": ("lookup",)}
+    fields["output"] = OutputSpec(format="json", schema=freeze(schema))
+    wf = workflow(agent("a", **fields), tools=(tool,))
+    result, recorder, client = run(wf, budget_usd=5.0 if budgeted else None)
+    assert result.status == "ok"
+    sent = [(m.role, m.content or "") for m in client.calls[0].messages]
+    fixed = _fixed_prompt_tokens(wf.agents[0], wf)
+    assert fixed > 500  # the definitions are most of this prompt
+    estimate = _estimates(recorder)[0]
+    if budgeted:
+        assert estimate == count_messages(MODEL, sent) + fixed
+    else:
+        assert estimate >= count_messages(MODEL, sent) + fixed
