@@ -432,7 +432,7 @@ class CallRunner:
         outcome = await ctx.tools.call(call.name, call.arguments)
         if durable:
             assert journal is not None
-            journal.record_tool(place, call.name, call.arguments, outcome.ok, outcome.content)
+            await journal.record_tool(place, call.name, call.arguments, outcome.ok, outcome.content)
         return outcome.ok, outcome.content, outcome.duration_s
 
     # -- --log-prompts ----------------------------------------------------------------------

@@ -147,5 +147,8 @@ class RunJournal:
             return None
         return self.store.journaled_tool_result(self.lineage, place, tool, arguments)
 
-    def record_tool(self, place: Place, tool: str, arguments: str, ok: bool, content: str) -> None:
+    async def record_tool(
+        self, place: Place, tool: str, arguments: str, ok: bool, content: str
+    ) -> None:
+        """Journal a side-effecting tool's result (awaited: a shared journal writes remotely)."""
         self.store.record_tool_result(place, tool, arguments, ok, content, self._now())

@@ -10,16 +10,22 @@ answer (`AGENT|ITEM|ROUND|FINGERPRINT`, value `[response JSON, cost]`).
     journal.replayed(place, fingerprint)                     # from what was loaded
     await journal.record(place, fingerprint, response, cost)  # in Redis before its event
 
-`replayed` is synchronous (the engine asks it before each call), so the answers of an
-instance are read in one round trip before it runs. Answers of one event-loop turn go to
-Redis in one pipeline, and `record` returns once it is written, as `RunJournal` commits
-them to SQLite. The response cache and side-effecting tools' results stay in the local
-state db `store`.
+The results of side-effecting tools (`side_effects: true`) are journaled beside them, in
+`agentflow:journal:RUN:WORKFLOW:INSTANCE:tools` (a field per call, `AGENT|ITEM|ROUND|TOOL|`
+sha256 of its arguments, value `[ok, content]`), so an instance claimed again on another
+host does not send the email twice.
+
+`replayed` and `replayed_tool` are synchronous (the engine asks them before each call), so
+what an instance was answered is read in one round trip before it runs. Answers of one
+event-loop turn go to Redis in one pipeline, and `record` returns once it is written, as
+`RunJournal` commits them to SQLite; `record_tool` returns once its result is written. The
+response cache stays in the local state db `store`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -37,6 +43,16 @@ def journal_key(run_id: str, workflow: str, instance: int) -> str:
     return RedisConnection.key("journal", run_id, workflow, str(instance))
 
 
+def tools_key(run_id: str, workflow: str, instance: int) -> str:
+    return journal_key(run_id, workflow, instance) + ":tools"
+
+
+def _tool_field(place: Place, tool: str, arguments: str) -> str:
+    item = -1 if place.item is None else place.item
+    digest = hashlib.sha256(arguments.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{place.agent}|{item}|{place.round}|{tool}|{digest}"
+
+
 def _field(place: Place, fingerprint: str) -> str:
     item = -1 if place.item is None else place.item
     return f"{place.agent}|{item}|{place.round}|{fingerprint}"
@@ -49,6 +65,7 @@ class RedisJournal(RunJournal):
         super().__init__(store, **kwargs)
         self._redis = redis
         self._known: dict[tuple[str, int, str, str], Journaled] = {}
+        self._tools: dict[tuple[str, int, str, str], tuple[bool, str]] = {}
         self._writes: list[tuple[Place, str, str, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -62,14 +79,19 @@ class RedisJournal(RunJournal):
             pipe = client.pipeline(transaction=False)
             for run, wf, inst in wanted:
                 pipe.hgetall(journal_key(run, wf, inst))
+                pipe.hgetall(tools_key(run, wf, inst))
             return list(await pipe.execute())
 
-        for (run, wf, inst), fields in zip(wanted, await self._redis.call(work), strict=True):
-            for name, value in fields.items():
+        replies = await self._redis.call(work)
+        for n, (run, wf, inst) in enumerate(wanted):
+            for name, value in replies[2 * n].items():
                 text, cost = json.loads(value)
                 self._known.setdefault(
                     (wf, inst, name, run), Journaled(decode_response(text), cost, run)
                 )
+            for name, value in replies[2 * n + 1].items():
+                ok, content = json.loads(value)
+                self._tools.setdefault((wf, inst, name, run), (bool(ok), str(content)))
 
     def replayed(self, place: Place, fingerprint: str) -> Journaled | None:
         if not self._may_replay(place):
@@ -80,6 +102,30 @@ class RedisJournal(RunJournal):
             if found is not None:
                 return found
         return None
+
+    def replayed_tool(self, place: Place, tool: str, arguments: str) -> tuple[bool, str] | None:
+        if not self.lineage:
+            return None
+        name = _tool_field(place, tool, arguments)
+        for run in self.lineage:
+            found = self._tools.get((place.workflow, place.instance, name, run))
+            if found is not None:
+                return found
+        return None
+
+    async def record_tool(
+        self, place: Place, tool: str, arguments: str, ok: bool, content: str
+    ) -> None:
+        key = tools_key(place.run_id, place.workflow, place.instance)
+        name, value = _tool_field(place, tool, arguments), json.dumps([ok, content])
+
+        async def work(client: Any) -> None:
+            pipe = client.pipeline(transaction=True)
+            pipe.hset(key, name, value)
+            pipe.expire(key, KEEP_S)
+            await pipe.execute()
+
+        await asyncio.shield(self._redis.call(work))  # it ran: its result must be kept
 
     async def record(
         self, place: Place, fingerprint: str, response: LLMResponse, cost_usd: float | None

@@ -208,6 +208,39 @@ def test_answers_journaled_by_one_worker_are_replayed_by_another_and_only_there(
     assert got["commits"] == 1
 
 
+def test_a_side_effecting_tool_run_by_a_dead_worker_is_replayed_on_another_host(
+    redis_server: RedisServer, tmp_path: Any
+) -> None:
+    async def body(queues: list[WorkQueue]) -> dict[str, Any]:
+        first, second = (q.redis for q in queues)
+        # two hosts: each worker has a state db of its own
+        here, there = StateStore.open(tmp_path / "a.db"), StateStore.open(tmp_path / "b.db")
+        try:
+            dead = RedisJournal(here, first, run_id="r1", lineage=("r1",))
+            place = dead.place("flow", 0, "a", None, 1)
+            await dead.record_tool(place, "send_email", '{"to": "ana"}', True, "sent #41")
+            again = RedisJournal(there, second, run_id="r1", lineage=("r1",))
+            await again.load([("flow", 0)])
+            return {
+                "same": again.replayed_tool(place, "send_email", '{"to": "ana"}'),
+                "other_arguments": again.replayed_tool(place, "send_email", '{"to": "bo"}'),
+                "other_round": again.replayed_tool(
+                    Place("r1", "flow", 0, "a", None, 2), "send_email", '{"to": "ana"}'
+                ),
+                "local_db": there.journaled_tool_result(
+                    ("r1",), place, "send_email", '{"to": "ana"}'
+                ),
+            }
+        finally:
+            here.close()
+            there.close()
+
+    got = with_queues(redis_server, 2, body)
+    assert got["same"] == (True, "sent #41")
+    assert got["other_arguments"] is None and got["other_round"] is None
+    assert got["local_db"] is None  # it came from Redis, not from a shared file
+
+
 def test_the_starter_takes_each_instance_once_and_keeps_a_late_attempts_paid_calls(
     redis_server: RedisServer,
 ) -> None:
