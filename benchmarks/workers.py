@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -241,6 +242,14 @@ def _kill(ctx: Any) -> dict[str, Any]:
     }
 
 
+_REDIS_PORT = re.compile(r"redis://127\.0\.0\.1:\d+")
+
+
+def _shown(command: str, ctx: Any) -> str:
+    """The command as the report prints it: the scratch folder and Redis's port by name."""
+    return _REDIS_PORT.sub("redis://127.0.0.1:$REDIS_PORT", command.replace(str(ctx.tmp), "$TMP"))
+
+
 def workers(ctx: Any) -> Outcome:
     started = time.perf_counter()
     one = _throughput(ctx, 1)
@@ -304,6 +313,6 @@ def workers(ctx: Any) -> Outcome:
         "server's record of every prompt.",
         checks,
         details,
-        (two["command"], kill["command"]),
+        tuple(_shown(c, ctx) for c in (two["command"], kill["command"])),
         time.perf_counter() - started,
     )
