@@ -32,47 +32,21 @@ def main() -> int:
         # the command a reader would type, not this machine's folders.
         shutil.copytree(WORKFLOW.parent, folder / "workflows")
         subprocess.run(
-            [
-                *AGENTFLOW,
-                "run",
-                f"workflows/{WORKFLOW.name}",
-                "--mock",
-                "--mock-latency",
-                "0.4",
-                "--no-progress",
-                "--quiet",
-                "--run-id",
-                "r-docs",
-                "--log-dir",
-                "runs",
-            ],
-            check=False,
-            cwd=folder,
-            capture_output=True,
+            [*AGENTFLOW, "run", f"workflows/{WORKFLOW.name}", "--mock", "--mock-latency", "0.4",
+             "--no-progress", "--quiet", "--run-id", "r-docs", "--log-dir", "runs"],
+            check=False, cwd=folder, capture_output=True,
         )
         page = folder / "report.html"
         subprocess.run(
             [*AGENTFLOW, "report", "r-docs", "--log-dir", str(logs), "-f", "html", "-o", str(page)],
-            check=True,
-            cwd=folder,
+            check=True, cwd=folder,
         )
         IMAGE.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--no-first-run",
-                "--disable-background-networking",
-                f"--user-data-dir={folder / 'p'}",
-                "--window-size=1280,1500",
-                f"--screenshot={IMAGE}",
-                page.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--no-first-run", "--disable-background-networking", f"--user-data-dir={folder / 'p'}",
+             "--window-size=1280,1500", f"--screenshot={IMAGE}", page.as_uri()],
+            check=True, capture_output=True,
         )
     print(f"wrote {IMAGE.relative_to(ROOT)}")
     return 0
