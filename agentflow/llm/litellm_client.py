@@ -316,6 +316,11 @@ class LiteLLMClient:
             )
             try:
                 await self.complete(request)
+                kwargs = self.build_kwargs(request)
+                if self._direct_http and api_base:
+                    direct_route(kwargs)
+                    if kwargs["model"] != model:  # the provider the real calls will use
+                        await self._acompletion(kwargs, model)
             except LLMError:
                 continue
 
