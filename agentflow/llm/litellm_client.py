@@ -321,6 +321,9 @@ class LiteLLMClient:
                     direct_route(kwargs)
                     if kwargs["model"] != model:  # the provider the real calls will use
                         await self._acompletion(kwargs, model)
+                        # Its first real call loads LiteLLM's default tokenizer (~0.4 s):
+                        # before the run, not inside a call the rate limiter let through.
+                        self._litellm.encode(model=kwargs["model"], text="warm up")
             except LLMError:
                 continue
 
