@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,9 @@ from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
 from agentflow.cli.values import check_usd
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
+from agentflow.plan.jsontext import indented_json
 from agentflow.plan.render import plan_markdown, plan_table
+from agentflow.run.heap import paused_collector
 
 FORMATS = ("table", "json", "markdown")
 
@@ -42,18 +43,20 @@ def plan_command(
         raise UsageError(f"{exc} (see 'agentflow plan --help')") from None
     if format not in FORMATS:
         raise UsageError(f"--format {format!r}: choose table, json or markdown")
-    result = plan_workflow(
-        load_workflow(file),
-        inputs_file=inputs,
-        input_pairs=input,
-        budget_usd=budget_usd,
-        pricing=pricing,
-        state=state,
-        cache=cache,
-    )
+    with paused_collector():  # a plan only builds: nothing for the collector to find
+        result = plan_workflow(
+            load_workflow(file),
+            inputs_file=inputs,
+            input_pairs=input,
+            budget_usd=budget_usd,
+            pricing=pricing,
+            state=state,
+            cache=cache,
+        )
+        document = indented_json(result.to_json()) if format == "json" else ""
     if format == "json":
         # A plain write: data for scripts, and Rich would spend seconds wrapping a big plan.
-        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(document + "\n")
     elif format == "markdown":
         sys.stdout.write(plan_markdown(result.plan))
         for line in result.notes():

@@ -15,6 +15,7 @@ exception LiteLLM, the OpenAI SDK, httpx or aiohttp can raise is translated by
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import os
@@ -144,7 +145,9 @@ class LiteLLMClient:
     (an aiohttp session handed to LiteLLM as `shared_session`) is created on the
     first call, inside the running event loop, and closed by `aclose()`.
     `max_connections` caps open connections in total and per host; `max_preparing`
-    how many requests LiteLLM prepares at once (`agentflow.llm.send_gate`).
+    how many requests LiteLLM prepares at once (`agentflow.llm.send_gate`);
+    `direct_http=False` keeps every call on the provider LiteLLM picks for the model name
+    (see `direct_route`).
     """
 
     def __init__(
@@ -152,8 +155,10 @@ class LiteLLMClient:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_preparing: int = MAX_PREPARING,
+        direct_http: bool = True,
     ) -> None:
         self._litellm = _import_litellm()
+        self._direct_http = direct_http
         self._max_connections = max_connections
         self._max_preparing = max_preparing
         self._session: Any = None
@@ -258,6 +263,8 @@ class LiteLLMClient:
             return await self._acompletion(kwargs, request.model)
         session, gate = self._shared_session()
         kwargs["shared_session"] = session
+        if self._direct_http:
+            direct_route(kwargs)
         target = (request.model, request.api_base)
         try:
             async with gate.preparing(target):
@@ -276,6 +283,10 @@ class LiteLLMClient:
             raw = await self._litellm.acompletion(**kwargs)
         except Exception as exc:  # every litellm/openai/httpx failure, translated once
             error = translate_error(exc)
+            if kwargs["model"].startswith(_DIRECT_PROVIDER) and not model.startswith(
+                _DIRECT_PROVIDER
+            ):  # rerouted by `direct_route`
+                error = _as_sdk_error(error)
             if isinstance(error, AuthenticationFailed):
                 error = _with_key_hint(error, model, api_key_env)
             elif isinstance(error, ModelNotFound) and kwargs.get("api_base"):
@@ -305,6 +316,14 @@ class LiteLLMClient:
             )
             try:
                 await self.complete(request)
+                kwargs = self.build_kwargs(request)
+                if self._direct_http and api_base:
+                    direct_route(kwargs)
+                    if kwargs["model"] != model:  # the provider the real calls will use
+                        await self._acompletion(kwargs, model)
+                        # Its first real call loads LiteLLM's default tokenizer (~0.4 s):
+                        # before the run, not inside a call the rate limiter let through.
+                        self._litellm.encode(model=kwargs["model"], text="warm up")
             except LLMError:
                 continue
 
@@ -312,6 +331,95 @@ class LiteLLMClient:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+# --------------------------------------------------------------------------- routing
+
+# LiteLLM's `hosted_vllm` provider: an OpenAI-compatible server at an api_base, called through
+# LiteLLM's own HTTP handler (one request transform, one JSON parse) instead of the OpenAI
+# SDK (which re-validates the params, wraps httpx over aiohttp and parses into pydantic):
+# about a quarter less CPU per call (docs/profiles.md). Same URL, body, headers and answer.
+_DIRECT_PROVIDER = "hosted_vllm/"
+
+
+def direct_route(kwargs: dict[str, Any]) -> None:
+    """Send an `openai/...` call at a user-given `api_base` through LiteLLM's HTTP handler.
+
+    Only calls without tools: that provider rewrites tool schemas (it drops
+    `additionalProperties: false` and every key named `strict`, a parameter of that name
+    included), so those keep the OpenAI SDK route. The key LiteLLM would have read for an
+    `openai/` model (`OPENAI_API_KEY`) is passed on explicitly, since the other provider
+    reads its own variable.
+    """
+    model = kwargs["model"]
+    if not model.startswith("openai/") or not kwargs.get("api_base") or kwargs.get("tools"):
+        return
+    if not _priced_alike(model):
+        return
+    kwargs["model"] = _DIRECT_PROVIDER + model.removeprefix("openai/")
+    if kwargs.get("api_key") is None:
+        litellm = _import_litellm()
+        key = litellm.api_key or litellm.openai_key or os.environ.get("OPENAI_API_KEY")
+        if key:
+            kwargs["api_key"] = key
+
+
+_PRICED_ALIKE: dict[str, bool] = {}
+
+
+def _priced_alike(model: str) -> bool:
+    """Whether the cost LiteLLM attaches is the same on both routes as far as it is read.
+
+    On the other route LiteLLM does not find the model in its price list, so it attaches no
+    cost. The engine prices answers from the same list (`agentflow.plan.pricing`) and reads
+    LiteLLM's cost only for a model it has no price for: that is the same whenever LiteLLM's
+    entry has per-token prices (the engine's own) or there is no entry (no cost either way).
+    A model whose entry prices it some other way keeps the SDK route.
+    """
+    alike = _PRICED_ALIKE.get(model)
+    if alike is None:
+        prices = _import_litellm().model_cost
+        entries = [prices.get(name) for name in (model, model.removeprefix("openai/"))]
+        alike = all(
+            entry is None
+            or (
+                isinstance(entry, dict)
+                and entry.get("input_cost_per_token") is not None
+                and entry.get("output_cost_per_token") is not None
+            )
+            for entry in entries
+        )
+        _PRICED_ALIKE[model] = alike
+    return alike
+
+
+_DIRECT_LABEL = "Hosted_vllmException - "
+_SDK_LABEL = "OpenAIException - "
+_JSON = json.JSONDecoder()
+
+
+def _as_sdk_error(error: LLMError) -> LLMError:
+    """`error` worded as the OpenAI SDK route words it: LiteLLM names the provider in the
+    message and, where the SDK reads the server's `error.message`, quotes the whole body."""
+    text = str(error)
+    at = text.find(_DIRECT_LABEL)
+    if at < 0:
+        return error
+    rest = text[at + len(_DIRECT_LABEL) :]
+    try:
+        body, end = _JSON.raw_decode(rest)
+    except ValueError:
+        body, end = None, 0
+    detail = body.get("error") if isinstance(body, dict) else None
+    message = detail.get("message") if isinstance(detail, dict) else None
+    if isinstance(message, str):
+        rest = message + rest[end:]
+    return type(error)(
+        text[:at] + _SDK_LABEL + rest,
+        status_code=error.status_code,
+        retry_after=error.retry_after,
+        rate_limits=error.rate_limits,
+    )
 
 
 # --------------------------------------------------------------------------- conversion

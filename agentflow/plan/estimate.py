@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from agentflow.errors import TemplateRenderError
-from agentflow.graph.compile import compile_workflow
+from agentflow.graph.compile import WorkflowGraph, compile_workflow
 from agentflow.model.types import Agent, FrozenDict, Limit, Workflow, freeze, thaw
 from agentflow.plan.pricing import ModelPrice, PriceBook
 from agentflow.plan.tokens import count_messages, count_tokens, tokenizer_for
@@ -681,10 +681,14 @@ def _mean_call_seconds(agent: AgentPlan, latency: Sequence[tuple[str, float]]) -
 
 
 def _time(
-    workflow: Workflow, agents: Sequence[AgentPlan], latency: Sequence[tuple[str, float]]
+    workflow: Workflow,
+    agents: Sequence[AgentPlan],
+    latency: Sequence[tuple[str, float]],
+    graph: WorkflowGraph | None = None,
 ) -> TimeEstimate:
     seconds = {a.id: a.seconds for a in agents}
-    path, path_seconds = compile_workflow(workflow).critical_path(lambda n: seconds.get(n, 0.0))
+    graph = graph if graph is not None else compile_workflow(workflow)
+    path, path_seconds = graph.critical_path(lambda n: seconds.get(n, 0.0))
     bounds = _limit_bounds(workflow.limits, agents, latency)
     binding = max(bounds, key=lambda b: b.seconds, default=None)
     if binding is not None and binding.seconds > path_seconds:
@@ -848,7 +852,7 @@ def make_plan(
             f"{len(unknown_price)} agent(s) have no known price and are left out of the cost "
             "totals; add them to `pricing:`"
         )
-    time = _time(workflow, agents, overrides)
+    time = _time(workflow, agents, overrides, graph)
     return Plan(
         workflow=workflow.name,
         path=str(workflow.path),

@@ -70,3 +70,30 @@ def test_young_objects_are_collected_less_often_during_the_block_only() -> None:
             assert gc.get_threshold() == (50_000, 5, 5)
     finally:
         gc.set_threshold(*saved)
+
+
+def test_the_collector_is_paused_in_the_block_and_back_after() -> None:
+    from agentflow.run.heap import paused_collector
+
+    assert gc.isenabled()
+    with paused_collector():
+        assert not gc.isenabled()
+        # Reference counting still frees what is not in a cycle.
+        ref = [object()]
+        del ref
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), paused_collector():
+        raise RuntimeError("the block failed")
+    assert gc.isenabled()
+
+
+def test_a_collector_the_caller_turned_off_stays_off() -> None:
+    from agentflow.run.heap import paused_collector
+
+    gc.disable()
+    try:
+        with paused_collector():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
