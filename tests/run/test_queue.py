@@ -165,6 +165,54 @@ class _Instance:
         return _Workflow(self.name)
 
 
+class _Keep:
+    """A sink that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        return None
+
+
+def collect(server: RedisServer, *entries: list[dict[str, Any]]) -> tuple[Any, list[Event]]:
+    """What the starter's collector makes of these relayed entries (one instance, flow#0):
+    its result and every event it emitted."""
+    from agentflow.events.bus import EventBus
+    from agentflow.run.collect import Collector, Stamp
+    from agentflow.run.engine import RunSettings
+
+    kept = _Keep()
+
+    async def body(queues: list[WorkQueue]) -> Any:
+        (queue,) = queues
+        stamp = Stamp()
+        bus = EventBus("r1", stamp, [kept])
+        collector = Collector(
+            queue,
+            bus,
+            stamp,
+            [_Instance("flow", 0)],
+            RunSettings(run_id="r1"),
+            run_started={},
+            poll_ms=100,
+        )
+
+        async def work(client: Any) -> None:
+            pipe = client.pipeline(transaction=True)
+            for entry in entries:
+                queue.relay_commands(pipe, json.dumps(entry), [])
+            await pipe.execute()
+
+        await queue.redis.call(work)
+        return await collector.run()
+
+    return with_queues(server, 1, body), kept.events
+
+
 def _fields(event: Event) -> dict[str, Any]:
     return {name: getattr(event, name) for name in Event.__dataclass_fields__}
 
@@ -244,19 +292,6 @@ def test_a_side_effecting_tool_run_by_a_dead_worker_is_replayed_on_another_host(
 def test_the_starter_takes_each_instance_once_and_keeps_a_late_attempts_paid_calls(
     redis_server: RedisServer,
 ) -> None:
-    from agentflow.events.bus import EventBus
-    from agentflow.run.collect import Collector, Stamp
-    from agentflow.run.engine import RunSettings
-
-    seen: list[Event] = []
-
-    class Keep:
-        def handle(self, event: Event) -> None:
-            seen.append(event)
-
-        def close(self) -> None:
-            return None
-
     def relayed(name: str, instance: int, **data: Any) -> dict[str, Any]:
         return {"event": name, "ts": 2.25, "workflow": "flow", "instance": instance,
                 "agent": "a" if name.startswith(("llm", "agent")) else None, "data": data}  # fmt: skip
@@ -274,25 +309,7 @@ def test_the_starter_takes_each_instance_once_and_keeps_a_late_attempts_paid_cal
         relayed("workflow.completed", 0, status="failed", outputs={}, duration_s=2.0),
     ]
 
-    async def body(queues: list[WorkQueue]) -> Any:
-        (queue,) = queues
-        stamp = Stamp()
-        bus = EventBus("r1", stamp, [Keep()])
-        instances = [_Instance("flow", 0)]
-        collector = Collector(
-            queue, bus, stamp, instances, RunSettings(run_id="r1"), run_started={}, poll_ms=100
-        )
-
-        async def work(client: Any) -> None:
-            pipe = client.pipeline(transaction=True)
-            queue.relay_commands(pipe, json.dumps(first), [])
-            queue.relay_commands(pipe, json.dumps(late), [])
-            await pipe.execute()
-
-        await queue.redis.call(work)
-        return await collector.run()
-
-    result = with_queues(redis_server, 1, body)
+    result, seen = collect(redis_server, first, late)
     names = [e.event for e in seen]
     assert names == [
         "run.started", "llm.request", "llm.response", "agent.completed", "workflow.completed",
@@ -310,10 +327,6 @@ def test_the_starter_takes_each_instance_once_and_keeps_a_late_attempts_paid_cal
 def test_an_answer_whose_report_died_with_its_worker_is_counted_by_its_replay(
     redis_server: RedisServer,
 ) -> None:
-    from agentflow.events.bus import EventBus
-    from agentflow.run.collect import Collector, Stamp
-    from agentflow.run.engine import RunSettings
-
     def response(agent: str, **data: Any) -> dict[str, Any]:
         return {"event": "llm.response", "ts": 1.0, "workflow": "flow", "instance": 0,
                 "agent": agent, "data": {"round": 0, "index": None, **data}}  # fmt: skip
@@ -333,23 +346,7 @@ def test_an_answer_whose_report_died_with_its_worker_is_counted_by_its_replay(
         },
     ]
 
-    async def body(queues: list[WorkQueue]) -> Any:
-        (queue,) = queues
-        stamp = Stamp()
-        bus = EventBus("r1", stamp, [])
-        collector = Collector(
-            queue, bus, stamp, [_Instance("flow", 0)], RunSettings(run_id="r1"), run_started={}
-        )
-
-        async def work(client: Any) -> None:
-            pipe = client.pipeline(transaction=True)
-            queue.relay_commands(pipe, json.dumps(relayed), [])
-            await pipe.execute()
-
-        await queue.redis.call(work)
-        return await collector.run()
-
-    result = with_queues(redis_server, 1, body)
+    result, _ = collect(redis_server, relayed)
     assert result.usage.cost_usd == pytest.approx(0.75)  # a once, b once: never $0 for b
     assert result.usage.replayed == 2
 
@@ -357,19 +354,6 @@ def test_an_answer_whose_report_died_with_its_worker_is_counted_by_its_replay(
 def test_calls_a_dead_worker_left_in_flight_are_kept_as_unconfirmed_cost(
     redis_server: RedisServer,
 ) -> None:
-    from agentflow.events.bus import EventBus
-    from agentflow.run.collect import Collector, Stamp
-    from agentflow.run.engine import RunSettings
-
-    seen: list[Event] = []
-
-    class Keep:
-        def handle(self, event: Event) -> None:
-            seen.append(event)
-
-        def close(self) -> None:
-            return None
-
     def event(name: str, src: str, agent: str | None, **data: Any) -> dict[str, Any]:
         return {"event": name, "ts": 1.0, "workflow": "flow", "instance": 0, "agent": agent,
                 "data": data, "src": src}  # fmt: skip
@@ -388,23 +372,7 @@ def test_calls_a_dead_worker_left_in_flight_are_kept_as_unconfirmed_cost(
         event("workflow.completed", "w2", None, status="ok", outputs={}),
     ]
 
-    async def body(queues: list[WorkQueue]) -> Any:
-        (queue,) = queues
-        stamp = Stamp()
-        bus = EventBus("r1", stamp, [Keep()])
-        collector = Collector(
-            queue, bus, stamp, [_Instance("flow", 0)], RunSettings(run_id="r1"), run_started={}
-        )
-
-        async def work(client: Any) -> None:
-            pipe = client.pipeline(transaction=True)
-            queue.relay_commands(pipe, json.dumps(relayed), [])
-            await pipe.execute()
-
-        await queue.redis.call(work)
-        return await collector.run()
-
-    result = with_queues(redis_server, 1, body)
+    result, seen = collect(redis_server, relayed)
     lost = [e for e in seen if e.event == "llm.abandoned"]
     # a's first call may have been billed: its worst case is kept; b's was the replayed answer
     assert [(e.agent, e.data["reason"], e.data["unconfirmed_cost_usd"]) for e in lost] == [
