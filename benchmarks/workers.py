@@ -124,11 +124,17 @@ def _throughput(ctx: Any, count: int) -> dict[str, Any]:
         log_dir = ctx.log_dir(f"workers_{count}")
         state = ["--state", url]
         workers = _workers(count, url, ctx.tmp, *state)
-        warm = _inputs(ctx, "workers_warm.jsonl", 4 * count)
-        starter = _start(
-            _starter(workflow, warm, url, log_dir, "warm", "--queue-only", *state), ctx.tmp
-        )
-        _wait(starter)
+        warm = _inputs(ctx, "workers_warm.jsonl", 4)
+        for n, worker in enumerate(workers):
+            # Each worker warmed on a run of its own (the others stopped meanwhile): a worker
+            # that paid its one-time set-up inside the measured run would join it late.
+            others = [w for w in workers if w is not worker]
+            for other in others:
+                other.send_signal(signal.SIGSTOP)
+            argv = _starter(workflow, warm, url, log_dir, f"warm{n}", "--queue-only", *state)
+            _wait(_start(argv, ctx.tmp))
+            for other in others:
+                other.send_signal(signal.SIGCONT)
         server.reset()
         cpu_server, cpu_redis = _cpu_of(server.pid), _redis_cpu(url)
         batch = _inputs(ctx, "workers_batch.jsonl", INSTANCES)

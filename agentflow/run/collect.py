@@ -3,7 +3,7 @@
     collector = Collector(queue, bus, stamp, instances, settings)
     result = await collector.run()       # until every instance's workflow.completed is in
 
-The collector writes `run.started`, reads the run's events stream (XREAD BLOCK) and emits
+The collector writes `run.started`, reads the run's events stream (XREAD BLOCK, at most every 20 ms) and emits
 every relayed event into the starter's `EventBus` (renumbered, with the time the worker
 stamped it), so the log, the summary, progress and metrics see one run. An instance's
 `workflow.completed` is taken once: one that a worker which lost its lease sends again is
@@ -20,6 +20,7 @@ returns are built from the events, as the engine builds its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ from agentflow.run.results import (
 from agentflow.run.worker import Worker
 
 _READ_ATTEMPTS = 30
+_READ_COUNT = 1000  # stream entries per read
+# After a read that emptied the stream, let entries gather this long before the next one:
+# a read per relayed entry would cost the starter (and Redis) a round trip per worker flush.
+_GATHER_S = 0.02
 _PAID = frozenset({"llm.request", "llm.response", "llm.abandoned"})
 _CLOSES_CALL = frozenset({"llm.response", "llm.retry", "llm.abandoned"})
 _OpenCall = tuple[str, str | None, int, str | None, Any]  # src, workflow, instance, agent, index
@@ -121,10 +126,15 @@ class Collector:
             if not read.done():
                 read.cancel()
                 break
-            for entry_id, events in read.result():
+            entries = read.result()
+            for entry_id, events in entries:
                 after = entry_id
                 for event in events:
                     self._feed(event)
+            if entries and len(entries) < _READ_COUNT:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_GATHER_S):
+                        await self._woken.wait()
         if self._stop_signal is not None:
             await self._queue.stop()
         self._close_lost_calls(None)  # whatever no worker reported on by now

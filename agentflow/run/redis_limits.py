@@ -317,13 +317,19 @@ class RedisLimiter:
     async def _drain(self) -> None:
         self._outbox_ready.clear()
         while self._outbox and not self._fallen_back:
-            keys, args = self._outbox.pop(0)
-            try:
-                await self._redis.run(self._settle, keys=keys, args=args)
-            except SharedStateUnreachable as exc:
-                self._fall_back(exc)  # the leases give the slots back
-            except StateError as exc:
-                self._warn(str(exc))
+            # Everything queued goes out at once: one pipeline, in order (RedisConnection.run).
+            sends, self._outbox = self._outbox, []
+            replies = await asyncio.gather(
+                *(self._redis.run(self._settle, keys=keys, args=args) for keys, args in sends),
+                return_exceptions=True,
+            )
+            for reply in replies:
+                if isinstance(reply, SharedStateUnreachable):
+                    self._fall_back(reply)  # the leases give the slots back
+                elif isinstance(reply, StateError):
+                    self._warn(str(reply))
+                elif isinstance(reply, BaseException):
+                    raise reply
 
 
 def _redis_keys(name: str) -> tuple[str, str]:

@@ -6,9 +6,9 @@
         group.create_task(relay.pump())       # until `close()` and the last flush
         ... the engine runs, emitting into `bus` ...
 
-`handle()` only buffers; `pump()` sends what one turn of the event loop buffered as one
-stream entry, in one transaction with the done mark and acknowledgement of every instance
-whose `workflow.completed` is among them: an instance's final event and its release from
+`handle()` only buffers; `pump()` sends what was buffered as one stream entry at most
+every 20 ms (`FLUSH_EVERY_S`), in one transaction with the done mark and acknowledgement
+of every instance whose `workflow.completed` is among them: an instance's final event and its release from
 the queue land together or not at all. Every event carries `src`, this relay's own id, so
 the starter can tell one attempt at an instance from another (a call a dead worker left
 open is not closed by the answer its successor gets). The engine's run-level events (`run.started`,
@@ -22,6 +22,7 @@ after that is dropped, except calls that may have been paid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,9 @@ from agentflow.events.types import Event
 from agentflow.redaction import Redactor, active
 from agentflow.run.queue import Claim, WorkQueue
 
+# At most one entry per this interval: a worker's hundred calls in flight report in one
+# round trip, not one each (the starter reads them, Redis stores them, both per entry).
+FLUSH_EVERY_S = 0.02
 _RUN_LEVEL = frozenset({"run.started", "run.completed", "run.cancelled"})
 _MONEY = frozenset({"llm.request", "llm.response", "llm.abandoned", "llm.retry"})
 
@@ -54,6 +58,7 @@ class RelaySink:
         self._events: list[dict[str, Any]] = []
         self._finished: list[Claim] = []
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
         self._closed = False
         self.relayed = 0
         self.finished: set[tuple[str, int]] = set()
@@ -89,16 +94,20 @@ class RelaySink:
 
     def close(self) -> None:
         self._closed = True
+        self._closing.set()
         self._wake.set()
 
     async def pump(self) -> None:
-        """Send what was buffered, a turn at a time, until closed and empty."""
+        """Send what was buffered, at most every `FLUSH_EVERY_S`, until closed and empty."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
             if self._closed and not self._events:
                 return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_EVERY_S):
+                    await self._closing.wait()  # a last flush once closed, without the wait
 
     async def flush(self) -> None:
         if not self._events:

@@ -13,8 +13,11 @@ exceptions become the project's (`SharedStateUnreachable` when the server cannot
         script = redis.script(Path(__file__).with_name("limits.lua"))
         result = await redis.run(script, keys=["af:limit:*"], args=[1, 60])
 
-Scripts are `register_script` objects, so each call sends EVALSHA and falls back to EVAL
-once after a server restart. Keys are prefixed `agentflow:` (`RedisConnection.key()`), so one
+Scripts are `register_script` objects, so each call sends EVALSHA and loads the script
+again after a server restart. Script calls made in one turn of the event loop (a hundred
+calls reaching their rate limit and budget at once) go out together as one pipeline: each
+still runs atomically, in the order it was called, and they share one round trip, which
+is most of what a call costs both sides (`statistics()` counts them). Keys are prefixed `agentflow:` (`RedisConnection.key()`), so one
 Redis can hold other data beside ours. A URL's password never appears in a message.
 """
 
@@ -73,6 +76,22 @@ def run_blocking(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if failure:
         raise failure[0]
     return outcome[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisStatistics:
+    """A `RedisConnection`'s script calls and the round trips (pipelines) that carried them."""
+
+    script_calls: int
+    round_trips: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ScriptCall:
+    script: AsyncScript
+    keys: list[str]
+    args: list[ScriptArg]
+    future: asyncio.Future[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +163,10 @@ class RedisConnection:
         self._pool = pool
         self._client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._scripts: dict[Path, AsyncScript] = {}
+        self._batch: list[_ScriptCall] = []  # called in this turn of the loop, not sent yet
+        self._sending: set[asyncio.Task[None]] = set()
+        self._round_trips = 0
+        self._script_calls = 0
 
     async def __aenter__(self) -> Self:
         return self
@@ -158,6 +181,8 @@ class RedisConnection:
 
     async def aclose(self) -> None:
         """Close every pooled connection; errors while closing are of no interest."""
+        while self._sending:  # script calls already made are answered first
+            await asyncio.wait(set(self._sending))
         with contextlib.suppress(redis_errors.RedisError, OSError):
             await self._client.aclose()
         with contextlib.suppress(redis_errors.RedisError, OSError):
@@ -178,9 +203,65 @@ class RedisConnection:
     async def run(
         self, script: AsyncScript, *, keys: Sequence[str], args: Sequence[ScriptArg]
     ) -> Any:
-        """Run a registered script atomically on the server."""
-        async with self.translated():
-            return await script(keys=list(keys), args=list(args), client=self._client)
+        """Run a registered script atomically on the server (in one pipeline with the other
+        scripts called in this turn of the event loop)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._batch.append(_ScriptCall(script, list(keys), list(args), future))
+        if len(self._batch) == 1:
+            loop.call_soon(self._send_batch)  # after every call made in this turn
+        return await future
+
+    def statistics(self) -> RedisStatistics:
+        """Script calls made so far and the round trips that carried them."""
+        return RedisStatistics(script_calls=self._script_calls, round_trips=self._round_trips)
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        # A task of this connection's (awaited by `aclose`): once sent, a script's answer is
+        # taken even when its caller stopped waiting, so no caller's cancellation cuts a
+        # reply off the shared connection half-read.
+        task = asyncio.get_running_loop().create_task(self._execute(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _execute(self, batch: list[_ScriptCall]) -> None:
+        self._round_trips += 1
+        self._script_calls += len(batch)
+        try:
+            async with self.translated():
+                if len(batch) == 1:
+                    call = batch[0]
+                    replies = [await call.script(call.keys, call.args, client=self._client)]
+                else:
+                    pipe = self._client.pipeline(transaction=False)
+                    for call in batch:
+                        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                    replies = await pipe.execute(raise_on_error=False)
+                    for index, reply in enumerate(replies):
+                        if isinstance(reply, redis_errors.NoScriptError):  # Redis restarted
+                            call = batch[index]
+                            replies[index] = await call.script(
+                                call.keys, call.args, client=self._client
+                            )
+        except StateError as exc:
+            for call in batch:
+                if not call.future.done():
+                    call.future.set_exception(type(exc)(*exc.args))
+            return
+        except BaseException:  # the loop is shutting down: no caller waits forever
+            for call in batch:
+                call.future.cancel()
+            raise
+        for call, reply in zip(batch, replies, strict=True):
+            if call.future.done():
+                continue  # its caller was cancelled
+            if isinstance(reply, redis_errors.RedisError):
+                call.future.set_exception(self._refused(reply))
+            else:
+                call.future.set_result(reply)
 
     async def ping(self) -> None:
         """Check the server answers (a clear `SharedStateUnreachable` if it does not)."""
@@ -217,9 +298,12 @@ class RedisConnection:
                 f"({_reason(exc)}); {self._hint}"
             ) from None
         except redis_errors.RedisError as exc:
-            raise StateError(
-                f"the shared state at {self.target.display()} refused a command: {_reason(exc)}"
-            ) from None
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: redis_errors.RedisError) -> StateError:
+        return StateError(
+            f"the shared state at {self.target.display()} refused a command: {_reason(exc)}"
+        )
 
 
 QUEUE_HINT = "start Redis there, or check the --queue URL"

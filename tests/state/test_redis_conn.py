@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.errors import SharedStateUnreachable, UsageError
+from agentflow.errors import SharedStateUnreachable, StateError, UsageError
 from agentflow.state.locator import is_redis_url
 from agentflow.state.redis_conn import RedisConnection, parse_redis_url
 from tests.redis_server import RedisServer, free_port
@@ -98,3 +98,85 @@ def test_a_server_stopped_mid_use_becomes_unreachable(own_redis_server: RedisSer
 
     with pytest.raises(SharedStateUnreachable, match="cannot be reached"):
         asyncio.run(scenario())
+
+
+def _incr_script(tmp_path: Path) -> Path:
+    path = tmp_path / "append.lua"
+    # Appends its argument to a list and returns the list's length: the order calls ran in.
+    path.write_text(
+        "if ARGV[1] == 'fail' then return redis.error_reply('ERR refused on purpose') end\n"
+        "return redis.call('RPUSH', KEYS[1], ARGV[1])"
+    )
+    return path
+
+
+def test_scripts_called_in_one_turn_share_one_round_trip_and_run_in_call_order(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    async def scenario() -> tuple[list[int], int, int]:
+        async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
+            script = redis.script(_incr_script(tmp_path))
+            key = redis.key("order")
+            replies = await asyncio.gather(
+                *(redis.run(script, keys=[key], args=[n]) for n in range(100))
+            )
+            stats = redis.statistics()
+            return list(replies), stats.script_calls, stats.round_trips
+
+    replies, calls, round_trips = asyncio.run(scenario())
+    assert replies == list(range(1, 101))  # each ran once, in the order it was called
+    assert (calls, round_trips) == (100, 1)
+    listed = redis_server.command("LRANGE", "agentflow:order", "0", "-1").decode()
+    assert listed.split("\r\n")[2::2][:100] == [str(n) for n in range(100)]
+
+
+def test_a_refused_script_in_a_shared_round_trip_fails_only_its_own_caller(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    async def scenario() -> list[object]:
+        async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
+            script = redis.script(_incr_script(tmp_path))
+            key = redis.key("refused")
+            return await asyncio.gather(
+                *(redis.run(script, keys=[key], args=[arg]) for arg in ("a", "fail", "b")),
+                return_exceptions=True,
+            )
+
+    first, refused, last = asyncio.run(scenario())
+    assert (first, last) == (1, 2)
+    assert isinstance(refused, StateError) and not isinstance(refused, SharedStateUnreachable)
+    assert "refused on purpose" in str(refused)
+
+
+def test_scripts_the_server_forgot_are_loaded_again_inside_a_shared_round_trip(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    async def scenario() -> list[int]:
+        async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
+            script = redis.script(_incr_script(tmp_path))
+            key = redis.key("forgot")
+            await redis.run(script, keys=[key], args=["first"])
+            await redis.command("SCRIPT", "FLUSH")  # as after a restart
+            return list(
+                await asyncio.gather(*(redis.run(script, keys=[key], args=[n]) for n in range(5)))
+            )
+
+    assert sorted(asyncio.run(scenario())) == [2, 3, 4, 5, 6]
+
+
+def test_callers_of_a_round_trip_to_a_stopped_server_each_get_the_clear_error(
+    own_redis_server: RedisServer, tmp_path: Path
+) -> None:
+    async def scenario() -> list[object]:
+        async with RedisConnection(parse_redis_url(own_redis_server.url), timeout_s=1.0) as redis:
+            script = redis.script(_incr_script(tmp_path))
+            await redis.run(script, keys=[redis.key("gone")], args=["x"])
+            own_redis_server.stop()
+            return await asyncio.gather(
+                *(redis.run(script, keys=[redis.key("gone")], args=[n]) for n in range(3)),
+                return_exceptions=True,
+            )
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, SharedStateUnreachable) for o in outcomes)
+    assert len({id(o) for o in outcomes}) == 3  # one exception each, not one shared
