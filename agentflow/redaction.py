@@ -142,14 +142,20 @@ _TRIGGERS = (
 )
 
 
+# The letters outside ASCII that case-insensitive matching takes for ASCII ones (Python's
+# `re` with IGNORECASE: these four and no others, tests/test_redaction.py checks every code
+# point), spelled as the letter they match.
+_MATCHES_ASCII = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
 def may_hold_shape(text: str) -> bool:
     """False only when `text` certainly has nothing the shape rules (or a secret-named key) hit.
 
-    Only ASCII text is cleared: Unicode case-insensitive matching knows letters outside
-    ASCII (the Kelvin sign matches "k"), so any other text counts as a possible hit.
+    Text outside ASCII (a model's curly quotes and dashes) is looked at with the four letters
+    that case-insensitive matching takes for ASCII ones spelled in ASCII.
     """
     if not text.isascii():
-        return True
+        text = text.translate(_MATCHES_ASCII)
     lower = text.lower()
     return any(trigger in lower for trigger in _TRIGGERS)
 

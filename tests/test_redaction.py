@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from urllib.parse import quote
 
@@ -136,6 +137,34 @@ def test_the_shape_rules_still_apply_and_a_value_is_not_redacted_twice() -> None
     assert redactor.redact(f"api_key={KEY} and sk-{'a' * 20}") == (
         f"api_key={REDACTED} and {REDACTED}"
     )
+
+
+def test_exactly_four_letters_outside_ascii_match_ascii_ones_case_insensitively() -> None:
+    # The premise of `may_hold_shape`'s reading of text outside ASCII.
+    letter = re.compile("(?i)[a-z]")
+    found = [
+        chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000 and letter.match(chr(c))
+    ]
+    assert found == ["\u0130", "\u0131", "\u017f", "\u212a"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u201cnote\u201d api_key=abcdefgh12345678",  # curly quotes beside it
+        "ap\u0130_key=abcdefgh12345678",  # dotted capital I
+        "ap\u0131_key=abcdefgh12345678",  # dotless i
+        "\u017fecret_key=abcdefgh12345678",  # long s
+        "pa\u017f\u017fword=abcdefgh12345678",  # long s twice
+    ],
+)
+def test_text_outside_ascii_is_still_seen_to_hold_a_named_secret(text: str) -> None:
+    assert redaction.redact_shapes(text) != text  # the rules hit it...
+    assert redaction.may_hold_shape(text)  # ...so the quick test must not clear it
+
+
+def test_text_outside_ascii_without_a_trigger_is_cleared() -> None:
+    assert not redaction.may_hold_shape("The summary \u2014 \u201cfine\u201d \u2026 caf\u00e9")
 
 
 def test_values_are_walked_with_secret_named_keys() -> None:

@@ -287,9 +287,10 @@ def test_every_secret_named_key_is_flagged_for_the_full_walk(key: str) -> None:
     "text",
     ["Here is a short response; no blocking issues were found.", '{"input_tokens":21}'],
 )
-def test_plain_ascii_lines_skip_the_walk_and_other_text_never_does(text: str) -> None:
+def test_lines_without_a_trigger_skip_the_walk_in_ascii_or_not(text: str) -> None:
     assert not Redactor(["wh-9f8e7d6c5b4a3210"]).may_hold_secret(text)
-    assert Redactor().may_hold_secret(text + " \u212a")  # non-ASCII: always walked
+    assert not Redactor().may_hold_secret(text + " \u2014 \u201cok\u201d \u2026")
+    assert Redactor().may_hold_secret(text + " \u017fecret")  # a long s matches "s"
     assert Redactor([text[3:20]]).may_hold_secret(text)  # holds a secret value
 
 
