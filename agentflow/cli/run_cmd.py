@@ -128,8 +128,6 @@ def _check_queue(options: RunOptions) -> None:
             "--budget-usd with --queue needs --state redis://HOST:PORT/DB: the run budget is "
             "kept there, shared by every worker of the run (give the workers the same --state)"
         )
-    if options.pricing is not None:
-        raise UsageError("--pricing does not reach the workers; put prices in the files' pricing:")
     check_seconds("--lease", options.lease)
     if options.lease <= 0:
         raise UsageError("--lease must be more than 0 seconds")
@@ -473,6 +471,15 @@ async def _run_queued(
         lineage=continuation.lineage if continuation else (),
         fresh=tuple(sorted(continuation.fresh)) if continuation else (),
         lease_s=options.lease,
+        pricing=(
+            SpecFile(
+                str(options.pricing.resolve()),
+                options.pricing.read_text(encoding="utf-8"),
+                sha256_of(options.pricing),
+            )
+            if options.pricing is not None
+            else None
+        ),
     )
     worker = None
     if not options.queue_only:

@@ -67,6 +67,7 @@ class QueueSpec:
     lineage: tuple[str, ...] = ()  # earlier runs whose journaled answers may be replayed
     fresh: tuple[tuple[str, int, str], ...] = ()  # agents `retry` asks again
     lease_s: float = DEFAULT_LEASE_S
+    pricing: SpecFile | None = None  # --pricing FILE of the starter: prices over the files'
 
     def to_json(self) -> str:
         return json.dumps(
@@ -85,12 +86,18 @@ class QueueSpec:
                 "lineage": list(self.lineage),
                 "fresh": [list(f) for f in self.fresh],
                 "lease_s": self.lease_s,
+                "pricing": (
+                    [self.pricing.path, self.pricing.text, self.pricing.sha256]
+                    if self.pricing is not None
+                    else None
+                ),
             }
         )
 
     @classmethod
     def from_json(cls, text: str) -> QueueSpec:
         data = json.loads(text)
+        pricing = data.get("pricing")
         return cls(
             run_id=str(data["run_id"]),
             files=tuple(SpecFile(str(p), str(t), str(h)) for p, t, h in data["files"]),
@@ -106,6 +113,7 @@ class QueueSpec:
             lineage=tuple(data.get("lineage") or ()),
             fresh=tuple((str(w), int(i), str(a)) for w, i, a in data.get("fresh") or ()),
             lease_s=float(data.get("lease_s") or DEFAULT_LEASE_S),
+            pricing=SpecFile(*(str(v) for v in pricing)) if pricing else None,
         )
 
 

@@ -39,7 +39,7 @@ from agentflow.plan.pricing import load_price_book
 from agentflow.redaction import configure
 from agentflow.run.clock import SystemClock
 from agentflow.run.engine import Engine, Instance, RunSettings
-from agentflow.run.queue import Claim, QueueSpec, WorkQueue, open_runs
+from agentflow.run.queue import Claim, QueueSpec, SpecFile, WorkQueue, open_runs
 from agentflow.run.shared import Backends, open_backends
 from agentflow.run.standing import run_account
 from agentflow.sinks.relay import RelaySink
@@ -87,6 +87,7 @@ class _Run:
     queue: WorkQueue
     spec: QueueSpec
     workflows: list[Workflow]
+    pricing: Path | None  # the starter's --pricing file, here
 
 
 def make_client(mock: bool, mock_latency: float, max_concurrency: int) -> Any:
@@ -218,7 +219,8 @@ class Worker:
             )
             self._skipped.add(run_id)
             return None
-        run = self._runs[run_id] = _Run(queue, spec, workflows)
+        pricing = self._here(spec, spec.pricing, "pricing") if spec.pricing else None
+        run = self._runs[run_id] = _Run(queue, spec, workflows, pricing)
         self._secret_env |= set(spec.secret_env)  # the run's secrets are hidden here too
         configure(sorted(self._secret_env))
         await self.warm(spec, workflows)
@@ -238,18 +240,23 @@ class Worker:
         (its tools import beside it), else from the text the spec carries."""
         from agentflow.core import load_workflow
 
-        workflows = []
-        for index, file in enumerate(spec.files):
-            path = Path(file.path)
-            same = path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == file.sha256
-            if not same:
-                if self._folder is None:
-                    self._folder = tempfile.TemporaryDirectory(prefix="agentflow-worker-")
-                path = Path(self._folder.name) / spec.run_id / str(index) / path.name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(file.text, encoding="utf-8")
-            workflows.append(load_workflow(path, import_tools=True))
-        return workflows
+        return [
+            load_workflow(self._here(spec, file, str(index)), import_tools=True)
+            for index, file in enumerate(spec.files)
+        ]
+
+    def _here(self, spec: QueueSpec, file: SpecFile, slot: str) -> Path:
+        """`file` on this host: the starter's path when it holds the same bytes here, else a
+        copy of the text the spec carries, in this worker's own folder."""
+        path = Path(file.path)
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == file.sha256:
+            return path
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="agentflow-worker-")
+        path = Path(self._folder.name) / spec.run_id / slot / path.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(file.text, encoding="utf-8")
+        return path
 
     def _client(self, spec: QueueSpec) -> Any:
         key = (spec.mock, spec.mock_latency)
@@ -292,7 +299,7 @@ class Worker:
         bus = EventBus(spec.run_id, time.time, [relay])
         engine = self._engine = Engine(
             backends=backends,
-            price_book_for=lambda wf: load_price_book(wf.pricing),
+            price_book_for=lambda wf: load_price_book(wf.pricing, run.pricing),
             journal=journal,
             client=self._client(spec),
             clock=SystemClock(),

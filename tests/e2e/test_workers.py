@@ -119,6 +119,13 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
         flow, tmp_path, queue, "q1", "--queue-only", "--lease", "2", "-o", tmp_path / "out.json"
     )
     wait_for(lambda: len(answered(fake_server)) >= 250, 60, "a quarter of the calls")
+    # Killed while it holds an instance with answers journaled (not between two batches).
+    wait_for(
+        lambda: _holds_journaled_answers(redis_server, "q1", workers[0].pid),
+        30,
+        "the worker holding answered instances",
+        interval=0.002,
+    )
     workers[0].kill()
     killed_at = time.time()
     outcome = starter.finish(timeout=90)
@@ -159,6 +166,28 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
     assert lost and all(e["unconfirmed_cost_usd"] > 0 for e in lost)
     assert events[-1]["totals"]["unconfirmed_calls"] == len(lost)
     assert len(reported) + len(lost) >= len(answered(fake_server)) - 2
+
+
+def _holds_journaled_answers(redis: RedisServer, run_id: str, pid: int) -> bool:
+    """Whether the worker with process id `pid` holds an instance whose journal has answers."""
+    import redis as redis_py
+
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    try:
+        stream = f"agentflow:queue:{run_id}:work"
+        for consumer in client.xinfo_consumers(stream, "workers"):
+            if f"-{pid}-" not in consumer["name"] or not consumer["pending"]:
+                continue
+            held = client.xpending_range(
+                stream, "workers", "-", "+", 100, consumername=consumer["name"]
+            )
+            for entry in held:
+                [(_, fields)] = client.xrange(stream, entry["message_id"], entry["message_id"])
+                if client.hlen(f"agentflow:journal:{run_id}:batch:{fields['i']}"):
+                    return True
+        return False
+    finally:
+        client.close()
 
 
 def _first(server: FakeLLMServer, record: Any) -> Any:
@@ -319,6 +348,36 @@ def test_a_run_budget_holds_across_the_workers_of_a_queued_run(
     assert of(events, "budget.exceeded")
     assert events[-1]["totals"]["cost_usd"] == pytest.approx(spent)
     assert {e["instance"] for e in of(events, "workflow.completed")} == set(range(40))
+
+
+def test_the_starters_pricing_file_prices_every_workers_calls_even_where_it_differs(
+    fake_server: FakeLLMServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    fake_server.configure(usage=(1000, 500))
+    flow = _batch(tmp_path, fake_server, 6, 1)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"openai/gpt-4o-mini": {"input": 2.0, "output": 8.0}}))
+    queue = redis_server.url
+    starter = _starter(flow, tmp_path, queue, "priced", "--pricing", prices, "--queue-only")
+    wait_for(
+        lambda: b"priced" in redis_server.command("ZRANGE", "agentflow:queue:runs", "0", "-1"),
+        30,
+        "the run enqueued",
+    )
+    # The file changes on this host after the run was enqueued: the run keeps the prices it
+    # was started with (the worker takes the starter's text, not what this path holds now).
+    prices.write_text(json.dumps({"openai/gpt-4o-mini": {"input": 99.0, "output": 99.0}}))
+    code, err = _finish(_worker(tmp_path, queue, "--run-id", "priced"))
+    outcome = starter.finish(60)
+
+    assert code == 0, err
+    assert outcome.returncode == 0, outcome.describe()
+    responses = of(outcome.events(), "llm.response")
+    assert len(responses) == 6 * STEPS
+    per_call = (1000 * 2.0 + 500 * 8.0) / 1e6
+    assert [r["cost_usd"] for r in responses] == pytest.approx([per_call] * len(responses))
+    assert {r["cost_source"] for r in responses} == {"pricing"}
+    assert outcome.events()[-1]["totals"]["cost_usd"] == pytest.approx(per_call * 6 * STEPS)
 
 
 def run_cli_queue(flow: Path, tmp_path: Path, queue: str, *extra: str) -> Any:
