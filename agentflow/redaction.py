@@ -30,7 +30,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
@@ -148,6 +148,20 @@ _TRIGGERS = (
 _MATCHES_ASCII = (("\u0130", "i"), ("\u0131", "i"), ("\u017f", "s"), ("\u212a", "k"))
 
 
+def _one_search(words: Sequence[str]) -> re.Pattern[str]:
+    """A pattern finding any of `words`, grouped by first letter (`a(?:pi|uth)|s(?:k-)`): one
+    search tests a character per position, about twice as fast as a test per word."""
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
+    return re.compile(
+        "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in by_first.items())
+    )
+
+
+_TRIGGER = _one_search(_TRIGGERS)
+
+
 def may_hold_shape(text: str) -> bool:
     """False only when `text` certainly has nothing the shape rules (or a secret-named key) hit.
 
@@ -158,8 +172,7 @@ def may_hold_shape(text: str) -> bool:
         for letter, spelled in _MATCHES_ASCII:
             if letter in text:  # rare: a test per letter costs far less than a translate()
                 text = text.replace(letter, spelled)
-    lower = text.lower()
-    return any(trigger in lower for trigger in _TRIGGERS)
+    return _TRIGGER.search(text.lower()) is not None
 
 
 # -- by value ---------------------------------------------------------------------------------

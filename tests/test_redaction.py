@@ -260,3 +260,10 @@ def test_the_stream_looks_like_the_one_it_wraps_but_hides_its_byte_buffer() -> N
         stream.buffer  # noqa: B018
     with pytest.raises(TypeError):
         stream.write(b"bytes")  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="apiseckrtuhfwobgkdzxy_-AKS", max_size=30))
+def test_the_trigger_search_finds_exactly_the_texts_holding_a_trigger(text: str) -> None:
+    lower = text.lower()
+    assert redaction.may_hold_shape(text) == any(t in lower for t in redaction._TRIGGERS)
