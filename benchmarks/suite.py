@@ -190,7 +190,7 @@ def b1(ctx: Context) -> Outcome:
         "the TaskGroup for the bare scheduler), after `import`, client construction and "
         "loading the workflow file.",
         "The first run of a process is what `agentflow run` does; the second shows the "
-        "engine once LiteLLM's lazy imports, the tokenizer and the connection pool are warm.",
+        "engine once LiteLLM's lazy imports and the connection pool are warm.",
     )
     commands = (
         command_line([PYTHON, "-m", "benchmarks.worker", "engine", json.dumps(engine_args)]),
@@ -264,8 +264,9 @@ def b2(ctx: Context) -> Outcome:
         "workflow file and runs it once with the engine, JSONL log and cost summary; read "
         "right after `Engine.run()` returns.",
         f"1-agent run: peak {base_hwm:.1f} MB; RSS after import {base_import:.1f} MB "
-        f"(so one agent's run adds {base_hwm - base_import:.1f} MB: first-call imports inside "
-        "LiteLLM/openai and the tokenizer).",
+        f"(so loading and running one agent adds {base_hwm - base_import:.1f} MB: ruamel.yaml, "
+        "networkx and the engine, and first-call imports inside LiteLLM, its HTTP handler and "
+        "the OpenAI SDK).",
         f"500-agent run (B1's DAG): peak {big_hwm:.1f} MB; RSS after import {big_import:.1f} MB.",
         "The target compares the two peaks, so it measures what 500 agents cost beyond any run "
         "(workflow, events, tasks, in-flight requests); the second row is the stricter view "

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from agentflow.errors import (
@@ -103,9 +103,48 @@ def _import_litellm() -> Any:
         if not os.environ.get("LITELLM_LOG"):  # an explicit LITELLM_LOG still wins
             for name in _QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        _defer_default_tokenizer()
         _warm_up(litellm)
         _litellm = litellm
     return _litellm
+
+
+class _DeferredTokenizer:
+    """LiteLLM's default tokenizer (tiktoken `cl100k_base`), loaded on its first use.
+
+    Stands in for `litellm.main.encoding`, the lazy attribute LiteLLM's providers read to
+    hand their request handler a tokenizer. Every attribute is the real tokenizer's, loaded
+    by LiteLLM's own lazy loader (which then puts the real one in the attribute), so a
+    provider that does count with it (ollama's answers without usage, for one) counts as
+    before.
+    """
+
+    __slots__ = ("_load",)
+
+    def __init__(self, load: Callable[[str], Any]) -> None:
+        self._load = load
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._load("encoding"), name)
+
+    def __repr__(self) -> str:
+        return "<LiteLLM's default tokenizer, loaded on first use>"
+
+
+def _defer_default_tokenizer() -> None:
+    # Most of LiteLLM's providers (among them `hosted_vllm`, the direct route's) evaluate
+    # `encoding=_get_encoding()` on every call, which loads tiktoken `cl100k_base` (~40 MB
+    # resident, ~0.4 s) the first time, whether the provider reads it or not; the
+    # OpenAI-compatible ones never read it (the server's `usage` is the count). LiteLLM
+    # loads it through the lazy module attribute `encoding`: set first, it is what every
+    # call is handed, and the tokenizer loads when something uses it. Releases that load
+    # the tokenizer at import already have the attribute: nothing to do.
+    import litellm.main as main
+
+    namespace = vars(main)
+    lazy = namespace.get("__getattr__")
+    if "encoding" not in namespace and "_get_encoding" in namespace and callable(lazy):
+        namespace["encoding"] = _DeferredTokenizer(lazy)
 
 
 def _warm_up(litellm: Any) -> None:
@@ -321,9 +360,6 @@ class LiteLLMClient:
                     direct_route(kwargs)
                     if kwargs["model"] != model:  # the provider the real calls will use
                         await self._acompletion(kwargs, model)
-                        # Its first real call loads LiteLLM's default tokenizer (~0.4 s):
-                        # before the run, not inside a call the rate limiter let through.
-                        self._litellm.encode(model=kwargs["model"], text="warm up")
             except LLMError:
                 continue
 

@@ -10,6 +10,8 @@ Anthropic calls never take the route; they are compared too.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -326,3 +328,49 @@ def test_timeouts_and_refused_connections_are_the_same(
     refused = _request(fake_server, model, "hi", api_base="http://127.0.0.1:9/v1")
     outcomes = [_outcome(client, refused) for client in clients]
     assert outcomes[0][1][0] is outcomes[1][1][0] is errors.ConnectFailed
+
+
+# ------------------------------------------------------------------ memory
+
+_TOKENIZER_PROBE = """
+import asyncio, sys
+from agentflow.llm.litellm_client import LiteLLMClient
+from agentflow.llm.types import LLMRequest, Message
+
+base = sys.argv[1]
+request = LLMRequest(
+    model="openai/gpt-4o-mini", messages=(Message("user", "hi"),), max_tokens=8, timeout=5.0,
+    api_base=base,
+)
+
+async def run():
+    client = LiteLLMClient()
+    try:
+        await client.warm_up([(request.model, base)])
+        return await client.complete(request)
+    finally:
+        await client.aclose()
+
+answer = asyncio.run(run())
+loaded = "litellm.litellm_core_utils.default_encoding" in sys.modules
+import litellm, litellm.main, tiktoken
+tokens = litellm.encoding.encode("hello world")
+real = isinstance(vars(litellm.main)["encoding"], tiktoken.Encoding)
+print(answer.input_tokens > 0, loaded, tokens, real)
+"""
+
+
+def test_the_direct_route_loads_litellms_tokenizer_only_when_something_uses_it(
+    fake_server: FakeLLMServer,
+) -> None:
+    # A fresh process: another test may have loaded the tokenizer in this one. The route's
+    # provider is handed LiteLLM's default tokenizer (cl100k_base, ~40 MB) on every call and
+    # never reads it; used, it is the real one.
+    result = subprocess.run(
+        [sys.executable, "-c", _TOKENIZER_PROBE, fake_server.base_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == "True False [15339, 1917] True"
