@@ -164,3 +164,28 @@ def test_limits_fall_back_to_this_process_with_one_warning_when_redis_goes_away(
     assert len(warnings) == 1
     assert "cannot be reached" in warnings[0]
     assert "fall back to this process alone" in warnings[0]
+
+
+def test_a_calls_settle_and_release_reach_redis_as_one_script_call(
+    redis_server: RedisServer,
+) -> None:
+    limits = (Limit(key="openai/gpt-4o", tpm=60_000, max_concurrent=1),)
+
+    async def scenario() -> tuple[int, list[WaitInfo]]:
+        waited: list[WaitInfo] = []
+        async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
+            limiter = RedisLimiter(redis, limits, SystemClock(), warn=print, lease_s=600.0)
+            permits = [await limiter.acquire(MODEL, 1000)]
+            before = redis.statistics().script_calls
+            permits[0].settle(100)  # 900 tokens come back...
+            permits[0].release()  # ...and the one slot is free, in the same turn
+            await limiter.aclose()
+            sent = redis.statistics().script_calls - before
+            permits.append(await limiter.acquire(MODEL, 900, waited.append))  # no wait
+            permits[-1].release()
+            await limiter.aclose()
+        return sent, waited
+
+    sent, waited = asyncio.run(scenario())
+    assert sent == 1
+    assert waited == []  # both the refund and the freed slot reached Redis
