@@ -595,9 +595,7 @@ class _Planner:
         price = self.price_book.lookup(agent.model)
 
         # Each prompt's unknown values with their sizes, looked up once for all scenarios.
-        sized = [
-            [(self.unknown_size(key), n) for key, n in r.unknowns.items()] for r in rendered
-        ]
+        sized = [[(self.unknown_size(key), n) for key, n in r.unknowns.items()] for r in rendered]
         scale = instances / len(rendered) if rendered else 0.0
         # only the worst case counts answers that must be asked again
         worst_repairs = agent.output.repair if agent.output.format == "json" else 0

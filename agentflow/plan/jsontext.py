@@ -23,11 +23,12 @@ from typing import Any, Final
 _string: Final[Callable[[str], str]] = json.encoder.encode_basestring
 _INDENT: Final = "  "
 # What json.dumps writes without indent, in C (None on interpreters without it).
-_c_encoder: Final = json.encoder.c_make_encoder
+_c_encoder: Final[Callable[..., Any] | None] = getattr(json.encoder, "c_make_encoder", None)
 # The exact types whose text the C encoder writes as this module does, as keys and values.
 _FLAT: Final = frozenset({str, int, float, bool, type(None)})
 _FLAT_TEXTS_KEPT: Final = 4096  # distinct flat objects remembered per document
-_flat_encoders: dict[str, Any] = {}  # one per depth: its item separator is ",\n" + indent
+# One C encoder per depth: its item separator is "," + that depth's newline and indent.
+_flat_encoders: dict[str, Callable[[Any, int], Any]] = {}
 
 
 def _float(value: float) -> str:
