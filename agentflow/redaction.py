@@ -162,6 +162,12 @@ def _one_search(words: Sequence[str]) -> re.Pattern[str]:
 _TRIGGER = _one_search(_TRIGGERS)
 
 
+# Past this many characters, `may_hold_shape` searches each distinct line once instead of the
+# whole text: a big document repeats most of its lines, and splitting costs less than the
+# search it saves (a 30 MB plan: 0.12 s against 0.18 s).
+_DISTINCT_LINES_FROM = 1 << 20
+
+
 def may_hold_shape(text: str) -> bool:
     """False only when `text` certainly has nothing the shape rules (or a secret-named key) hit.
 
@@ -172,6 +178,10 @@ def may_hold_shape(text: str) -> bool:
         for letter, spelled in _MATCHES_ASCII:
             if letter in text:  # rare: a test per letter costs far less than a translate()
                 text = text.replace(letter, spelled)
+    if len(text) >= _DISTINCT_LINES_FROM:
+        # No trigger spans a line, so each distinct line need only be looked at once; a
+        # big document (a 50,000-agent plan is 48 MB) repeats most of its lines.
+        text = "\n".join(set(text.split("\n")))
     return _TRIGGER.search(text.lower()) is not None
 
 

@@ -176,6 +176,23 @@ def test_values_are_walked_with_secret_named_keys() -> None:
     }
 
 
+@pytest.mark.parametrize("size", [200, 3 << 20])  # below and above the distinct-lines scan
+def test_a_shape_trigger_on_one_line_of_a_document_is_seen(size: int) -> None:
+    line = '    "input_tokens": 11,\n'
+    filler = line * (size // len(line))
+    assert not redaction.may_hold_shape(filler)
+    for hit in ('"Authorization": x', "SK-", "passWord", "ghs_"):
+        assert redaction.may_hold_shape(filler + hit + "\n" + filler)
+        assert redaction.may_hold_shape(filler + hit)  # the last line, no newline
+    assert redaction.may_hold_shape(filler + "K\u212a")  # not ASCII: never cleared
+
+
+def test_a_big_document_is_redacted_where_a_shape_occurs() -> None:
+    body = '  {"n": 1},\n' * 200_000
+    text = body + f'  {{"api_key": "{KEY}"}}\n' + body
+    assert Redactor().redact(text) == body + f'  {{"api_key": "{REDACTED}"}}\n' + body
+
+
 # -- control characters -------------------------------------------------------------------
 
 

@@ -53,10 +53,13 @@ _INHERITED = (
 )
 
 
+_DEFAULT_RETRY = RetryPolicy()  # frozen: every agent without `retry:` shares it
+
+
 def _retry(raw: Mapping[str, Any] | None) -> RetryPolicy:
     if not raw:
-        return RetryPolicy()
-    base = RetryPolicy()
+        return _DEFAULT_RETRY
+    base = _DEFAULT_RETRY
     return RetryPolicy(
         max_attempts=int(raw.get("max_attempts", base.max_attempts)),
         backoff=raw.get("backoff", base.backoff),

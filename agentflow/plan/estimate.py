@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from agentflow.errors import TemplateRenderError
@@ -390,9 +391,13 @@ def _refs(source: str) -> list[str]:
 # --- per-agent estimate ---------------------------------------------------------------------
 
 
+_ONE_INSTANCE: Final = FanOut(1, True)
+_NO_TOOL_ROUNDS: Final = Estimate(0, 0, 0)
+
+
 def _fan_out(agent: Agent, inputs: Mapping[str, Any]) -> tuple[FanOut, list[Any] | None]:
     if agent.for_each is None:
-        return FanOut(1, True), None
+        return _ONE_INSTANCE, None
     try:
         refs = references(agent.for_each)
     except TemplateSyntax as exc:
@@ -475,7 +480,8 @@ def _fixed_prompt_tokens(agent: Agent, workflow: Workflow) -> int:
     return sum(count_tokens(agent.model, p) for p in parts)
 
 
-def _latency(model: str, overrides: Sequence[tuple[str, float]]) -> LatencyModel:
+@lru_cache(maxsize=1024)  # every agent asks; a file names few models
+def _latency(model: str, overrides: tuple[tuple[str, float], ...]) -> LatencyModel:
     for pattern, seconds in overrides:
         if fnmatch.fnmatchcase(model, pattern):
             return LatencyModel(seconds, 0.0)
@@ -489,7 +495,7 @@ def _instance_seconds(
     agent: Agent,
     rounds: Estimate[int],
     final: Estimate[int],
-    overrides: Sequence[tuple[str, float]],
+    overrides: tuple[tuple[str, float], ...],
 ) -> float:
     latency = _latency(agent.model, overrides)
     return rounds.expected * latency.seconds(TOOL_CALL_TOKENS) + latency.seconds(final.expected)
@@ -505,7 +511,7 @@ def expected_agent_seconds(agent: Agent, latency: Mapping[str, float] | None = N
 
 def _tool_rounds(agent: Agent) -> Estimate[int]:
     if not agent.tools:
-        return Estimate(0, 0, 0)
+        return _NO_TOOL_ROUNDS
     return Estimate(0, min(1, agent.max_tool_rounds), agent.max_tool_rounds)
 
 
@@ -588,25 +594,26 @@ class _Planner:
         rounds = _tool_rounds(agent)
         price = self.price_book.lookup(agent.model)
 
-        def scenario(which: str) -> tuple[int, int, int]:
+        # Each prompt's unknown values with their sizes, looked up once for all scenarios.
+        sized = [[(self.unknown_size(key), n) for key, n in r.unknowns.items()] for r in rendered]
+        scale = instances / len(rendered) if rendered else 0.0
+        # only the worst case counts answers that must be asked again
+        worst_repairs = agent.output.repair if agent.output.format == "json" else 0
+
+        def scenario(which: str, repairs: int) -> tuple[int, int, int]:
             calls = inp = out = 0
-            for r in rendered:
+            for r, unknowns in zip(rendered, sized, strict=True):
                 base = r.tokens + fixed
-                base += sum(
-                    getattr(self.unknown_size(key), which) * n for key, n in r.unknowns.items()
-                )
-                # only the worst case counts answers that must be asked again
-                repairs = agent.output.repair if which == "worst" else 0
-                if agent.output.format != "json":
-                    repairs = 0
+                base += sum(getattr(size, which) * n for size, n in unknowns)
                 c, i, o = _instance_usage(
                     base, getattr(rounds, which), getattr(final, which), repairs
                 )
                 calls, inp, out = calls + c, inp + i, out + o
-            scale = instances / len(rendered) if rendered else 0.0
             return round(calls * scale), math.ceil(inp * scale), math.ceil(out * scale)
 
-        low, exp, worst = scenario("low"), scenario("expected"), scenario("worst")
+        low = scenario("low", 0)
+        exp = scenario("expected", 0)
+        worst = scenario("worst", worst_repairs)
         # The worst case may be answered by any fallback: priced at the dearest of them.
         fallback_prices = [price, *(self.price_book.lookup(m) for m in agent.fallbacks)]
         attempts = agent.retry.max_attempts
@@ -649,7 +656,7 @@ _WINDOWS: Final = (("m", 60.0), ("h", 3600.0), ("d", 86400.0))
 
 
 def _limit_bounds(
-    limits: Sequence[Limit], agents: Sequence[AgentPlan], latency: Sequence[tuple[str, float]]
+    limits: Sequence[Limit], agents: Sequence[AgentPlan], latency: tuple[tuple[str, float], ...]
 ) -> list[LimitBound]:
     bounds: list[LimitBound] = []
     for limit in limits:
@@ -675,7 +682,7 @@ def _limit_bounds(
     return bounds
 
 
-def _mean_call_seconds(agent: AgentPlan, latency: Sequence[tuple[str, float]]) -> float:
+def _mean_call_seconds(agent: AgentPlan, latency: tuple[tuple[str, float], ...]) -> float:
     mean_output = agent.output_tokens.expected // max(1, agent.calls.expected)
     return _latency(agent.model, latency).seconds(mean_output)
 
@@ -683,7 +690,7 @@ def _mean_call_seconds(agent: AgentPlan, latency: Sequence[tuple[str, float]]) -
 def _time(
     workflow: Workflow,
     agents: Sequence[AgentPlan],
-    latency: Sequence[tuple[str, float]],
+    latency: tuple[tuple[str, float], ...],
     graph: WorkflowGraph | None = None,
 ) -> TimeEstimate:
     seconds = {a.id: a.seconds for a in agents}

@@ -176,11 +176,26 @@ def count_tokens(model: str, text: str) -> int:
 
 def count_messages(model: str, messages: Sequence[tuple[str, str]]) -> int:
     """Prompt tokens of a chat request: each (role, content) message plus OpenAI's framing."""
-    _name, encode = tokenizer_for(model)
+    name, encode = tokenizer_for(model)
     total = TOKENS_PER_REPLY
     for role, content in messages:
-        total += TOKENS_PER_MESSAGE + encode(role) + (encode(content) if content else 0)
+        role_tokens = _roles.get((name, role))
+        if role_tokens is None:
+            role_tokens = _role_tokens(name, encode, role)
+        total += TOKENS_PER_MESSAGE + role_tokens + (encode(content) if content else 0)
     return total
+
+
+# Tokens of a message role per tokenizer name (each name is one way of counting): the
+# same few roles are counted for every prompt of a plan.
+_roles: dict[tuple[str, str], int] = {}
+
+
+def _role_tokens(tokenizer: str, encode: Encoder, role: str) -> int:
+    count = encode(role)
+    if len(_roles) < 64:  # roles are a handful of words; keep no more than that
+        _roles[(tokenizer, role)] = count
+    return count
 
 
 def bound_tokens(model: str, text: str) -> int:

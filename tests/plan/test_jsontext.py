@@ -81,6 +81,40 @@ def test_same_text_for_any_json_value(value: Any) -> None:
     assert indented_json(value) == _reference(value)
 
 
+def test_equal_flat_objects_of_other_types_or_zero_signs_keep_their_own_text() -> None:
+    # A flat object's text is reused for an equal one: 1 == 1.0 == True and 0.0 == -0.0
+    # are equal but written differently, at any depth and as keys too.
+    rows = [
+        {"n": 1},
+        {"n": 1.0},
+        {"n": True},
+        {"n": 0.0},
+        {"n": -0.0},
+        {"n": 0},
+        {"n": False},
+        {1: "k"},
+        {1.0: "k"},
+        {True: "k"},
+        {0.0: "k"},
+        {-0.0: "k"},
+        {"n": Level.LOW},
+        {"n": 1},
+    ]
+    value = {"rows": rows, "deeper": [rows, {"again": rows}]}
+    assert indented_json(value) == _reference(value)
+
+
+_flat_scalars = st.sampled_from([0, 1, True, False, 0.0, -0.0, 1.0, None, "", "1", math.nan])
+_flat_keys = st.sampled_from(["a", "b", 0, 1, 0.0, -0.0, 1.5, True, False, None])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(_flat_keys, _flat_scalars, max_size=3), max_size=12))
+def test_same_text_for_many_small_flat_objects(rows: list[dict[Any, Any]]) -> None:
+    value = [rows, {"nested": rows}]
+    assert indented_json(value) == _reference(value)
+
+
 def test_a_value_json_cannot_write_is_refused_alike() -> None:
     for bad in ({"when": object()}, [b"bytes"], {(1, 2): "tuple key"}):
         with pytest.raises(TypeError):

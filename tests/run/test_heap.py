@@ -87,6 +87,41 @@ def test_the_collector_is_paused_in_the_block_and_back_after() -> None:
     assert gc.isenabled()
 
 
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_what_the_block_made_waits_for_a_full_collection_and_a_cycle_is_then_freed() -> None:
+    import weakref
+
+    from agentflow.run.heap import paused_collector
+
+    with paused_collector():
+        kept = [_Node()]
+        cycle = weakref.ref(_Node())
+    assert not any(o is kept for o in gc.get_objects(generation=0))
+    assert any(o is kept for o in gc.get_objects(generation=2))
+    gc.collect(0)
+    assert cycle() is not None  # not in the young generation any more
+    gc.collect()
+    assert cycle() is None
+
+
+def test_a_freeze_the_caller_made_is_left_in_place() -> None:
+    from agentflow.run.heap import paused_collector
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_collector():
+            kept = [object()]
+        assert gc.get_freeze_count() == frozen
+        assert kept
+    finally:
+        gc.unfreeze()
+
+
 def test_a_collector_the_caller_turned_off_stays_off() -> None:
     from agentflow.run.heap import paused_collector
 
