@@ -42,14 +42,17 @@ def proxy_venv() -> Path:
         return venv
     CACHE.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         f"litellm[proxy]=={version}"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )  # fmt: skip
+    for _ in range(2):  # a second try when the package index stumbles once
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", f"litellm[proxy]=={version}"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )  # fmt: skip
+        if done.returncode == 0 and litellm.exists():
+            break
     if done.returncode != 0 or not litellm.exists():
         raise RuntimeError(f"installing litellm[proxy]=={version} failed:\n{done.stderr[-3000:]}")
     return venv
