@@ -106,7 +106,7 @@ def _inputs(ctx: Any, name: str, count: int) -> Path:
     return path
 
 
-def _throughput(ctx: Any, count: int) -> dict[str, Any]:
+def _throughput(ctx: Any, count: int, round_: int = 0) -> dict[str, Any]:
     """`count` workers, warmed on a small run, then the measured batch."""
     with FakeServer() as server, redis_server() as url:
         server.reset()
@@ -122,7 +122,7 @@ def _throughput(ctx: Any, count: int) -> dict[str, Any]:
         key = f"workers-bench-{time.time_ns()}"
         text += f"budget: {{max_usd: 1000, per: day, key: {key}}}\n"
         workflow = ctx.write(f"workers_{count}.yaml", text)
-        log_dir = ctx.log_dir(f"workers_{count}")
+        log_dir = ctx.log_dir(f"workers_{count}_{round_}")  # run ids repeat from round to round
         state = ["--state", url]
         workers = _workers(count, url, ctx.tmp, *state)
         warm = _inputs(ctx, "workers_warm.jsonl", 4)
@@ -133,7 +133,7 @@ def _throughput(ctx: Any, count: int) -> dict[str, Any]:
             for other in others:
                 other.send_signal(signal.SIGSTOP)
             argv = _starter(workflow, warm, url, log_dir, f"warm{n}", "--queue-only", *state)
-            _wait(_start(argv, ctx.tmp))
+            _, warm_starter = _wait(_start(argv, ctx.tmp))  # about the start-up's CPU
             for other in others:
                 other.send_signal(signal.SIGCONT)
         server.reset()
@@ -166,6 +166,7 @@ def _throughput(ctx: Any, count: int) -> dict[str, Any]:
         },
         "load": load,
         "cpu_each": cpu_workers,
+        "starter_start_up": warm_starter,
         "command": command_line(argv),
     }
 
@@ -265,17 +266,21 @@ def _shown(command: str, ctx: Any) -> str:
 def workers(ctx: Any) -> Outcome:
     started = time.perf_counter()
     ones, twos = [], []
-    for _ in range(ROUNDS):  # alternating, medians: one run of each is at the mercy of noise
-        ones.append(_throughput(ctx, 1))
-        twos.append(_throughput(ctx, 2))
+    for round_ in range(ROUNDS):  # alternating, medians: one run of each is at noise's mercy
+        ones.append(_throughput(ctx, 1, round_))
+        twos.append(_throughput(ctx, 2, round_))
     one, two = _median_run(ones), _median_run(twos)
     kill = _kill(ctx)
     ratio = two["calls_per_s"] / one["calls_per_s"] if one["calls_per_s"] else 0.0
-    # Both cores busy: calls/s = cores / (CPU per call of the workers + of everything else),
-    # while one worker runs at 1 / (its CPU per call); the ratio can reach at most this.
+    # Both cores busy: the pair's calls/s = cores / (CPU per call of the workers + of the
+    # others), one worker's 1 / (its CPU per call): the ratio can reach at most this.
     per_call = {name: seconds / max(1, two["calls"]) for name, seconds in two["cpu"].items()}
+    per_call["starter"] = max(0.0, two["cpu"]["starter"] - two["starter_start_up"]) / max(
+        1, two["calls"]
+    )
     others = sum(v for name, v in per_call.items() if name != "workers")
-    bound = _cores() * per_call["workers"] / (per_call["workers"] + others)
+    alone = one["cpu"]["workers"] / max(1, one["calls"])
+    bound = _cores() * alone / (per_call["workers"] + others)
 
     def cpu(result: dict[str, Any]) -> str:
         return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["cpu"].items())
@@ -325,13 +330,14 @@ def workers(ctx: Any) -> Outcome:
         + f"); load average {two['load']:.1f}.",
         f"What caps it: {_cores()} cores. One worker keeps one core busy; two need both, and "
         "the fake server, redis-server and the starter (which writes the log of every "
-        "relayed event) take their share of the same cores. Per call, the workers spend "
-        f"{per_call['workers'] * 1e3:.2f} ms of CPU and the others "
-        f"{others * 1e3:.2f} ms (starter {per_call['starter'] * 1e3:.2f} with its start-up, "
-        f"redis-server {per_call['redis-server'] * 1e3:.2f}, fake server "
+        f"relayed event) take their share of the same cores. Per call, one worker alone "
+        f"spends {alone * 1e3:.2f} ms of CPU; in the pair the workers spend "
+        f"{per_call['workers'] * 1e3:.2f} ms and the others {others * 1e3:.2f} ms (starter "
+        f"{per_call['starter'] * 1e3:.2f} after its start-up, redis-server "
+        f"{per_call['redis-server'] * 1e3:.2f}, fake server "
         f"{per_call['fake server'] * 1e3:.2f}), so with both cores busy the ratio can reach at "
-        f"most {_cores()} x {per_call['workers'] * 1e3:.2f} / "
-        f"({per_call['workers'] * 1e3:.2f} + {others * 1e3:.2f}) = {bound:.2f}. Round trips "
+        f"most {_cores()} x {alone * 1e3:.2f} / ({per_call['workers'] * 1e3:.2f} + "
+        f"{others * 1e3:.2f}) = {bound:.2f}. Round trips "
         "are most of what Redis and the starter spend: scripts called in one loop turn share "
         "a pipeline, relays flush and the starter reads every 20 ms. Each worker spends its "
         "time in LiteLLM's per-call work (B6).",
