@@ -30,7 +30,7 @@ INSTANCES, AGENTS = 200, 10  # B6's kind of work: independent agents, no latency
 HELD = 50  # --max-workflows of each worker
 CONCURRENCY = 100
 KILL_INSTANCES, KILL_STEPS = 200, 5
-ROUNDS = 3
+ROUNDS = 5
 LIMITS = {"*": {"rpm": 6_000_000, "burst": 1000}}
 _TICK = os.sysconf("SC_CLK_TCK")
 
