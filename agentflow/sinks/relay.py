@@ -7,7 +7,7 @@
         ... the engine runs, emitting into `bus` ...
 
 `handle()` only buffers; `pump()` sends what was buffered as one stream entry at most
-every 20 ms (`FLUSH_EVERY_S`), in one transaction with the done mark and acknowledgement
+every 20 ms (`FLUSH_EVERY_S`; on the next turn once a call was sent), in one transaction with the done mark and acknowledgement
 of every instance whose `workflow.completed` is among them: an instance's final event and its release from
 the queue land together or not at all. Every event carries `src`, this relay's own id, so
 the starter can tell one attempt at an instance from another (a call a dead worker left
@@ -32,8 +32,9 @@ from agentflow.events.types import Event
 from agentflow.redaction import Redactor, active
 from agentflow.run.queue import Claim, WorkQueue
 
-# At most one entry per this interval: a worker's hundred calls in flight report in one
-# round trip, not one each (the starter reads them, Redis stores them, both per entry).
+# At most one entry per this interval while no call is sent: a worker's hundred calls in
+# flight report their answers in one round trip, not one each (the starter reads them,
+# Redis stores them, both per entry). A call sent is relayed on the next turn.
 FLUSH_EVERY_S = 0.02
 _RUN_LEVEL = frozenset({"run.started", "run.completed", "run.cancelled"})
 _MONEY = frozenset({"llm.request", "llm.response", "llm.abandoned", "llm.retry"})
@@ -58,7 +59,7 @@ class RelaySink:
         self._events: list[dict[str, Any]] = []
         self._finished: list[Claim] = []
         self._wake = asyncio.Event()
-        self._closing = asyncio.Event()
+        self._now = asyncio.Event()  # flush on the next turn, not after the interval
         self._closed = False
         self.relayed = 0
         self.finished: set[tuple[str, int]] = set()
@@ -85,7 +86,11 @@ class RelaySink:
                 "src": self.source,
             }
         )
-        if name == "workflow.completed":
+        if name == "llm.request":
+            # A call on its way may be billed: the starter hears of it at once, so a worker
+            # that dies now leaves it counted as unconfirmed cost, not unknown.
+            self._now.set()
+        elif name == "workflow.completed":
             claim = self._claims.get(key)
             if claim is not None:
                 self._finished.append(claim)
@@ -94,11 +99,12 @@ class RelaySink:
 
     def close(self) -> None:
         self._closed = True
-        self._closing.set()
+        self._now.set()
         self._wake.set()
 
     async def pump(self) -> None:
-        """Send what was buffered, at most every `FLUSH_EVERY_S`, until closed and empty."""
+        """Send what was buffered, at most every `FLUSH_EVERY_S` unless a call was sent,
+        until closed and empty."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -107,20 +113,23 @@ class RelaySink:
                 return
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FLUSH_EVERY_S):
-                    await self._closing.wait()  # a last flush once closed, without the wait
+                    await self._now.wait()  # a call sent, or closed: without the wait
 
     async def flush(self) -> None:
         if not self._events:
             return
         events, self._events = self._events, []
         finished, self._finished = self._finished, []
+        if not self._closed:
+            self._now.clear()  # the calls it was set for go now
         # Secrets of this host (its keys, --secret-env of the run) never leave it.
         text = json.dumps(events, default=str)
         if self._redactor.may_hold_secret(text):
             text = json.dumps(self._redactor.value(events), default=str)
 
         async def work(client: Any) -> None:
-            pipe = client.pipeline(transaction=True)
+            # A transaction only where an instance's final event and its release go together.
+            pipe = client.pipeline(transaction=bool(finished))
             self._queue.relay_commands(pipe, text, finished)
             await pipe.execute()
 
