@@ -3,7 +3,7 @@
 The process that starts a run puts its description and one entry per workflow instance
 in Redis; workers on any host claim entries through a consumer group, relay the events
 of what they run, and acknowledge an entry together with the instance's
-`workflow.completed` event. Keys, for run RUN (all under `agentflow:`):
+`workflow.completed` event (one Lua script, lua/relay.lua). Keys, for run RUN (all under `agentflow:`):
 
     queue:runs            sorted set   open runs, scored by when they were enqueued
     queue:RUN:spec        string       the run's description (`QueueSpec`, JSON)
@@ -30,11 +30,13 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agentflow.state.redis_conn import RedisConnection
 
-GROUP = "workers"
+GROUP = "workers"  # lua/relay.lua names it too
+_LUA = Path(__file__).with_name("lua")
 DEFAULT_LEASE_S = 30.0
 # Keys of a finished run stay this long (its events, for a starter that resumes late).
 KEEP_S = 7 * 24 * 3600
@@ -265,13 +267,18 @@ class WorkQueue:
                 )
             )
 
-    def relay_commands(self, pipe: Any, events: str, finished: Sequence[Claim]) -> None:
-        """Queue on `pipe` one events entry (a JSON list), and for each finished instance its
-        done mark and its acknowledgement (in the same transaction as its final event)."""
-        pipe.xadd(self.events_key, {"b": events})
+    async def relay(self, events: str, finished: Sequence[Claim]) -> None:
+        """Add one events entry (a JSON list) and, atomically with it, each finished
+        instance's done mark and acknowledgement (lua/relay.lua): one script call, which
+        shares its round trip with the other scripts of the turn."""
+        args: list[str] = [events]
         for claim in finished:
-            pipe.sadd(self.done_key, claim.tag)
-            pipe.xack(self.work_key, GROUP, claim.entry_id)
+            args += [claim.tag, claim.entry_id]
+        await self.redis.run(
+            self.redis.script(_LUA / "relay.lua"),
+            keys=[self.events_key, self.done_key, self.work_key],
+            args=args,
+        )
 
 
 def _claim(entry_id: str, fields: Mapping[str, str]) -> Claim:

@@ -7,9 +7,11 @@
         ... the engine runs, emitting into `bus` ...
 
 `handle()` only buffers; `pump()` sends what was buffered as one stream entry at most
-every 20 ms (`FLUSH_EVERY_S`; on the next turn once a call was sent), in one transaction with the done mark and acknowledgement
-of every instance whose `workflow.completed` is among them: an instance's final event and its release from
-the queue land together or not at all. Every event carries `src`, this relay's own id, so
+every 20 ms (`FLUSH_EVERY_S`; on the next turn once a call was sent), in one script call
+with the done mark and acknowledgement of every instance whose `workflow.completed` is
+among them (`WorkQueue.relay`): an instance's final event and its release from the queue
+land together or not at all, and the entry shares its round trip with the other scripts
+of the turn. Every event carries `src`, this relay's own id, so
 the starter can tell one attempt at an instance from another (a call a dead worker left
 open is not closed by the answer its successor gets). The engine's run-level events (`run.started`,
 `run.completed`, `run.cancelled`) stay here: the starter writes its own. Secret values
@@ -127,11 +129,5 @@ class RelaySink:
         if self._redactor.may_hold_secret(text):
             text = json.dumps(self._redactor.value(events), default=str)
 
-        async def work(client: Any) -> None:
-            # A transaction only where an instance's final event and its release go together.
-            pipe = client.pipeline(transaction=bool(finished))
-            self._queue.relay_commands(pipe, text, finished)
-            await pipe.execute()
-
-        await self._queue.redis.call(work)
+        await self._queue.relay(text, finished)
         self.relayed += len(events)

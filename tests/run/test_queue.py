@@ -201,13 +201,8 @@ def collect(server: RedisServer, *entries: list[dict[str, Any]]) -> tuple[Any, l
             poll_ms=100,
         )
 
-        async def work(client: Any) -> None:
-            pipe = client.pipeline(transaction=True)
-            for entry in entries:
-                queue.relay_commands(pipe, json.dumps(entry), [])
-            await pipe.execute()
-
-        await queue.redis.call(work)
+        for entry in entries:
+            await queue.relay(json.dumps(entry), [])
         return await collector.run()
 
     return with_queues(server, 1, body), kept.events
