@@ -64,10 +64,15 @@ def build_graph(nodes: Iterable[str], edges: Mapping[str, Iterable[str]]) -> Wor
     Dependencies that are not nodes are left out, a repeated one counts once; nodes on a
     cycle (validation rejects those) are in no level.
     """
-    predecessors: dict[str, tuple[str, ...]] = {node: () for node in nodes}
-    successors: dict[str, list[str]] = {node: [] for node in predecessors}
-    for node in predecessors:
-        deps = tuple(dict.fromkeys(d for d in edges.get(node, ()) if d in successors))
+    successors: dict[str, list[str]] = {node: [] for node in nodes}
+    predecessors: dict[str, tuple[str, ...]] = {}
+    for node in successors:
+        deps = tuple(edges.get(node, ()))
+        if len(deps) == 1:  # most agents: nothing to leave out twice
+            if deps[0] not in successors:
+                deps = ()
+        elif deps:
+            deps = tuple(dict.fromkeys(d for d in deps if d in successors))
         predecessors[node] = deps
         for dep in deps:
             successors[dep].append(node)
