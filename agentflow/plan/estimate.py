@@ -331,6 +331,8 @@ def _fast_render(source: str, context: Mapping[str, Any]) -> str | None:
     lookups = simple_lookups(source)
     if lookups is None:
         return None
+    if not lookups:
+        return source
     parts: list[str] = []
     last = 0
     for lookup in lookups:
@@ -375,8 +377,10 @@ def _render_messages(agent: Agent, context: Mapping[str, Any], notes: list[str])
             text = source
             for ref in _refs(source):
                 unknowns[ref] += 1
-        unknowns.update(_SENTINEL.findall(text))
-        messages.append((role, _SENTINEL.sub("", text)))
+        if "\ue000" in text:  # an unknown value's sentinel
+            unknowns.update(_SENTINEL.findall(text))
+            text = _SENTINEL.sub("", text)
+        messages.append((role, text))
     return _Rendered(count_messages(agent.model, messages), unknowns)
 
 
@@ -594,26 +598,31 @@ class _Planner:
         rounds = _tool_rounds(agent)
         price = self.price_book.lookup(agent.model)
 
-        # Each prompt's unknown values with their sizes, looked up once for all scenarios.
-        sized = [[(self.unknown_size(key), n) for key, n in r.unknowns.items()] for r in rendered]
+        # Each prompt's input per scenario (low, expected, worst): its own tokens, the fixed
+        # ones and its unknown values at their sizes, looked up once for all scenarios.
+        bases: list[tuple[int, int, int]] = []
+        for r in rendered:
+            low_in = expected_in = worst_in = r.tokens + fixed
+            for key, n in r.unknowns.items():
+                size = self.unknown_size(key)
+                low_in += size.low * n
+                expected_in += size.expected * n
+                worst_in += size.worst * n
+            bases.append((low_in, expected_in, worst_in))
         scale = instances / len(rendered) if rendered else 0.0
         # only the worst case counts answers that must be asked again
         worst_repairs = agent.output.repair if agent.output.format == "json" else 0
 
-        def scenario(which: str, repairs: int) -> tuple[int, int, int]:
+        def scenario(which: int, rounds: int, final: int, repairs: int) -> tuple[int, int, int]:
             calls = inp = out = 0
-            for r, unknowns in zip(rendered, sized, strict=True):
-                base = r.tokens + fixed
-                base += sum(getattr(size, which) * n for size, n in unknowns)
-                c, i, o = _instance_usage(
-                    base, getattr(rounds, which), getattr(final, which), repairs
-                )
+            for base in bases:
+                c, i, o = _instance_usage(base[which], rounds, final, repairs)
                 calls, inp, out = calls + c, inp + i, out + o
             return round(calls * scale), math.ceil(inp * scale), math.ceil(out * scale)
 
-        low = scenario("low", 0)
-        exp = scenario("expected", 0)
-        worst = scenario("worst", worst_repairs)
+        low = scenario(0, rounds.low, final.low, 0)
+        exp = scenario(1, rounds.expected, final.expected, 0)
+        worst = scenario(2, rounds.worst, final.worst, worst_repairs)
         # The worst case may be answered by any fallback: priced at the dearest of them.
         fallback_prices = [price, *(self.price_book.lookup(m) for m in agent.fallbacks)]
         attempts = agent.retry.max_attempts
