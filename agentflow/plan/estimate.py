@@ -558,6 +558,48 @@ def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> fl
     return input_tokens * price.input_per_token + output_tokens * price.output_per_token
 
 
+_UNKNOWN_SIZE: Final = Estimate(UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS)
+
+
+@dataclass(frozen=True, slots=True)
+class _UsageRecords:
+    """An agent's usage records, shared by the agents with the same numbers."""
+
+    calls: Estimate[int]
+    input_tokens: Estimate[int]
+    output_tokens: Estimate[int]
+    cost: Estimate[float | None]
+    worst_with_retries: Usage
+
+
+def _usage_records(
+    prices: Sequence[ModelPrice | None],
+    attempts: int,
+    low: tuple[int, int, int],
+    exp: tuple[int, int, int],
+    worst: tuple[int, int, int],
+) -> _UsageRecords:
+    price = prices[0]
+    return _UsageRecords(
+        calls=Estimate(low[0], exp[0], worst[0]),
+        input_tokens=Estimate(low[1], exp[1], worst[1]),
+        output_tokens=Estimate(low[2], exp[2], worst[2]),
+        # The worst case may be answered by any fallback: priced at the dearest of them.
+        cost=Estimate(
+            _cost(price, low[1], low[2]),
+            _cost(price, exp[1], exp[2]),
+            _dearest(prices, worst[1], worst[2]),
+        ),
+        # every model of the chain tried `attempts` times
+        worst_with_retries=Usage(
+            worst[0] * attempts * len(prices),
+            worst[1] * attempts * len(prices),
+            worst[2] * attempts * len(prices),
+            _summed(prices, worst[1] * attempts, worst[2] * attempts),
+        ),
+    )
+
+
 @dataclass(slots=True)
 class _Planner:
     workflow: Workflow
@@ -566,13 +608,36 @@ class _Planner:
     latency: tuple[tuple[str, float], ...]
     # An upstream agent's whole output (all fan-out instances), per scenario.
     output_size: dict[str, Estimate[int]] = field(default_factory=dict)
+    _usage: dict[tuple[Any, ...], _UsageRecords] = field(default_factory=dict)
 
     def unknown_size(self, key: str) -> Estimate[int]:
         if key.startswith("agent:"):
             size = self.output_size.get(key[6:])
             if size is not None:
                 return size
-        return Estimate(UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS)
+        return _UNKNOWN_SIZE
+
+    def usage(
+        self,
+        models: tuple[str, ...],
+        attempts: int,
+        low: tuple[int, int, int],
+        exp: tuple[int, int, int],
+        worst: tuple[int, int, int],
+    ) -> _UsageRecords:
+        """Calls, tokens, costs and the worst case with retries of (calls, input, output) in
+        the three scenarios, priced for `models` (the agent's, then its fallbacks).
+
+        The same numbers give the same records: agents alike share them (in a big file,
+        most do), instead of building and pricing five records each.
+        """
+        key = (models, attempts, low, exp, worst)
+        records = self._usage.get(key)
+        if records is None:
+            records = self._usage[key] = _usage_records(
+                [self.price_book.lookup(m) for m in models], attempts, low, exp, worst
+            )
+        return records
 
     def agent(self, agent: Agent) -> AgentPlan:
         notes: list[str] = []
@@ -623,11 +688,12 @@ class _Planner:
         low = scenario(0, rounds.low, final.low, 0)
         exp = scenario(1, rounds.expected, final.expected, 0)
         worst = scenario(2, rounds.worst, final.worst, worst_repairs)
-        # The worst case may be answered by any fallback: priced at the dearest of them.
-        fallback_prices = [price, *(self.price_book.lookup(m) for m in agent.fallbacks)]
         attempts = agent.retry.max_attempts
-        self.output_size[agent.id] = Estimate(
-            final.low * instances, final.expected * instances, final.worst * instances
+        usage = self.usage((agent.model, *agent.fallbacks), attempts, low, exp, worst)
+        self.output_size[agent.id] = (
+            final
+            if instances == 1
+            else Estimate(final.low * instances, final.expected * instances, final.worst * instances)
         )
         per_instance = _instance_seconds(agent, rounds, final, self.latency)
         waves = math.ceil(instances / agent.max_parallel) if agent.max_parallel else 1
@@ -637,22 +703,12 @@ class _Planner:
             tokenizer=tokenizer_for(agent.model)[0],
             price=price,
             fan_out=fan_out,
-            calls=Estimate(low[0], exp[0], worst[0]),
-            input_tokens=Estimate(low[1], exp[1], worst[1]),
-            output_tokens=Estimate(low[2], exp[2], worst[2]),
-            cost=Estimate(
-                _cost(price, low[1], low[2]),
-                _cost(price, exp[1], exp[2]),
-                _dearest(fallback_prices, worst[1], worst[2]),
-            ),
+            calls=usage.calls,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=usage.cost,
             max_attempts=attempts,
-            # every model of the chain tried `attempts` times
-            worst_with_retries=Usage(
-                worst[0] * attempts * len(fallback_prices),
-                worst[1] * attempts * len(fallback_prices),
-                worst[2] * attempts * len(fallback_prices),
-                _summed(fallback_prices, worst[1] * attempts, worst[2] * attempts),
-            ),
+            worst_with_retries=usage.worst_with_retries,
             seconds=waves * per_instance,
             conditional=agent.when is not None,
             notes=tuple(notes),
