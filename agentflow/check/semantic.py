@@ -428,7 +428,12 @@ class _TemplateChecker:
         return found
 
 
+_PLAIN_TEXT = _Shape(schema=None, text=True, fans_out=False)  # most agents: one text answer
+
+
 def _shape(agent: Mapping[str, Any]) -> _Shape:
+    if "output" not in agent and "for_each" not in agent:
+        return _PLAIN_TEXT
     output = agent.get("output")
     output = output if isinstance(output, Mapping) else {}
     schema = output.get("schema")
