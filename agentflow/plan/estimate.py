@@ -25,7 +25,6 @@ import json
 import math
 import re
 import time as _time_module
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -359,12 +358,12 @@ class _Rendered:
     """A prompt's own tokens and how often each unknown value appears in it."""
 
     tokens: int
-    unknowns: Counter[str]
+    unknowns: Mapping[str, int]
 
 
 def _render_messages(agent: Agent, context: Mapping[str, Any], notes: list[str]) -> _Rendered:
     messages: list[tuple[str, str]] = []
-    unknowns: Counter[str] = Counter()
+    unknowns: dict[str, int] = {}  # how often each unknown value appears
     for role, source in (("system", agent.system), ("user", agent.prompt)):
         if source is None:
             continue
@@ -376,9 +375,10 @@ def _render_messages(agent: Agent, context: Mapping[str, Any], notes: list[str])
                 notes.append(note)
             text = source
             for ref in _refs(source):
-                unknowns[ref] += 1
+                unknowns[ref] = unknowns.get(ref, 0) + 1
         if "\ue000" in text:  # an unknown value's sentinel
-            unknowns.update(_SENTINEL.findall(text))
+            for ref in _SENTINEL.findall(text):
+                unknowns[ref] = unknowns.get(ref, 0) + 1
             text = _SENTINEL.sub("", text)
         messages.append((role, text))
     return _Rendered(count_messages(agent.model, messages), unknowns)
@@ -448,19 +448,30 @@ def _schema_sample(schema: Any, depth: int = 0) -> Any:
 
 
 def _final_output(agent: Agent) -> Estimate[int]:
+    schema = agent.output.schema
+    if agent.output.format != "json" or schema is None:
+        return _output_fractions(agent.max_tokens)
     low = max(1, math.ceil(agent.max_tokens * LOW_OUTPUT_FRACTION))
     expected = math.ceil(agent.max_tokens * EXPECTED_OUTPUT_FRACTION)
-    schema = agent.output.schema
-    if agent.output.format == "json" and schema is not None:
-        sample = _schema_sample(schema)
-        if sample not in ({}, [], "value"):
-            tokens = count_tokens(agent.model, json.dumps(sample))
-            expected = min(agent.max_tokens, max(low, tokens))
+    sample = _schema_sample(schema)
+    if sample not in ({}, [], "value"):
+        tokens = count_tokens(agent.model, json.dumps(sample))
+        expected = min(agent.max_tokens, max(low, tokens))
     return Estimate(low, max(low, expected), agent.max_tokens)
+
+
+@lru_cache(maxsize=1024)  # every agent asks; a file has few max_tokens
+def _output_fractions(max_tokens: int) -> Estimate[int]:
+    """The answer's size without a schema to size it: fractions of max_tokens."""
+    low = max(1, math.ceil(max_tokens * LOW_OUTPUT_FRACTION))
+    expected = math.ceil(max_tokens * EXPECTED_OUTPUT_FRACTION)
+    return Estimate(low, max(low, expected), max_tokens)
 
 
 def _fixed_prompt_tokens(agent: Agent, workflow: Workflow) -> int:
     """Tokens sent with every call besides the messages: tool definitions, output schema."""
+    if not agent.tools and agent.output.schema is None:
+        return 0
     parts: list[str] = []
     for name in agent.tools:
         try:
@@ -693,7 +704,9 @@ class _Planner:
         self.output_size[agent.id] = (
             final
             if instances == 1
-            else Estimate(final.low * instances, final.expected * instances, final.worst * instances)
+            else Estimate(
+                final.low * instances, final.expected * instances, final.worst * instances
+            )
         )
         per_instance = _instance_seconds(agent, rounds, final, self.latency)
         waves = math.ceil(instances / agent.max_parallel) if agent.max_parallel else 1
@@ -839,28 +852,32 @@ def _tightest(checks: Sequence[BudgetCheck]) -> BudgetCheck:
     return max(checks, key=lambda c: (_SEVERITY[c.verdict], _headroom(c)))
 
 
+def _ints_total(parts: Sequence[Estimate[int]]) -> Estimate[int]:
+    return Estimate(
+        sum(e.low for e in parts), sum(e.expected for e in parts), sum(e.worst for e in parts)
+    )
+
+
 def _totals(agents: Sequence[AgentPlan]) -> Totals:
-    def total(attr: str, which: str) -> int:
-        return sum(getattr(getattr(a, attr), which) for a in agents)
-
-    def cost(which: str) -> float:
-        return sum(getattr(a.cost, which) or 0.0 for a in agents if a.price is not None)
-
-    def unpriced(which: str) -> int:
-        return sum(getattr(a.calls, which) for a in agents if a.price is None)
-
-    scen = ("low", "expected", "worst")
+    # Costs are summed in the agents' order: float sums depend on it.
+    unpriced = [a for a in agents if a.price is None]
+    costs = [a.cost for a in agents if a.price is not None]
+    retries = [a.worst_with_retries for a in agents]
     return Totals(
-        unpriced_calls=Estimate(*(unpriced(s) for s in scen)),
-        worst_unpriced_calls=sum(a.worst_with_retries.calls for a in agents if a.price is None),
-        calls=Estimate(*(total("calls", s) for s in scen)),
-        input_tokens=Estimate(*(total("input_tokens", s) for s in scen)),
-        output_tokens=Estimate(*(total("output_tokens", s) for s in scen)),
-        cost=Estimate(*(cost(s) for s in scen)),
+        unpriced_calls=_ints_total([a.calls for a in unpriced]),
+        worst_unpriced_calls=sum(a.worst_with_retries.calls for a in unpriced),
+        calls=_ints_total([a.calls for a in agents]),
+        input_tokens=_ints_total([a.input_tokens for a in agents]),
+        output_tokens=_ints_total([a.output_tokens for a in agents]),
+        cost=Estimate(
+            sum(c.low or 0.0 for c in costs),
+            sum(c.expected or 0.0 for c in costs),
+            sum(c.worst or 0.0 for c in costs),
+        ),
         worst_with_retries=Usage(
-            sum(a.worst_with_retries.calls for a in agents),
-            sum(a.worst_with_retries.input_tokens for a in agents),
-            sum(a.worst_with_retries.output_tokens for a in agents),
+            sum(u.calls for u in retries),
+            sum(u.input_tokens for u in retries),
+            sum(u.output_tokens for u in retries),
             sum(a.worst_with_retries.cost or 0.0 for a in agents if a.price is not None),
         ),
     )
