@@ -100,8 +100,9 @@ class _Compiler:
         if len(checks) == 1:
             return checks[0]
 
-        def every(value: Any) -> bool:  # a loop: runs for every node of a big file
-            for check in checks:
+        def every(value: Any) -> bool:
+            # a loop, not all(...) over a generator: it runs for every node of a big file
+            for check in checks:  # noqa: SIM110
                 if not check(value):
                     return False
             return True
@@ -199,10 +200,7 @@ def _properties_match(fields: Mapping[str, Check], value: dict[Any, Any]) -> boo
             if check is not None and not check(item):
                 return False
         return True
-    for key, check in fields.items():
-        if key in value and not check(value[key]):
-            return False
-    return True
+    return all(check(value[key]) for key, check in fields.items() if key in value)
 
 
 def _bound(name: str, limit: float) -> Check:
