@@ -90,11 +90,12 @@ def _template_fields(
     checked where it is written, under defaults."""
     for key in ("system", "prompt", "for_each", "when"):
         value = agent.get(key)
-        path: KeyPath = ("agents", agent_id, key)
-        if value is None and key == "system":
-            value, path = defaults.get("system"), ("defaults", "system")
         if isinstance(value, str):
-            yield path, key, value
+            yield ("agents", agent_id, key), key, value
+        elif value is None and key == "system":
+            value = defaults.get("system")
+            if isinstance(value, str):
+                yield ("defaults", "system"), key, value
 
 
 def _not_a_template(report: _Reporter, path: KeyPath, key: str, text: str) -> bool:
@@ -427,7 +428,12 @@ class _TemplateChecker:
         return found
 
 
+_PLAIN_TEXT = _Shape(schema=None, text=True, fans_out=False)  # most agents: one text answer
+
+
 def _shape(agent: Mapping[str, Any]) -> _Shape:
+    if "output" not in agent and "for_each" not in agent:
+        return _PLAIN_TEXT
     output = agent.get("output")
     output = output if isinstance(output, Mapping) else {}
     schema = output.get("schema")
@@ -568,15 +574,25 @@ def _check_prices(data: Mapping[str, Any], report: _Reporter, has_price: PriceLo
     defaults = data.get("defaults") or {}
     budgeted = "budget" in data
     seen: set[str] = set()
+    priced: set[str] = set()  # models found priced: every agent of a big file names a few
     for agent_id, agent in (data.get("agents") or {}).items():
-        path: KeyPath = ("agents", agent_id, "model") if "model" in agent else ("defaults", "model")
-        models = [(agent.get("model", defaults.get("model")), path)]
+        model = agent.get("model", defaults.get("model"))
         # fallbacks answer under the same budgets: each needs a price too
-        owner: KeyPath = ("agents", agent_id) if "fallbacks" in agent else ("defaults",)
         fallbacks = agent.get("fallbacks", defaults.get("fallbacks")) or ()
+        if _all_in(priced, model, *fallbacks):
+            continue
+        path: KeyPath = ("agents", agent_id, "model") if "model" in agent else ("defaults", "model")
+        models = [(model, path)]
+        owner: KeyPath = ("agents", agent_id) if "fallbacks" in agent else ("defaults",)
         models += [(m, (*owner, "fallbacks", i)) for i, m in enumerate(fallbacks)]
         for model, where in models:
             _check_price(model, where, budgeted or "budget" in agent, seen, report, has_price)
+            if isinstance(model, str) and has_price(model):
+                priced.add(model)
+
+
+def _all_in(names: set[str], *values: Any) -> bool:
+    return all(isinstance(v, str) and v in names for v in values)
 
 
 def _check_price(

@@ -54,6 +54,7 @@ _INHERITED = (
 
 
 _DEFAULT_RETRY = RetryPolicy()  # frozen: every agent without `retry:` shares it
+_TEXT_OUTPUT = OutputSpec()  # likewise for every agent without `output:`
 
 
 def _retry(raw: Mapping[str, Any] | None) -> RetryPolicy:
@@ -100,20 +101,26 @@ def _merged(defaults: Mapping[str, Any], agent: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
+def _output(raw: Mapping[str, Any] | None) -> OutputSpec:
+    if not raw:
+        return _TEXT_OUTPUT
+    schema = raw.get("schema")
+    return OutputSpec(
+        format=raw.get("format", "json" if schema is not None else "text"),
+        schema=freeze(schema) if schema is not None else None,
+        repair=int(raw.get("repair", 1)),
+    )
+
+
 def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -> Agent:
-    output = raw.get("output") or {}
-    schema = output.get("schema")
+    fallbacks = raw.get("fallbacks")
     return Agent(
         id=agent_id,
         model=str(raw["model"]),
         prompt=str(raw["prompt"]),
         system=raw.get("system"),
         description=raw.get("description"),
-        output=OutputSpec(
-            format=output.get("format", "json" if schema is not None else "text"),
-            schema=freeze(schema) if schema is not None else None,
-            repair=int(output.get("repair", 1)),
-        ),
+        output=_output(raw.get("output")),
         needs=tuple(raw.get("needs", ())),
         depends_on=depends_on,
         for_each=raw.get("for_each"),
@@ -123,14 +130,14 @@ def _agent(agent_id: str, raw: Mapping[str, Any], depends_on: tuple[str, ...]) -
         budget=_budget(raw.get("budget")),
         tools=tuple(raw.get("tools", ())),
         max_tool_rounds=int(raw.get("max_tool_rounds", DEFAULT_MAX_TOOL_ROUNDS)),
-        timeout=parse_duration(raw.get("timeout", DEFAULT_TIMEOUT_S)),
+        timeout=parse_duration(raw["timeout"]) if "timeout" in raw else DEFAULT_TIMEOUT_S,
         retry=_retry(raw.get("retry")),
         temperature=raw.get("temperature"),
         max_tokens=int(raw.get("max_tokens", DEFAULT_MAX_TOKENS)),
         api_base=raw.get("api_base"),
         api_key_env=raw.get("api_key_env"),
         cache=_cache(raw.get("cache")),
-        fallbacks=tuple(str(m) for m in raw.get("fallbacks", ())),
+        fallbacks=tuple(str(m) for m in fallbacks) if fallbacks else (),
         fallback_on=tuple(raw.get("fallback_on", DEFAULT_FALLBACK_ON)),
     )
 

@@ -25,7 +25,6 @@ import json
 import math
 import re
 import time as _time_module
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -331,6 +330,8 @@ def _fast_render(source: str, context: Mapping[str, Any]) -> str | None:
     lookups = simple_lookups(source)
     if lookups is None:
         return None
+    if not lookups:
+        return source
     parts: list[str] = []
     last = 0
     for lookup in lookups:
@@ -357,12 +358,12 @@ class _Rendered:
     """A prompt's own tokens and how often each unknown value appears in it."""
 
     tokens: int
-    unknowns: Counter[str]
+    unknowns: Mapping[str, int]
 
 
 def _render_messages(agent: Agent, context: Mapping[str, Any], notes: list[str]) -> _Rendered:
     messages: list[tuple[str, str]] = []
-    unknowns: Counter[str] = Counter()
+    unknowns: dict[str, int] = {}  # how often each unknown value appears
     for role, source in (("system", agent.system), ("user", agent.prompt)):
         if source is None:
             continue
@@ -374,9 +375,12 @@ def _render_messages(agent: Agent, context: Mapping[str, Any], notes: list[str])
                 notes.append(note)
             text = source
             for ref in _refs(source):
-                unknowns[ref] += 1
-        unknowns.update(_SENTINEL.findall(text))
-        messages.append((role, _SENTINEL.sub("", text)))
+                unknowns[ref] = unknowns.get(ref, 0) + 1
+        if "\ue000" in text:  # an unknown value's sentinel
+            for ref in _SENTINEL.findall(text):
+                unknowns[ref] = unknowns.get(ref, 0) + 1
+            text = _SENTINEL.sub("", text)
+        messages.append((role, text))
     return _Rendered(count_messages(agent.model, messages), unknowns)
 
 
@@ -444,19 +448,30 @@ def _schema_sample(schema: Any, depth: int = 0) -> Any:
 
 
 def _final_output(agent: Agent) -> Estimate[int]:
+    schema = agent.output.schema
+    if agent.output.format != "json" or schema is None:
+        return _output_fractions(agent.max_tokens)
     low = max(1, math.ceil(agent.max_tokens * LOW_OUTPUT_FRACTION))
     expected = math.ceil(agent.max_tokens * EXPECTED_OUTPUT_FRACTION)
-    schema = agent.output.schema
-    if agent.output.format == "json" and schema is not None:
-        sample = _schema_sample(schema)
-        if sample not in ({}, [], "value"):
-            tokens = count_tokens(agent.model, json.dumps(sample))
-            expected = min(agent.max_tokens, max(low, tokens))
+    sample = _schema_sample(schema)
+    if sample not in ({}, [], "value"):
+        tokens = count_tokens(agent.model, json.dumps(sample))
+        expected = min(agent.max_tokens, max(low, tokens))
     return Estimate(low, max(low, expected), agent.max_tokens)
+
+
+@lru_cache(maxsize=1024)  # every agent asks; a file has few max_tokens
+def _output_fractions(max_tokens: int) -> Estimate[int]:
+    """The answer's size without a schema to size it: fractions of max_tokens."""
+    low = max(1, math.ceil(max_tokens * LOW_OUTPUT_FRACTION))
+    expected = math.ceil(max_tokens * EXPECTED_OUTPUT_FRACTION)
+    return Estimate(low, max(low, expected), max_tokens)
 
 
 def _fixed_prompt_tokens(agent: Agent, workflow: Workflow) -> int:
     """Tokens sent with every call besides the messages: tool definitions, output schema."""
+    if not agent.tools and agent.output.schema is None:
+        return 0
     parts: list[str] = []
     for name in agent.tools:
         try:
@@ -554,6 +569,48 @@ def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> fl
     return input_tokens * price.input_per_token + output_tokens * price.output_per_token
 
 
+_UNKNOWN_SIZE: Final = Estimate(UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS)
+
+
+@dataclass(frozen=True, slots=True)
+class _UsageRecords:
+    """An agent's usage records, shared by the agents with the same numbers."""
+
+    calls: Estimate[int]
+    input_tokens: Estimate[int]
+    output_tokens: Estimate[int]
+    cost: Estimate[float | None]
+    worst_with_retries: Usage
+
+
+def _usage_records(
+    prices: Sequence[ModelPrice | None],
+    attempts: int,
+    low: tuple[int, int, int],
+    exp: tuple[int, int, int],
+    worst: tuple[int, int, int],
+) -> _UsageRecords:
+    price = prices[0]
+    return _UsageRecords(
+        calls=Estimate(low[0], exp[0], worst[0]),
+        input_tokens=Estimate(low[1], exp[1], worst[1]),
+        output_tokens=Estimate(low[2], exp[2], worst[2]),
+        # The worst case may be answered by any fallback: priced at the dearest of them.
+        cost=Estimate(
+            _cost(price, low[1], low[2]),
+            _cost(price, exp[1], exp[2]),
+            _dearest(prices, worst[1], worst[2]),
+        ),
+        # every model of the chain tried `attempts` times
+        worst_with_retries=Usage(
+            worst[0] * attempts * len(prices),
+            worst[1] * attempts * len(prices),
+            worst[2] * attempts * len(prices),
+            _summed(prices, worst[1] * attempts, worst[2] * attempts),
+        ),
+    )
+
+
 @dataclass(slots=True)
 class _Planner:
     workflow: Workflow
@@ -562,13 +619,36 @@ class _Planner:
     latency: tuple[tuple[str, float], ...]
     # An upstream agent's whole output (all fan-out instances), per scenario.
     output_size: dict[str, Estimate[int]] = field(default_factory=dict)
+    _usage: dict[tuple[Any, ...], _UsageRecords] = field(default_factory=dict)
 
     def unknown_size(self, key: str) -> Estimate[int]:
         if key.startswith("agent:"):
             size = self.output_size.get(key[6:])
             if size is not None:
                 return size
-        return Estimate(UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS, UNKNOWN_VALUE_TOKENS)
+        return _UNKNOWN_SIZE
+
+    def usage(
+        self,
+        models: tuple[str, ...],
+        attempts: int,
+        low: tuple[int, int, int],
+        exp: tuple[int, int, int],
+        worst: tuple[int, int, int],
+    ) -> _UsageRecords:
+        """Calls, tokens, costs and the worst case with retries of (calls, input, output) in
+        the three scenarios, priced for `models` (the agent's, then its fallbacks).
+
+        The same numbers give the same records: agents alike share them (in a big file,
+        most do), instead of building and pricing five records each.
+        """
+        key = (models, attempts, low, exp, worst)
+        records = self._usage.get(key)
+        if records is None:
+            records = self._usage[key] = _usage_records(
+                [self.price_book.lookup(m) for m in models], attempts, low, exp, worst
+            )
+        return records
 
     def agent(self, agent: Agent) -> AgentPlan:
         notes: list[str] = []
@@ -594,31 +674,39 @@ class _Planner:
         rounds = _tool_rounds(agent)
         price = self.price_book.lookup(agent.model)
 
-        # Each prompt's unknown values with their sizes, looked up once for all scenarios.
-        sized = [[(self.unknown_size(key), n) for key, n in r.unknowns.items()] for r in rendered]
+        # Each prompt's input per scenario (low, expected, worst): its own tokens, the fixed
+        # ones and its unknown values at their sizes, looked up once for all scenarios.
+        bases: list[tuple[int, int, int]] = []
+        for r in rendered:
+            low_in = expected_in = worst_in = r.tokens + fixed
+            for key, n in r.unknowns.items():
+                size = self.unknown_size(key)
+                low_in += size.low * n
+                expected_in += size.expected * n
+                worst_in += size.worst * n
+            bases.append((low_in, expected_in, worst_in))
         scale = instances / len(rendered) if rendered else 0.0
         # only the worst case counts answers that must be asked again
         worst_repairs = agent.output.repair if agent.output.format == "json" else 0
 
-        def scenario(which: str, repairs: int) -> tuple[int, int, int]:
+        def scenario(which: int, rounds: int, final: int, repairs: int) -> tuple[int, int, int]:
             calls = inp = out = 0
-            for r, unknowns in zip(rendered, sized, strict=True):
-                base = r.tokens + fixed
-                base += sum(getattr(size, which) * n for size, n in unknowns)
-                c, i, o = _instance_usage(
-                    base, getattr(rounds, which), getattr(final, which), repairs
-                )
+            for base in bases:
+                c, i, o = _instance_usage(base[which], rounds, final, repairs)
                 calls, inp, out = calls + c, inp + i, out + o
             return round(calls * scale), math.ceil(inp * scale), math.ceil(out * scale)
 
-        low = scenario("low", 0)
-        exp = scenario("expected", 0)
-        worst = scenario("worst", worst_repairs)
-        # The worst case may be answered by any fallback: priced at the dearest of them.
-        fallback_prices = [price, *(self.price_book.lookup(m) for m in agent.fallbacks)]
+        low = scenario(0, rounds.low, final.low, 0)
+        exp = scenario(1, rounds.expected, final.expected, 0)
+        worst = scenario(2, rounds.worst, final.worst, worst_repairs)
         attempts = agent.retry.max_attempts
-        self.output_size[agent.id] = Estimate(
-            final.low * instances, final.expected * instances, final.worst * instances
+        usage = self.usage((agent.model, *agent.fallbacks), attempts, low, exp, worst)
+        self.output_size[agent.id] = (
+            final
+            if instances == 1
+            else Estimate(
+                final.low * instances, final.expected * instances, final.worst * instances
+            )
         )
         per_instance = _instance_seconds(agent, rounds, final, self.latency)
         waves = math.ceil(instances / agent.max_parallel) if agent.max_parallel else 1
@@ -628,22 +716,12 @@ class _Planner:
             tokenizer=tokenizer_for(agent.model)[0],
             price=price,
             fan_out=fan_out,
-            calls=Estimate(low[0], exp[0], worst[0]),
-            input_tokens=Estimate(low[1], exp[1], worst[1]),
-            output_tokens=Estimate(low[2], exp[2], worst[2]),
-            cost=Estimate(
-                _cost(price, low[1], low[2]),
-                _cost(price, exp[1], exp[2]),
-                _dearest(fallback_prices, worst[1], worst[2]),
-            ),
+            calls=usage.calls,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=usage.cost,
             max_attempts=attempts,
-            # every model of the chain tried `attempts` times
-            worst_with_retries=Usage(
-                worst[0] * attempts * len(fallback_prices),
-                worst[1] * attempts * len(fallback_prices),
-                worst[2] * attempts * len(fallback_prices),
-                _summed(fallback_prices, worst[1] * attempts, worst[2] * attempts),
-            ),
+            worst_with_retries=usage.worst_with_retries,
             seconds=waves * per_instance,
             conditional=agent.when is not None,
             notes=tuple(notes),
@@ -774,28 +852,32 @@ def _tightest(checks: Sequence[BudgetCheck]) -> BudgetCheck:
     return max(checks, key=lambda c: (_SEVERITY[c.verdict], _headroom(c)))
 
 
+def _ints_total(parts: Sequence[Estimate[int]]) -> Estimate[int]:
+    return Estimate(
+        sum(e.low for e in parts), sum(e.expected for e in parts), sum(e.worst for e in parts)
+    )
+
+
 def _totals(agents: Sequence[AgentPlan]) -> Totals:
-    def total(attr: str, which: str) -> int:
-        return sum(getattr(getattr(a, attr), which) for a in agents)
-
-    def cost(which: str) -> float:
-        return sum(getattr(a.cost, which) or 0.0 for a in agents if a.price is not None)
-
-    def unpriced(which: str) -> int:
-        return sum(getattr(a.calls, which) for a in agents if a.price is None)
-
-    scen = ("low", "expected", "worst")
+    # Costs are summed in the agents' order: float sums depend on it.
+    unpriced = [a for a in agents if a.price is None]
+    costs = [a.cost for a in agents if a.price is not None]
+    retries = [a.worst_with_retries for a in agents]
     return Totals(
-        unpriced_calls=Estimate(*(unpriced(s) for s in scen)),
-        worst_unpriced_calls=sum(a.worst_with_retries.calls for a in agents if a.price is None),
-        calls=Estimate(*(total("calls", s) for s in scen)),
-        input_tokens=Estimate(*(total("input_tokens", s) for s in scen)),
-        output_tokens=Estimate(*(total("output_tokens", s) for s in scen)),
-        cost=Estimate(*(cost(s) for s in scen)),
+        unpriced_calls=_ints_total([a.calls for a in unpriced]),
+        worst_unpriced_calls=sum(a.worst_with_retries.calls for a in unpriced),
+        calls=_ints_total([a.calls for a in agents]),
+        input_tokens=_ints_total([a.input_tokens for a in agents]),
+        output_tokens=_ints_total([a.output_tokens for a in agents]),
+        cost=Estimate(
+            sum(c.low or 0.0 for c in costs),
+            sum(c.expected or 0.0 for c in costs),
+            sum(c.worst or 0.0 for c in costs),
+        ),
         worst_with_retries=Usage(
-            sum(a.worst_with_retries.calls for a in agents),
-            sum(a.worst_with_retries.input_tokens for a in agents),
-            sum(a.worst_with_retries.output_tokens for a in agents),
+            sum(u.calls for u in retries),
+            sum(u.input_tokens for u in retries),
+            sum(u.output_tokens for u in retries),
             sum(a.worst_with_retries.cost or 0.0 for a in agents if a.price is not None),
         ),
     )

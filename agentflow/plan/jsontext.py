@@ -83,17 +83,21 @@ def indented_json(value: Any) -> str:
 
 def _flat_text(value: dict[Any, Any], newline: str, inner: str, seen: dict[Any, str]) -> str | None:
     """The text of a non-empty dict whose keys and values are all flat, else None."""
-    keys = tuple(value)
     values = tuple(value.values())
-    key_types = tuple(map(type, keys))
     value_types = tuple(map(type, values))
-    if _c_encoder is None or not (_FLAT.issuperset(value_types) and _FLAT.issuperset(key_types)):
+    if _c_encoder is None or not _FLAT.issuperset(value_types):
         return None
-    # Equal keys and values of the same types give the same text, but for float zeros
-    # (0.0 == -0.0): a dict holding something equal to 0.0 is written, never reused.
-    memo = (newline, keys, values, key_types, value_types)
+    keys = tuple(value)
+    # Only dicts with str keys are remembered, so keys equal to a remembered dict's are
+    # strings (1, 1.0 and True are equal but written apart). Equal values of the same
+    # types give the same text, but for float zeros (0.0 == -0.0): a dict holding
+    # something equal to 0.0 is written, never reused.
+    memo = (newline, keys, values, value_types)
     text = seen.get(memo)
     if text is None:
+        key_types = tuple(map(type, keys))
+        if not _FLAT.issuperset(key_types):
+            return None
         encode = _flat_encoders.get(inner)
         if encode is None:
             encode = _flat_encoders[inner] = _c_encoder(
@@ -101,7 +105,11 @@ def _flat_text(value: dict[Any, Any], newline: str, inner: str, seen: dict[Any, 
             )
         body = "".join(encode(value, 0))  # '{"low": 1,<inner>"expected": 1}'
         text = "{" + inner + body[1:-1] + newline + "}"
-        if len(seen) < _FLAT_TEXTS_KEPT and 0.0 not in values and 0.0 not in value:
+        if (
+            len(seen) < _FLAT_TEXTS_KEPT
+            and 0.0 not in values
+            and all(kind is str for kind in key_types)
+        ):
             seen[memo] = text
     return text
 

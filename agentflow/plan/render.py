@@ -10,8 +10,8 @@ stacked, one agent a few lines. `plan_markdown` renders the plan for a pull-requ
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -20,13 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow.model.types import thaw
-from agentflow.plan.estimate import AgentPlan, BudgetCheck, Estimate, Plan, Usage
-from agentflow.plan.pricing import PER_MILLION
+from agentflow.plan.estimate import AgentPlan, BudgetCheck, Estimate, FanOut, Plan, Usage
+from agentflow.plan.pricing import PER_MILLION, ModelPrice
 from agentflow.sinks import format_usd
 
 PLAN_FORMAT: Final = "agentflow.plan/v1"
 
 _VERDICT_STYLE: Final = {"ok": "green", "warning": "yellow", "over": "bold red"}
+R = TypeVar("R")
 
 
 # --- JSON ---------------------------------------------------------------------------------
@@ -53,26 +54,50 @@ def _usage(u: Usage) -> dict[str, Any]:
     }
 
 
-def _agent_json(a: AgentPlan) -> dict[str, Any]:
-    price = None
-    if a.price is not None:
-        price = {
-            "input_usd_per_1m": round(a.price.input_per_token * PER_MILLION, 6),
-            "output_usd_per_1m": round(a.price.output_per_token * PER_MILLION, 6),
-            "source": a.price.source,
-        }
+def _price(p: ModelPrice) -> dict[str, Any]:
+    return {
+        "input_usd_per_1m": round(p.input_per_token * PER_MILLION, 6),
+        "output_usd_per_1m": round(p.output_per_token * PER_MILLION, 6),
+        "source": p.source,
+    }
+
+
+def _fan_out(f: FanOut) -> dict[str, Any]:
+    return {"count": f.count, "known": f.known, "reason": f.reason}
+
+
+class _Objects:
+    """The JSON object of each record, made once and copied for every agent holding it.
+
+    The planner shares its frozen records among agents alike (a price, a fan-out, usage
+    with the same numbers): a copy of a flat object costs less than rounding and building
+    it again. Each agent still gets its own dicts.
+    """
+
+    def __init__(self) -> None:
+        # by id: the record is kept beside its object, so the id stays its own
+        self._made: dict[int, tuple[object, dict[str, Any]]] = {}
+
+    def of(self, record: R, make: Callable[[R], dict[str, Any]]) -> dict[str, Any]:
+        made = self._made.get(id(record))
+        if made is None:
+            made = self._made[id(record)] = (record, make(record))
+        return dict(made[1])
+
+
+def _agent_json(a: AgentPlan, objects: _Objects) -> dict[str, Any]:
     return {
         "id": a.id,
         "model": a.model,
         "tokenizer": a.tokenizer,
-        "price": price,
-        "fan_out": {"count": a.fan_out.count, "known": a.fan_out.known, "reason": a.fan_out.reason},
-        "calls": _ints(a.calls),
-        "input_tokens": _ints(a.input_tokens),
-        "output_tokens": _ints(a.output_tokens),
-        "cost_usd": _costs(a.cost),
+        "price": None if a.price is None else objects.of(a.price, _price),
+        "fan_out": objects.of(a.fan_out, _fan_out),
+        "calls": objects.of(a.calls, _ints),
+        "input_tokens": objects.of(a.input_tokens, _ints),
+        "output_tokens": objects.of(a.output_tokens, _ints),
+        "cost_usd": objects.of(a.cost, _costs),
         "max_attempts": a.max_attempts,
-        "worst_with_retries": _usage(a.worst_with_retries),
+        "worst_with_retries": objects.of(a.worst_with_retries, _usage),
         "expected_seconds": round(a.seconds, 3),
         "conditional": a.conditional,
         "notes": list(a.notes),
@@ -103,13 +128,14 @@ def _totals_json(plan: Plan) -> dict[str, Any]:
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     """The plan as a JSON-ready dict, `"format": "agentflow.plan/v1"` (see the schema)."""
+    objects = _Objects()
     return {
         "format": PLAN_FORMAT,
         "workflow": plan.workflow,
         "path": plan.path,
         "inputs": thaw(plan.inputs),
         "price_map": dict(plan.price_map),
-        "agents": [_agent_json(a) for a in plan.agents],
+        "agents": [_agent_json(a, objects) for a in plan.agents],
         "totals": _totals_json(plan),
         "unknown_price_agents": list(plan.unknown_price_agents),
         "unknown_fan_out_agents": list(plan.unknown_fan_out_agents),

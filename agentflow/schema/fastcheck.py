@@ -99,7 +99,15 @@ class _Compiler:
             return _always
         if len(checks) == 1:
             return checks[0]
-        return lambda value: all(check(value) for check in checks)
+
+        def every(value: Any) -> bool:
+            # a loop, not all(...) over a generator: it runs for every node of a big file
+            for check in checks:  # noqa: SIM110
+                if not check(value):
+                    return False
+            return True
+
+        return every
 
     def ref(self, target: str) -> Check:
         if target not in self.refs:
@@ -156,10 +164,7 @@ class _Compiler:
             return lambda v: not isinstance(v, list) or all(item(i) for i in v)
         if name == "properties":
             fields = {key: self.compile(sub) for key, sub in value.items()}
-            return lambda v: (
-                not isinstance(v, dict)
-                or all(check(v[key]) for key, check in fields.items() if key in v)
-            )
+            return lambda v: not isinstance(v, dict) or _properties_match(fields, v)
         if name == "additionalProperties":
             if "patternProperties" in schema:
                 raise Unsupported("patternProperties")
@@ -185,6 +190,17 @@ class _Compiler:
             branches = [self.compile(sub) for sub in value]
             return lambda v: sum(1 for branch in branches if branch(v)) == 1
         raise Unsupported(f"keyword {name}")
+
+
+def _properties_match(fields: Mapping[str, Check], value: dict[Any, Any]) -> bool:
+    # Walk whichever side is smaller: an agent sets a few of its schema's many properties.
+    if len(value) < len(fields):
+        for key, item in value.items():
+            check = fields.get(key)
+            if check is not None and not check(item):
+                return False
+        return True
+    return all(check(value[key]) for key, check in fields.items() if key in value)
 
 
 def _bound(name: str, limit: float) -> Check:

@@ -118,6 +118,8 @@ TEMPLATE_CACHE_SIZE = 1 << 19
 @lru_cache(maxsize=TEMPLATE_CACHE_SIZE)
 def simple_lookups(source: str) -> tuple[Lookup, ...] | None:
     """The lookups of a template made only of text and `{{ a.b[0] }}` blocks, else None."""
+    if "{" not in source:  # plain text
+        return ()
     if "{%" in source or "{#" in source or "{{" in _SIMPLE_EXPR.sub("", source):
         return None
     found = []

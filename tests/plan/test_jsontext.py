@@ -81,6 +81,10 @@ def test_same_text_for_any_json_value(value: Any) -> None:
     assert indented_json(value) == _reference(value)
 
 
+class _Name(str):
+    pass
+
+
 def test_equal_flat_objects_of_other_types_or_zero_signs_keep_their_own_text() -> None:
     # A flat object's text is reused for an equal one: 1 == 1.0 == True and 0.0 == -0.0
     # are equal but written differently, at any depth and as keys too.
@@ -99,6 +103,8 @@ def test_equal_flat_objects_of_other_types_or_zero_signs_keep_their_own_text() -
         {-0.0: "k"},
         {"n": Level.LOW},
         {"n": 1},
+        {_Name("n"): 1},  # equal to a remembered str key: written as that str is
+        {_Name("n"): 1.0},
     ]
     value = {"rows": rows, "deeper": [rows, {"again": rows}]}
     assert indented_json(value) == _reference(value)
