@@ -1,7 +1,7 @@
-"""The workflow as a DAG: cycles (for validate) and the compiled graph (levels, neighbours).
+"""The workflow as a DAG: cycles (pure Python, for validate) and the networkx graph.
 
-Both are pure Python; `agentflow.graph.compile` is imported where the graph itself is
-needed (graph export, plan, run), not for validation.
+`agentflow.graph.compile` is the only module that imports networkx; import it where the
+graph itself is needed (graph export, plan, run), not for validation.
 """
 
 from agentflow.graph.cycles import find_cycle

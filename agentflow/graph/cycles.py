@@ -1,4 +1,4 @@
-"""Dependency cycles, found by an iterative depth-first search so `validate` stays quick."""
+"""Dependency cycles, found without networkx so `validate` stays quick."""
 
 from __future__ import annotations
 

@@ -151,29 +151,3 @@ def test_json_export() -> None:
         "agents": ["parse", "screen", "schedule", "notes"],
         "length": 4,
     }
-
-
-def test_neighbours_keep_file_order_and_count_a_repeated_dependency_once() -> None:
-    workflow = Workflow(
-        name="order",
-        path=Path("order.yaml"),
-        agents=(
-            _agent("b"),
-            _agent("a"),
-            _agent("late", "a", "b", "a", "ghost"),
-            _agent("early", "b"),
-        ),
-    )
-    graph = compile_workflow(workflow)
-    assert graph.predecessors("late") == ("a", "b")  # as named, "ghost" is no agent
-    assert graph.successors("b") == ("late", "early")  # dependants in file order
-    assert graph.levels == (("b", "a"), ("late", "early"))
-
-
-def test_agents_on_a_cycle_are_in_no_level() -> None:
-    workflow = Workflow(
-        name="loop",
-        path=Path("loop.yaml"),
-        agents=(_agent("a", "b"), _agent("b", "a"), _agent("c")),
-    )
-    assert compile_workflow(workflow).levels == (("c",),)
