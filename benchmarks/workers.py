@@ -171,6 +171,32 @@ def _throughput(ctx: Any, count: int, round_: int = 0) -> dict[str, Any]:
     }
 
 
+def holds_answered(url: str, run_id: str, workflow: str, pid: int) -> bool:
+    """Whether the worker with process id `pid` holds an instance of `workflow` whose journal
+    has answers (a worker killed then leaves answers to replay, not only work to start)."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    stream = f"agentflow:queue:{run_id}:work"
+    try:
+        for consumer in client.xinfo_consumers(stream, "workers"):
+            if f"-{pid}-" not in consumer["name"] or not consumer["pending"]:
+                continue
+            held = client.xpending_range(
+                stream, "workers", "-", "+", 100, consumername=consumer["name"]
+            )
+            for entry in held:
+                found: Any = client.xrange(stream, entry["message_id"], entry["message_id"])
+                instance = found[0][1]["i"]
+                if client.hlen(f"agentflow:journal:{run_id}:{workflow}:{instance}"):
+                    return True
+        return False
+    except redis.ResponseError:  # not enqueued yet
+        return False
+    finally:
+        client.close()
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(runs, key=lambda r: r["calls_per_s"])[len(runs) // 2]
 
@@ -223,6 +249,11 @@ def _kill(ctx: Any) -> dict[str, Any]:
         while starter.poll() is None and (len(holders()) < 3 or answered < total // 4):
             time.sleep(0.05)  # until the starter's own worker and both workers hold some
             answered = sum(1 for r in server.requests() if r.status == 200)
+        deadline = time.monotonic() + 10
+        while starter.poll() is None and time.monotonic() < deadline:
+            if holds_answered(url, "kill", "workers_kill", workers[0].pid):
+                break  # killed holding answered instances, not between two batches
+            time.sleep(0.002)
         held_at_kill = len(holders())
         workers[0].kill()
         killed_at = time.monotonic()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.workers import holds_answered
 from tests.e2e.cli import (
     Started,
     answered,
@@ -121,7 +122,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
     wait_for(lambda: len(answered(fake_server)) >= 250, 60, "a quarter of the calls")
     # Killed while it holds an instance with answers journaled (not between two batches).
     wait_for(
-        lambda: _holds_journaled_answers(redis_server, "q1", workers[0].pid),
+        lambda: holds_answered(redis_server.url, "q1", "batch", workers[0].pid),
         30,
         "the worker holding answered instances",
         interval=0.002,
@@ -166,28 +167,6 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
     assert lost and all(e["unconfirmed_cost_usd"] > 0 for e in lost)
     assert events[-1]["totals"]["unconfirmed_calls"] == len(lost)
     assert len(reported) + len(lost) >= len(answered(fake_server)) - 2
-
-
-def _holds_journaled_answers(redis: RedisServer, run_id: str, pid: int) -> bool:
-    """Whether the worker with process id `pid` holds an instance whose journal has answers."""
-    import redis as redis_py
-
-    client = redis_py.Redis(port=redis.port, decode_responses=True)
-    try:
-        stream = f"agentflow:queue:{run_id}:work"
-        for consumer in client.xinfo_consumers(stream, "workers"):
-            if f"-{pid}-" not in consumer["name"] or not consumer["pending"]:
-                continue
-            held = client.xpending_range(
-                stream, "workers", "-", "+", 100, consumername=consumer["name"]
-            )
-            for entry in held:
-                [(_, fields)] = client.xrange(stream, entry["message_id"], entry["message_id"])
-                if client.hlen(f"agentflow:journal:{run_id}:batch:{fields['i']}"):
-                    return True
-        return False
-    finally:
-        client.close()
 
 
 def _first(server: FakeLLMServer, record: Any) -> Any:
