@@ -453,12 +453,7 @@ async def _run_queued(
     continuation = options.continuation
     spec = QueueSpec(
         run_id=settings.run_id,
-        files=tuple(
-            SpecFile(
-                str(wf.path.resolve()), wf.path.read_text(encoding="utf-8"), sha256_of(wf.path)
-            )
-            for wf in workflows
-        ),
+        files=tuple(SpecFile.of(wf.path) for wf in workflows),
         instances=len(instances),
         mock=options.mock,
         mock_latency=options.mock_latency,
@@ -471,15 +466,7 @@ async def _run_queued(
         lineage=continuation.lineage if continuation else (),
         fresh=tuple(sorted(continuation.fresh)) if continuation else (),
         lease_s=options.lease,
-        pricing=(
-            SpecFile(
-                str(options.pricing.resolve()),
-                options.pricing.read_text(encoding="utf-8"),
-                sha256_of(options.pricing),
-            )
-            if options.pricing is not None
-            else None
-        ),
+        pricing=SpecFile.of(options.pricing) if options.pricing is not None else None,
     )
     worker = None
     if not options.queue_only:

@@ -3,9 +3,9 @@
     collector = Collector(queue, bus, stamp, instances, settings)
     result = await collector.run()       # until every instance's workflow.completed is in
 
-The collector writes `run.started`, reads the run's events stream (XREAD BLOCK, at most every 20 ms) and emits
-every relayed event into the starter's `EventBus` (renumbered, with the time the worker
-stamped it), so the log, the summary, progress and metrics see one run. An instance's
+The collector writes `run.started`, reads the run's events stream (XREAD BLOCK, at most
+every 20 ms) and emits every relayed event into the starter's `EventBus` (renumbered, with
+the time the worker stamped it), so the log, the summary, progress and metrics see one run. An instance's
 `workflow.completed` is taken once: one that a worker which lost its lease sends again is
 dropped, with everything else that instance reports afterwards except what may have been
 paid. An answer whose worker died after journaling it and before relaying its event is
@@ -146,7 +146,9 @@ class Collector:
         failures = 0
         while True:
             try:
-                return await self._queue.read_events(after, block_ms=self._poll_ms)
+                return await self._queue.read_events(
+                    after, count=_READ_COUNT, block_ms=self._poll_ms
+                )
             except SharedStateUnreachable:
                 failures += 1
                 if failures >= _READ_ATTEMPTS:

@@ -3,7 +3,8 @@
 The process that starts a run puts its description and one entry per workflow instance
 in Redis; workers on any host claim entries through a consumer group, relay the events
 of what they run, and acknowledge an entry together with the instance's
-`workflow.completed` event (one Lua script, lua/relay.lua). Keys, for run RUN (all under `agentflow:`):
+`workflow.completed` event (one Lua script, lua/relay.lua). Keys, for run RUN (all
+under `agentflow:`):
 
     queue:runs            sorted set   open runs, scored by when they were enqueued
     queue:RUN:spec        string       the run's description (`QueueSpec`, JSON)
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentflow.state.lineage import sha256_of
 from agentflow.state.redis_conn import RedisConnection
 
 GROUP = "workers"  # lua/relay.lua names it too
@@ -49,6 +51,19 @@ class SpecFile:
     path: str
     text: str
     sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> SpecFile:
+        """The file at `path` as the starter reads it."""
+        return cls(str(path.resolve()), path.read_text(encoding="utf-8"), sha256_of(path))
+
+    def to_list(self) -> list[str]:
+        return [self.path, self.text, self.sha256]
+
+    @classmethod
+    def from_list(cls, fields: Sequence[Any]) -> SpecFile:
+        path, text, sha256 = fields
+        return cls(str(path), str(text), str(sha256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +90,7 @@ class QueueSpec:
         return json.dumps(
             {
                 "run_id": self.run_id,
-                "files": [[f.path, f.text, f.sha256] for f in self.files],
+                "files": [f.to_list() for f in self.files],
                 "instances": self.instances,
                 "mock": self.mock,
                 "mock_latency": self.mock_latency,
@@ -88,11 +103,7 @@ class QueueSpec:
                 "lineage": list(self.lineage),
                 "fresh": [list(f) for f in self.fresh],
                 "lease_s": self.lease_s,
-                "pricing": (
-                    [self.pricing.path, self.pricing.text, self.pricing.sha256]
-                    if self.pricing is not None
-                    else None
-                ),
+                "pricing": self.pricing.to_list() if self.pricing is not None else None,
             }
         )
 
@@ -102,7 +113,7 @@ class QueueSpec:
         pricing = data.get("pricing")
         return cls(
             run_id=str(data["run_id"]),
-            files=tuple(SpecFile(str(p), str(t), str(h)) for p, t, h in data["files"]),
+            files=tuple(SpecFile.from_list(f) for f in data["files"]),
             instances=int(data["instances"]),
             mock=bool(data.get("mock")),
             mock_latency=float(data.get("mock_latency") or 0.0),
@@ -115,7 +126,7 @@ class QueueSpec:
             lineage=tuple(data.get("lineage") or ()),
             fresh=tuple((str(w), int(i), str(a)) for w, i, a in data.get("fresh") or ()),
             lease_s=float(data.get("lease_s") or DEFAULT_LEASE_S),
-            pricing=SpecFile(*(str(v) for v in pricing)) if pricing else None,
+            pricing=SpecFile.from_list(pricing) if pricing else None,
         )
 
 

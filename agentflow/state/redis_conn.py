@@ -17,8 +17,9 @@ Scripts are `register_script` objects, so each call sends EVALSHA and loads the 
 again after a server restart. Script calls made in one turn of the event loop (a hundred
 calls reaching their rate limit and budget at once) go out together as one pipeline: each
 still runs atomically, in the order it was called, and they share one round trip, which
-is most of what a call costs both sides (`statistics()` counts them). Keys are prefixed `agentflow:` (`RedisConnection.key()`), so one
-Redis can hold other data beside ours. A URL's password never appears in a message.
+is most of what a call costs both sides (`statistics()` counts them). Keys are prefixed
+`agentflow:` (`RedisConnection.key()`), so one Redis can hold other data beside ours. A
+URL's password never appears in a message.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ class RedisConnection:
         self._script_calls += len(batch)
         try:
             async with self.translated():
-                if len(batch) == 1:
+                if len(batch) == 1:  # alone in its turn: one EVALSHA, no pipeline to set up
                     call = batch[0]
                     replies = [await call.script(call.keys, call.args, client=self._client)]
                 else:

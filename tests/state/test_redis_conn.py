@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,7 +102,7 @@ def test_a_server_stopped_mid_use_becomes_unreachable(own_redis_server: RedisSer
         asyncio.run(scenario())
 
 
-def _incr_script(tmp_path: Path) -> Path:
+def _append_script(tmp_path: Path) -> Path:
     path = tmp_path / "append.lua"
     # Appends its argument to a list and returns the list's length: the order calls ran in.
     path.write_text(
@@ -110,18 +112,24 @@ def _incr_script(tmp_path: Path) -> Path:
     return path
 
 
+async def _in_one_turn(
+    redis: RedisConnection, script: Any, key: str, args: Sequence[str | int]
+) -> list[object]:
+    """`script` called once per argument, all in one turn of the event loop."""
+    calls = (redis.run(script, keys=[key], args=[arg]) for arg in args)
+    return list(await asyncio.gather(*calls, return_exceptions=True))
+
+
 def test_scripts_called_in_one_turn_share_one_round_trip_and_run_in_call_order(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    async def scenario() -> tuple[list[int], int, int]:
+    async def scenario() -> tuple[list[object], int, int]:
         async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
-            script = redis.script(_incr_script(tmp_path))
+            script = redis.script(_append_script(tmp_path))
             key = redis.key("order")
-            replies = await asyncio.gather(
-                *(redis.run(script, keys=[key], args=[n]) for n in range(100))
-            )
+            replies = await _in_one_turn(redis, script, key, range(100))
             stats = redis.statistics()
-            return list(replies), stats.script_calls, stats.round_trips
+            return replies, stats.script_calls, stats.round_trips
 
     replies, calls, round_trips = asyncio.run(scenario())
     assert replies == list(range(1, 101))  # each ran once, in the order it was called
@@ -135,12 +143,9 @@ def test_a_refused_script_in_a_shared_round_trip_fails_only_its_own_caller(
 ) -> None:
     async def scenario() -> list[object]:
         async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
-            script = redis.script(_incr_script(tmp_path))
+            script = redis.script(_append_script(tmp_path))
             key = redis.key("refused")
-            return await asyncio.gather(
-                *(redis.run(script, keys=[key], args=[arg]) for arg in ("a", "fail", "b")),
-                return_exceptions=True,
-            )
+            return await _in_one_turn(redis, script, key, ("a", "fail", "b"))
 
     first, refused, last = asyncio.run(scenario())
     assert (first, last) == (1, 2)
@@ -151,17 +156,15 @@ def test_a_refused_script_in_a_shared_round_trip_fails_only_its_own_caller(
 def test_scripts_the_server_forgot_are_loaded_again_inside_a_shared_round_trip(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    async def scenario() -> list[int]:
+    async def scenario() -> list[object]:
         async with RedisConnection(parse_redis_url(redis_server.url)) as redis:
-            script = redis.script(_incr_script(tmp_path))
+            script = redis.script(_append_script(tmp_path))
             key = redis.key("forgot")
             await redis.run(script, keys=[key], args=["first"])
             await redis.command("SCRIPT", "FLUSH")  # as after a restart
-            return list(
-                await asyncio.gather(*(redis.run(script, keys=[key], args=[n]) for n in range(5)))
-            )
+            return await _in_one_turn(redis, script, key, range(5))
 
-    assert sorted(asyncio.run(scenario())) == [2, 3, 4, 5, 6]
+    assert asyncio.run(scenario()) == [2, 3, 4, 5, 6]  # in call order
 
 
 def test_callers_of_a_round_trip_to_a_stopped_server_each_get_the_clear_error(
@@ -169,13 +172,10 @@ def test_callers_of_a_round_trip_to_a_stopped_server_each_get_the_clear_error(
 ) -> None:
     async def scenario() -> list[object]:
         async with RedisConnection(parse_redis_url(own_redis_server.url), timeout_s=1.0) as redis:
-            script = redis.script(_incr_script(tmp_path))
+            script = redis.script(_append_script(tmp_path))
             await redis.run(script, keys=[redis.key("gone")], args=["x"])
             own_redis_server.stop()
-            return await asyncio.gather(
-                *(redis.run(script, keys=[redis.key("gone")], args=[n]) for n in range(3)),
-                return_exceptions=True,
-            )
+            return await _in_one_turn(redis, script, redis.key("gone"), range(3))
 
     outcomes = asyncio.run(scenario())
     assert all(isinstance(o, SharedStateUnreachable) for o in outcomes)
