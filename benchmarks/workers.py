@@ -174,10 +174,17 @@ def _throughput(ctx: Any, count: int, round_: int = 0) -> dict[str, Any]:
 def holds_answered(url: str, run_id: str, workflow: str, pid: int) -> bool:
     """Whether the worker with process id `pid` holds an instance of `workflow` whose journal
     has answers (a worker killed then leaves answers to replay, not only work to start)."""
+    return bool(answered_holdings(url, run_id, workflow, pid))
+
+
+def answered_holdings(url: str, run_id: str, workflow: str, pid: int) -> set[int]:
+    """The instances of `workflow` the worker with process id `pid` holds whose journal has
+    answers."""
     import redis
 
     client = redis.Redis.from_url(url, decode_responses=True)
     stream = f"agentflow:queue:{run_id}:work"
+    found: set[int] = set()
     try:
         for consumer in client.xinfo_consumers(stream, "workers"):
             if f"-{pid}-" not in consumer["name"] or not consumer["pending"]:
@@ -186,13 +193,13 @@ def holds_answered(url: str, run_id: str, workflow: str, pid: int) -> bool:
                 stream, "workers", "-", "+", 100, consumername=consumer["name"]
             )
             for entry in held:
-                found: Any = client.xrange(stream, entry["message_id"], entry["message_id"])
-                instance = found[0][1]["i"]
+                entries: Any = client.xrange(stream, entry["message_id"], entry["message_id"])
+                instance = int(entries[0][1]["i"])
                 if client.hlen(f"agentflow:journal:{run_id}:{workflow}:{instance}"):
-                    return True
-        return False
+                    found.add(instance)
+        return found
     except redis.ResponseError:  # not enqueued yet
-        return False
+        return found
     finally:
         client.close()
 

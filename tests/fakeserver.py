@@ -46,7 +46,8 @@ text), `fail_models` ({model: status}: fail every request for that model), `scri
 characters a token), `completion_range` (a random answer length in tokens, at most the
 request's max_tokens). A `Scripted` fault with `message=` answers with that error message
 instead of "fake N: code"; "{api_key}" in it becomes the key the request presented (as
-providers' 401s echo it).
+providers' 401s echo it). `paused=True` holds every request taken in until it is set back
+to False.
 
 `requests` records every call: when it arrived and (wall clock, `time.time()`) when its
 answer was fully generated, and the tokens generated. Like a provider, the server finishes
@@ -155,6 +156,9 @@ class FakeLLMServer:
     enforce_burst: float | None = None
     rate_limited: int = 0
     response_cost: float | None = None
+    # While set, requests are taken in and held before any answer is made (a test can
+    # freeze every client's calls at the server, then release them).
+    paused: bool = False
     _bucket: tuple[float, float] | None = field(default=None, repr=False)  # (level, when)
     script: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
@@ -240,6 +244,7 @@ class FakeLLMServer:
         self.enforce_rpm = self.enforce_burst = None
         self.rate_limited = 0
         self.response_cost = None
+        self.paused = False
         self._bucket = None
         self.script.clear()
         self.requests.clear()
@@ -302,6 +307,8 @@ class FakeLLMServer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            while self.paused and self._stopping is not None and not self._stopping.is_set():
+                await asyncio.sleep(0.002)
             limit_headers, room = self._take_request(wire)
             if not room:
                 self.rate_limited += 1
@@ -441,6 +448,7 @@ _KNOBS = frozenset(
         "enforce_rpm",
         "enforce_burst",
         "response_cost",
+        "paused",
     }
 )
 

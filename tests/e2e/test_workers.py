@@ -9,6 +9,7 @@ an answer was asked for twice.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.workers import holds_answered
+from benchmarks.workers import answered_holdings
 from tests.e2e.cli import (
     Started,
     answered,
@@ -120,15 +121,12 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
         flow, tmp_path, queue, "q1", "--queue-only", "--lease", "2", "-o", tmp_path / "out.json"
     )
     wait_for(lambda: len(answered(fake_server)) >= 250, 60, "a quarter of the calls")
-    # Killed while it holds an instance with answers journaled (not between two batches).
-    wait_for(
-        lambda: holds_answered(redis_server.url, "q1", "batch", workers[0].pid),
-        30,
-        "the worker holding answered instances",
-        interval=0.002,
-    )
+    # Killed while it holds an instance with answers journaled (not between two batches)
+    # and that instance's next call waits at the server, the starter told of it.
+    in_flight = _freeze_with_calls_of(fake_server, redis_server.url, workers[0].pid)
     workers[0].kill()
     killed_at = time.time()
+    fake_server.paused = False
     outcome = starter.finish(timeout=90)
     survivor, survivor_err = _finish(workers[1])
     _finish(workers[0])
@@ -165,8 +163,34 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_received_answer_is_asked_a
     # worker died, before its relay flushed, goes unheard).
     lost = [e for e in of(events, "llm.abandoned") if e["reason"] == "worker_lost"]
     assert lost and all(e["unconfirmed_cost_usd"] > 0 for e in lost)
+    assert in_flight <= {(e["instance"], e["agent"]) for e in lost}
     assert events[-1]["totals"]["unconfirmed_calls"] == len(lost)
     assert len(reported) + len(lost) >= len(answered(fake_server)) - 2
+
+
+def _freeze_with_calls_of(
+    server: FakeLLMServer, url: str, pid: int, timeout: float = 30.0
+) -> set[tuple[int, str]]:
+    """Pause the server until the worker with process id `pid` holds an instance with
+    answers journaled whose next call waits there; those calls as (instance, agent). The
+    server stays paused."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server.paused = True
+        time.sleep(0.3)  # what the workers hold reaches the server, its requests relayed
+        held = answered_holdings(url, "q1", "batch", pid)
+        waiting = {
+            (int(found[2]), f"s{found[1]}")
+            for record in list(server.requests)
+            if record.finished is None
+            and (found := re.search(r"Step (\d+) of item (\d+)\.", request_text(record)))
+            and int(found[2]) in held
+        }
+        if waiting:
+            return waiting
+        server.paused = False
+        time.sleep(0.05)
+    raise AssertionError(f"worker {pid} never held a journaled instance with a call in flight")
 
 
 def _first(server: FakeLLMServer, record: Any) -> Any:
