@@ -32,9 +32,11 @@ class Request:
 
 
 class FakeServer:
-    """`python -m benchmarks._serve` on a free loopback port, stopped on exit."""
+    """`python -m benchmarks._serve` on a free loopback port, stopped on exit; with
+    `lean=True`, `benchmarks._lean` (answers only, no knobs, the least CPU per request)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lean: bool = False) -> None:
+        self._module = "benchmarks._lean" if lean else "benchmarks._serve"
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
         self._records_port = 0
@@ -45,7 +47,7 @@ class FakeServer:
 
     def __enter__(self) -> FakeServer:
         process = self._process = subprocess.Popen(
-            [PYTHON, "-m", "benchmarks._serve"],
+            [PYTHON, "-m", self._module],
             cwd=ROOT,
             env=child_env(),
             stdout=subprocess.PIPE,
