@@ -172,12 +172,6 @@ def _throughput(ctx: Any, count: int, round_: int = 0) -> dict[str, Any]:
     }
 
 
-def holds_answered(url: str, run_id: str, workflow: str, pid: int) -> bool:
-    """Whether the worker with process id `pid` holds an instance of `workflow` whose journal
-    has answers (a worker killed then leaves answers to replay, not only work to start)."""
-    return bool(answered_holdings(url, run_id, workflow, pid))
-
-
 def answered_holdings(url: str, run_id: str, workflow: str, pid: int) -> set[int]:
     """The instances of `workflow` the worker with process id `pid` holds whose journal has
     answers."""
@@ -259,7 +253,7 @@ def _kill(ctx: Any) -> dict[str, Any]:
             answered = sum(1 for r in server.requests() if r.status == 200)
         deadline = time.monotonic() + 10
         while starter.poll() is None and time.monotonic() < deadline:
-            if holds_answered(url, "kill", "workers_kill", workers[0].pid):
+            if answered_holdings(url, "kill", "workers_kill", workers[0].pid):
                 break  # killed holding answered instances, not between two batches
             time.sleep(0.002)
         held_at_kill = len(holders())
@@ -312,11 +306,11 @@ def workers(ctx: Any) -> Outcome:
     kill = _kill(ctx)
     # This machine's speed drifts from one ten-second stretch to the next: each round's pair
     # ran back to back, so its ratio compares like with like; the median of those is judged.
-    ratios = sorted(
+    per_round = [
         t["calls_per_s"] / o["calls_per_s"] if o["calls_per_s"] else 0.0
         for o, t in zip(ones, twos, strict=True)
-    )
-    ratio = ratios[len(ratios) // 2]
+    ]
+    ratio = sorted(per_round)[len(per_round) // 2]
     of_medians = two["calls_per_s"] / one["calls_per_s"] if one["calls_per_s"] else 0.0
     # Both cores busy: the pair's calls/s = cores / (CPU per call of the workers + of the
     # others), one worker's 1 / (its CPU per call): the ratio can reach at most this.
@@ -372,10 +366,7 @@ def workers(ctx: Any) -> Outcome:
         + " calls/s; 2 workers "
         + ", ".join(f"{r['calls_per_s']:.0f}" for r in twos)
         + " calls/s; per round, 2 workers / 1: "
-        + ", ".join(
-            f"{t['calls_per_s'] / o['calls_per_s']:.2f}" if o["calls_per_s"] else "-"
-            for o, t in zip(ones, twos, strict=True)
-        )
+        + ", ".join(f"{r:.2f}" for r in per_round)
         + f" (median {ratio:.2f} x; the medians' ratio {of_medians:.2f} x).",
         f"1 worker (median round): {one['calls']} calls in {one['span_s']:.2f} s; CPU during "
         f"the run: {cpu(one)}; load average {one['load']:.1f}.",

@@ -448,16 +448,16 @@ def _schema_sample(schema: Any, depth: int = 0) -> Any:
 
 
 def _final_output(agent: Agent) -> Estimate[int]:
+    fractions = _output_fractions(agent.max_tokens)
     schema = agent.output.schema
     if agent.output.format != "json" or schema is None:
-        return _output_fractions(agent.max_tokens)
-    low = max(1, math.ceil(agent.max_tokens * LOW_OUTPUT_FRACTION))
-    expected = math.ceil(agent.max_tokens * EXPECTED_OUTPUT_FRACTION)
+        return fractions
     sample = _schema_sample(schema)
-    if sample not in ({}, [], "value"):
-        tokens = count_tokens(agent.model, json.dumps(sample))
-        expected = min(agent.max_tokens, max(low, tokens))
-    return Estimate(low, max(low, expected), agent.max_tokens)
+    if sample in ({}, [], "value"):
+        return fractions
+    low = fractions.low
+    tokens = count_tokens(agent.model, json.dumps(sample))
+    return Estimate(low, max(low, min(agent.max_tokens, tokens)), agent.max_tokens)
 
 
 @lru_cache(maxsize=1024)  # every agent asks; a file has few max_tokens

@@ -5,8 +5,8 @@
 
 The collector writes `run.started`, reads the run's events stream (XREAD BLOCK, at most
 every 20 ms) and emits every relayed event into the starter's `EventBus` (renumbered, with
-the time the worker stamped it), so the log, the summary, progress and metrics see one run. An instance's
-`workflow.completed` is taken once: one that a worker which lost its lease sends again is
+the time the worker stamped it), so the log, the summary, progress and metrics see one
+run. An instance's `workflow.completed` is taken once: one that a worker which lost its lease sends again is
 dropped, with everything else that instance reports afterwards except what may have been
 paid. An answer whose worker died after journaling it and before relaying its event is
 reported, with its cost, by the replay that finds it. A call a worker sent and never
