@@ -1,5 +1,5 @@
-# Signals are handled from the first moment, before the heavy imports (agentflow.cli.signals).
-from agentflow.cli import signals
+# Signals are handled from the first moment, before the heavy imports (agentflow.run.signals).
+from agentflow.run import signals
 
 signals.install()
 

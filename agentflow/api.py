@@ -114,7 +114,7 @@ class PlanResult:
 
 
 def _python_inputs(workflow: Workflow, inputs: Inputs) -> list[tuple[str, dict[str, Any]]]:
-    from agentflow.cli.inputs import complete_inputs
+    from agentflow.loading.inputs import complete_inputs
 
     if isinstance(inputs, Mapping):
         return [("inputs", complete_inputs(workflow, inputs, "inputs"))]
@@ -146,10 +146,10 @@ def plan_workflow(
     cache: bool | None = None,
 ) -> PlanResult:
     """`plan_file` for a workflow already loaded (see there)."""
-    from agentflow.cli.inputs import parse_input_rows
-    from agentflow.cli.values import check_usd
+    from agentflow.loading.inputs import parse_input_rows
     from agentflow.plan.estimate import make_batch_plan, make_plan
     from agentflow.plan.pricing import load_price_book, require_prices
+    from agentflow.values import check_usd
 
     check_usd("--budget-usd", budget_usd)
     file = Path(inputs_file) if inputs_file is not None else None
@@ -194,7 +194,7 @@ def _standing(
 
 
 def _defaults_only(workflow: Workflow) -> list[dict[str, Any]] | None:
-    from agentflow.cli.inputs import parse_inputs
+    from agentflow.loading.inputs import parse_inputs
 
     try:
         return parse_inputs(workflow, (), None)
@@ -366,8 +366,8 @@ async def arun_file(
     says `cancelled`), when the loop runs in the main thread.
     """
     from agentflow.cli.boundary import use_secret_env
-    from agentflow.cli.run_cmd import RunOptions, execute_run
     from agentflow.run.calls import DEFAULT_MAX_ANSWER_BYTES
+    from agentflow.run.launch import RunOptions, execute_run
 
     file = Path(inputs_file) if inputs_file is not None else None
     _check_one_source(inputs, file, input_pairs)

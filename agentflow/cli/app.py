@@ -592,7 +592,8 @@ def run(
     use_secret_env(secret_env)
 
     def body() -> int:
-        from agentflow.cli.run_cmd import RunOptions, run_command
+        from agentflow.cli.run_cmd import run_command
+        from agentflow.run.launch import RunOptions
 
         return run_command(
             RunOptions(
@@ -1077,7 +1078,7 @@ def report(
 
 
 def main() -> None:
-    from agentflow.cli import signals
+    from agentflow.run import signals
 
     signals.install()
     install_redacting_streams()

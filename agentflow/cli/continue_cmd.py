@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.cli.boundary import use_secret_env
-from agentflow.cli.run_cmd import RunOptions, run_command
+from agentflow.cli.run_cmd import run_command
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
+from agentflow.run.launch import RunOptions
 from agentflow.state.lineage import Continuation, continue_run, lineage_of, sha256_of
 
 

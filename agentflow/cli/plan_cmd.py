@@ -9,12 +9,12 @@ from rich.console import Console
 
 from agentflow.api import plan_workflow
 from agentflow.cli.boundary import EXIT_BUDGET, EXIT_OK
-from agentflow.cli.values import check_usd
 from agentflow.core import load_workflow
 from agentflow.errors import UsageError
 from agentflow.plan.jsontext import indented_json
 from agentflow.plan.render import plan_markdown, plan_table
 from agentflow.run.heap import paused_collector
+from agentflow.values import check_usd
 
 FORMATS = ("table", "json", "markdown")
 

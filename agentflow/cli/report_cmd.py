@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agentflow.cli.values import check_output_file, write_atomically
 from agentflow.errors import UsageError
 from agentflow.report.model import load_report
 from agentflow.report.render import render_document
+from agentflow.values import check_output_file, write_atomically
 
 
 def report_command(

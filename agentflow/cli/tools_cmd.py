@@ -9,10 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from agentflow.cli import signals
 from agentflow.cli.boundary import EXIT_FAILED, EXIT_OK, print_json_data, stderr_console
 from agentflow.core import load_workflow
 from agentflow.model.types import Workflow, thaw
+from agentflow.run import signals
 from agentflow.run.listing import ListedTool, ToolListing, list_tools
 
 

@@ -7,11 +7,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentflow.cli import signals
-from agentflow.cli.run_cmd import stopped_by_signals
-from agentflow.cli.values import check_seconds
 from agentflow.errors import UsageError
 from agentflow.redaction import redact
+from agentflow.run import signals
+from agentflow.run.launch import stopped_by_signals
+from agentflow.values import check_seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import pytest
 
 from agentflow.cli.app import app
 from agentflow.cli.boundary import run_app
-from agentflow.cli.values import RUN_ID_PATTERN, write_atomically
+from agentflow.values import RUN_ID_PATTERN, write_atomically
 
 from .helpers import REPO
 

@@ -139,6 +139,6 @@ def test_the_readme_and_make_demo_say_how_to_reach_the_command() -> None:
 
 
 def test_the_run_id_rule_is_documented_as_enforced() -> None:
-    from agentflow.cli.values import RUN_ID_PATTERN
+    from agentflow.values import RUN_ID_PATTERN
 
     assert f"`^{RUN_ID_PATTERN.pattern}$`" in CLI_DOC

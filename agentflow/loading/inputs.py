@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentflow.cli.values import read_text_file
 from agentflow.errors import UsageError
 from agentflow.model.types import InputSpec, Workflow, thaw
 from agentflow.schema.instance import instance_errors
 from agentflow.schema.suggest import did_you_mean
+from agentflow.values import read_text_file
 
 
 def _coerce(spec: InputSpec, raw: str, origin: str) -> Any:

@@ -1,4 +1,4 @@
-"""What a signal does at each phase of the process (agentflow.cli.signals), in small
+"""What a signal does at each phase of the process (agentflow.run.signals), in small
 interpreters of their own: no litellm import, so each costs a few hundredths of a second."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 PRELUDE = """
 import os, signal, sys, time
-from agentflow.cli import signals
+from agentflow.run import signals
 signals.install()
 def kill(name):
     os.kill(os.getpid(), getattr(signal, name))
@@ -81,4 +81,4 @@ def test_the_signal_module_imports_nothing_heavy() -> None:
     done = run(
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'litellm', 'agentflow')))\n"
     )
-    assert done.stdout.strip() == "['agentflow', 'agentflow.cli', 'agentflow.cli.signals']"
+    assert done.stdout.strip() == "['agentflow', 'agentflow.run', 'agentflow.run.signals']"

@@ -1,4 +1,4 @@
-"""Command-line values, checked before anything is created, spent or written.
+"""Run values from the command line or the API, checked before anything is created or spent.
 
 Each check raises `UsageError` (exit 2) with one line that names the option, the value and
 what a valid one looks like. `write_atomically` is how result files are written: a reader

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.cli.inputs import parse_inputs
 from agentflow.errors import UsageError
+from agentflow.loading.inputs import parse_inputs
 from agentflow.model.types import Agent, InputSpec, Workflow, freeze
 
 

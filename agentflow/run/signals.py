@@ -11,7 +11,7 @@ one handler stays until the process ends. What a signal does depends on the phas
     exiting    the command returned: flush the streams and exit at once
 
     signals.install()                   # agentflow/__main__.py, cli.app.main()
-    signals.running(on_signal)          # run_cmd, inside the event loop, before the engine runs
+    signals.running(on_signal)          # run/launch.py, inside the event loop, before the engine
     name = signals.received()           # a signal that came before that
     signals.finishing()                 # after the run
     signals.exit_now(code)              # main(): 130/143 if a signal came, else `code`
