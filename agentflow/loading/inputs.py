@@ -43,28 +43,27 @@ def _read_instances(path: Path) -> list[tuple[str, dict[str, Any]]]:
         text = read_text_file(path)
     except UsageError as exc:
         raise UsageError(f"{path}: cannot read inputs: {exc}") from None
+    if path.suffix != ".jsonl":
+        return [(str(path), _json_object(path, text, None, "the inputs file must hold"))]
     rows: list[tuple[str, dict[str, Any]]] = []
-    if path.suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{n}:{exc.colno}: not JSON: {exc.msg}") from None
-            if not isinstance(value, dict):
-                raise UsageError(f"{path}:{n}:1: each line must be a JSON object of inputs")
-            rows.append((f"{path}:{n}", value))
-        if not rows:
-            raise UsageError(f"{path}: no input lines")
-        return rows
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            rows.append((f"{path}:{n}", _json_object(path, line, n, "each line must be")))
+    if not rows:
+        raise UsageError(f"{path}: no input lines")
+    return rows
+
+
+def _json_object(path: Path, text: str, line: int | None, what: str) -> dict[str, Any]:
+    """`text` (line `line` of `path`, or the whole file when None) as a JSON object."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        at = exc.lineno if line is None else line
+        raise UsageError(f"{path}:{at}:{exc.colno}: not JSON: {exc.msg}") from None
     if not isinstance(value, dict):
-        raise UsageError(f"{path}:1:1: the inputs file must hold a JSON object of inputs")
-    return [(str(path), value)]
+        raise UsageError(f"{path}:{line or 1}:1: {what} a JSON object of inputs")
+    return value
 
 
 def _complete(workflow: Workflow, given: Mapping[str, Any], origin: str) -> dict[str, Any]:
