@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentflow.defaults import DEFAULT_LOG_DIR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_WORKFLOWS
 from agentflow.errors import Diagnostic, UsageError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ PathLike = str | os.PathLike[str]
 Inputs = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 """Input values: one mapping for one workflow instance, or a sequence of them for a batch."""
 
-DEFAULT_LOG_DIR = Path(".agentflow/runs")
 DEFAULT_PLAN_STATE = Path(".agentflow/state.db")
 RUN_FORMAT = "agentflow.run/v1"
 
@@ -347,8 +347,8 @@ async def arun_file(
     mock: bool = False,
     mock_latency: float = 0.0,
     budget_usd: float | None = None,
-    max_concurrency: int = 512,
-    max_workflows: int = 100,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_workflows: int = DEFAULT_MAX_WORKFLOWS,
     log_dir: PathLike = DEFAULT_LOG_DIR,
     run_id: str | None = None,
     output: PathLike | None = None,
@@ -408,8 +408,8 @@ def run_file(
     mock: bool = False,
     mock_latency: float = 0.0,
     budget_usd: float | None = None,
-    max_concurrency: int = 512,
-    max_workflows: int = 100,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_workflows: int = DEFAULT_MAX_WORKFLOWS,
     log_dir: PathLike = DEFAULT_LOG_DIR,
     run_id: str | None = None,
     output: PathLike | None = None,

@@ -16,6 +16,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from agentflow import __version__
 from agentflow.cli.boundary import guarded, install_redacting_streams, run_app, use_secret_env
+from agentflow.defaults import DEFAULT_LOG_DIR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_WORKFLOWS
 from agentflow.state.locator import split_state
 
 
@@ -487,16 +488,16 @@ def run(
             metavar="N",
             help="Model calls in flight at once, over all workflows.",
         ),
-    ] = 512,
+    ] = DEFAULT_MAX_CONCURRENCY,
     max_workflows: Annotated[
         int,
         typer.Option(
             "--max-workflows", min=1, metavar="N", help="Workflow instances running at once."
         ),
-    ] = 100,
+    ] = DEFAULT_MAX_WORKFLOWS,
     log_dir: Annotated[
         Path, typer.Option("--log-dir", metavar="DIR", help="Where the JSONL run log goes.")
-    ] = Path(".agentflow/runs"),
+    ] = DEFAULT_LOG_DIR,
     run_id: Annotated[
         str | None,
         typer.Option(
@@ -716,7 +717,7 @@ _QUIET_OPT = typer.Option("--quiet", "-q", help="Only warnings, failures and the
 @app.command()
 def resume(
     run_id: Annotated[str, _RUN_ID_ARG],
-    log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
+    log_dir: Annotated[Path, _LOG_DIR_OPT] = DEFAULT_LOG_DIR,
     state: Annotated[str | None, _STATE_OPT] = None,
     budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
     allow_changed: Annotated[bool, _CHANGED_OPT] = False,
@@ -769,7 +770,7 @@ def retry(
             help="Re-run this agent (AGENT+ : and its dependants) instead of what failed (repeatable).",
         ),
     ] = None,
-    log_dir: Annotated[Path, _LOG_DIR_OPT] = Path(".agentflow/runs"),
+    log_dir: Annotated[Path, _LOG_DIR_OPT] = DEFAULT_LOG_DIR,
     state: Annotated[str | None, _STATE_OPT] = None,
     budget_usd: Annotated[float | None, _BUDGET_OPT] = None,
     allow_changed: Annotated[bool, _CHANGED_OPT] = False,
@@ -840,13 +841,13 @@ def worker(
     max_workflows: Annotated[
         int,
         typer.Option("--max-workflows", min=1, metavar="N", help="Instances held at once."),
-    ] = 100,
+    ] = DEFAULT_MAX_WORKFLOWS,
     max_concurrency: Annotated[
         int,
         typer.Option(
             "--max-concurrency", min=1, metavar="N", help="Model calls in flight at once."
         ),
-    ] = 512,
+    ] = DEFAULT_MAX_CONCURRENCY,
     run_id: Annotated[
         str | None,
         typer.Option(
@@ -899,9 +900,6 @@ def worker(
         )
 
     raise typer.Exit(guarded(body))
-
-
-DEFAULT_LOG_DIR = Path(".agentflow/runs")
 
 
 def state_path(log_dir: Path, state: Path | None) -> Path:

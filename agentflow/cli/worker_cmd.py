@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentflow.defaults import DEFAULT_MAX_CONCURRENCY
 from agentflow.errors import UsageError
 from agentflow.redaction import redact
 from agentflow.run import signals
@@ -22,7 +23,7 @@ class WorkerOptions:
     state: Path | None = None
     shared_state: str | None = None
     max_workflows: int = 100
-    max_concurrency: int = 512
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     run_id: str | None = None
     exit_when_idle: bool = False
     lease: float | None = None

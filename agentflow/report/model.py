@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentflow.defaults import DEFAULT_LOG_DIR
 from agentflow.events.types import Event
 from agentflow.sinks.summary import FAILURE_SKIP_REASONS, AgentRecord, CostSummary, Usage
 from agentflow.state.history import UNFINISHED, parse_ts
 from agentflow.state.lineage import lineage_of, sha256_of
 
 REPORT_FORMAT = "agentflow.report/v1"
-DEFAULT_LOG_DIR = Path(".agentflow/runs")
 MAX_DAG_AGENTS = 1000
 
 # The root cause named in a skip's detail: "'a' failed (timeout)", or nested,

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentflow.defaults import DEFAULT_MAX_CONCURRENCY
 from agentflow.errors import AgentflowError, BudgetExceeded, TemplateRenderError
 from agentflow.events.bus import EventBus
 from agentflow.graph.compile import WorkflowGraph, compile_workflow
@@ -72,7 +73,7 @@ class RunSettings:
 
     run_id: str
     budget_usd: float | None = None
-    max_concurrency: int = 512
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     max_workflows: int = 100
     mock: bool = False
     seed: int | None = None

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentflow.core import WORKFLOW_SUFFIXES, load_workflow
+from agentflow.defaults import DEFAULT_LOG_DIR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_WORKFLOWS
 from agentflow.errors import BudgetExceeded, Diagnostic, RunSkipped, UsageError, WorkflowInvalid
 from agentflow.events.bus import EventBus
 from agentflow.events.types import Sink
@@ -52,10 +53,6 @@ from agentflow.values import (
 if TYPE_CHECKING:
     from agentflow.api import RunReport
     from agentflow.metrics.export import MetricsExport  # loaded only when metrics are asked for
-
-DEFAULT_LOG_DIR = Path(".agentflow/runs")
-DEFAULT_MAX_CONCURRENCY = 512
-DEFAULT_MAX_WORKFLOWS = 100
 
 
 @dataclass(frozen=True, slots=True)

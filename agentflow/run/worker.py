@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentflow.defaults import DEFAULT_MAX_CONCURRENCY
 from agentflow.errors import SharedStateUnreachable, StateError, WorkflowInvalid
 from agentflow.events.bus import EventBus
 from agentflow.model.types import Workflow
@@ -61,7 +62,7 @@ class WorkerSettings:
     state_path: Path = Path(".agentflow/state.db")
     shared_state: str | None = None  # --state redis://: limits and standing budgets
     max_workflows: int = 100
-    max_concurrency: int = 512
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     run_id: str | None = None  # only this run; leave when it is done
     exit_when_idle: bool = False
     lease_s: float | None = None  # None: the lease the run was enqueued with
