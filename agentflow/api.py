@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentflow.defaults import DEFAULT_LOG_DIR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_WORKFLOWS
+from agentflow.defaults import (
+    DEFAULT_LOG_DIR,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WORKFLOWS,
+    DEFAULT_STATE,
+)
 from agentflow.errors import Diagnostic, UsageError
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ PathLike = str | os.PathLike[str]
 Inputs = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 """Input values: one mapping for one workflow instance, or a sequence of them for a batch."""
 
-DEFAULT_PLAN_STATE = Path(".agentflow/state.db")
+
 RUN_FORMAT = "agentflow.run/v1"
 
 
@@ -189,7 +194,7 @@ def _standing(
 
     from agentflow.run.shared import standing_left
 
-    path = state_file if state_file is not None else DEFAULT_PLAN_STATE
+    path = state_file if state_file is not None else DEFAULT_STATE
     return standing_left(workflow, path, shared, dt.datetime.now(dt.UTC))
 
 
@@ -219,7 +224,7 @@ def _cache_forecast(
         return None
     from agentflow.state.forecast import forecast_cache
 
-    path = Path(state) if state is not None else DEFAULT_PLAN_STATE
+    path = Path(state) if state is not None else DEFAULT_STATE
     return forecast_cache(workflow, instances, path, choice=choice, now=time.time())
 
 

@@ -10,3 +10,4 @@ from pathlib import Path
 DEFAULT_LOG_DIR = Path(".agentflow/runs")  # run logs; the journal sits beside it
 DEFAULT_MAX_CONCURRENCY = 512  # calls in flight across the whole run
 DEFAULT_MAX_WORKFLOWS = 100  # workflow instances running at once
+DEFAULT_STATE = DEFAULT_LOG_DIR.parent / "state.db"  # journal, cache, standing budgets

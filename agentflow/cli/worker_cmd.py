@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentflow.defaults import DEFAULT_MAX_CONCURRENCY
+from agentflow.defaults import DEFAULT_MAX_CONCURRENCY, DEFAULT_STATE
 from agentflow.errors import UsageError
 from agentflow.redaction import redact
 from agentflow.run import signals
@@ -46,7 +46,7 @@ def worker_command(options: WorkerOptions) -> int:
     worker = Worker(
         WorkerSettings(
             queue_url=options.queue,
-            state_path=options.state or Path(".agentflow/state.db"),
+            state_path=options.state or DEFAULT_STATE,
             shared_state=options.shared_state,
             max_workflows=options.max_workflows,
             max_concurrency=options.max_concurrency,

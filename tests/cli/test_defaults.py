@@ -11,9 +11,14 @@ import pytest
 from agentflow import api
 from agentflow.cli import app as cli_app
 from agentflow.cli.worker_cmd import WorkerOptions
-from agentflow.defaults import DEFAULT_LOG_DIR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_WORKFLOWS
+from agentflow.defaults import (
+    DEFAULT_LOG_DIR,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WORKFLOWS,
+    DEFAULT_STATE,
+)
 from agentflow.run.engine import RunSettings
-from agentflow.run.launch import RunOptions
+from agentflow.run.launch import RunOptions, state_path
 from agentflow.run.worker import WorkerSettings
 
 
@@ -45,3 +50,8 @@ def test_reports_and_workers_read_the_same_log_dir_and_concurrency() -> None:
     for record in (RunSettings, WorkerSettings, WorkerOptions):
         fields = {f.name: f.default for f in dataclasses.fields(record)}
         assert fields["max_concurrency"] == DEFAULT_MAX_CONCURRENCY, record
+
+
+def test_a_run_with_no_state_option_keeps_its_state_where_the_defaults_say() -> None:
+    assert state_path(RunOptions(files=())) == DEFAULT_STATE
+    assert cli_app.state_path(DEFAULT_LOG_DIR, None) == DEFAULT_STATE
